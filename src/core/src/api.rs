@@ -1,0 +1,227 @@
+//! The HTTP API's bodies, shared by the daemon (which writes them) and the CLI, tests and
+//! benches (which read them). Maps are `BTreeMap` so answers are stable and diffable.
+
+use crate::alerts::AlertEvent;
+use crate::ingest::RecordError;
+use crate::risk::Level;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Every error answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// `POST /feed/data` answer (200, or 422 with `accepted` = 0 under `reject_all`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IngestResponse {
+    pub records: usize,
+    pub accepted: usize,
+    pub rejected: Vec<RecordError>,
+    /// The mixed-batch rule that applied: `reject_all` or `accept_valid`.
+    pub policy: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Count of servers per level.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LevelCounts {
+    pub healthy: usize,
+    pub watch: usize,
+    pub warning: usize,
+    pub critical: usize,
+}
+
+impl LevelCounts {
+    pub fn add(&mut self, level: Level) {
+        match level {
+            Level::Healthy => self.healthy += 1,
+            Level::Watch => self.watch += 1,
+            Level::Warning => self.warning += 1,
+            Level::Critical => self.critical += 1,
+        }
+    }
+}
+
+/// A server's warm-up, in `GET /status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WarmupEntry {
+    pub server: String,
+    pub profile: String,
+    pub history_steps: usize,
+    pub warmup_remaining_steps: usize,
+    pub last_sample: String,
+}
+
+/// The latest forecast refresh.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshInfo {
+    pub at: String,
+    pub duration_ms: f64,
+    pub servers: usize,
+    pub trigger: String,
+}
+
+/// `GET /status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusResponse {
+    pub service: String,
+    pub version: String,
+    pub model_id: String,
+    pub uptime_seconds: u64,
+    pub servers: usize,
+    /// Servers whose encoder window is full.
+    pub warm_servers: usize,
+    /// Servers with enough history to be forecast at all.
+    pub forecast_servers: usize,
+    pub samples_total: u64,
+    pub late_samples_total: u64,
+    pub rejected_records_total: u64,
+    pub step_seconds: u32,
+    pub encoder_steps: usize,
+    pub horizon_steps: usize,
+    pub levels: LevelCounts,
+    pub last_refresh: Option<RefreshInfo>,
+    pub warmup: Vec<WarmupEntry>,
+}
+
+/// One metric in `GET /predictions/current`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetricSummary {
+    pub current: Option<f32>,
+    pub risk: f64,
+    pub level: Level,
+    pub trend: String,
+    /// Quantile label (`p10`, `p50`, …) → value at each summary horizon.
+    pub forecast: BTreeMap<String, Vec<Option<f32>>>,
+}
+
+/// One server in `GET /predictions/current`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerSummary {
+    pub profile: String,
+    pub risk: f64,
+    pub level: Level,
+    pub method: String,
+    pub last_sample: String,
+    pub metrics: BTreeMap<String, MetricSummary>,
+}
+
+/// One entry of the fleet's top risks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TopRisk {
+    pub server: String,
+    pub risk: f64,
+    pub level: Level,
+    pub metric: Option<String>,
+}
+
+/// The fleet summary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FleetSummary {
+    pub servers: usize,
+    pub levels: LevelCounts,
+    pub mean_risk: f64,
+    pub top_risks: Vec<TopRisk>,
+}
+
+/// `GET /predictions/current`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PredictionsCurrent {
+    pub model_id: String,
+    pub generated_at: String,
+    pub step_seconds: u32,
+    pub horizons_minutes: Vec<u32>,
+    pub quantiles: Vec<f64>,
+    pub fleet: FleetSummary,
+    pub servers: BTreeMap<String, ServerSummary>,
+}
+
+/// One metric in `GET /predictions/{server}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetricForecast {
+    pub unit: String,
+    pub current: Option<f32>,
+    pub risk: f64,
+    pub level: Level,
+    pub trend: String,
+    /// Change of the median per hour over the horizon.
+    pub slope_per_hour: f64,
+    pub predicted_peak: Option<f64>,
+    /// Quantile label → `horizon_steps` values, the first at `forecast_start`.
+    pub quantiles: BTreeMap<String, Vec<Option<f32>>>,
+}
+
+/// `GET /predictions/{server}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerPrediction {
+    pub model_id: String,
+    pub method: String,
+    pub server: String,
+    pub profile: String,
+    pub generated_at: String,
+    pub forecast_start: String,
+    pub step_seconds: u32,
+    pub horizon_steps: usize,
+    pub risk: f64,
+    pub level: Level,
+    pub metrics: BTreeMap<String, MetricForecast>,
+}
+
+/// One metric-level alert.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetricAlert {
+    pub metric: String,
+    pub level: Level,
+    pub risk: f64,
+    pub current: Option<f32>,
+    pub predicted_peak: Option<f64>,
+}
+
+/// One server with something to say.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerAlert {
+    pub server: String,
+    pub profile: String,
+    pub level: Level,
+    pub risk: f64,
+    pub metrics: Vec<MetricAlert>,
+}
+
+/// `GET /alerts/active`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActiveAlerts {
+    pub model_id: String,
+    pub generated_at: String,
+    pub levels: LevelCounts,
+    /// Servers at watch or above, highest risk first.
+    pub alerts: Vec<ServerAlert>,
+    /// The latest level changes, oldest first.
+    pub recent_events: Vec<AlertEvent>,
+}
+
+/// Label of a quantile in answers: 0.1 → `p10`, 0.5 → `p50`, 0.975 → `p97.5`.
+pub fn quantile_label(q: f64) -> String {
+    let pct = (q * 1000.0).round() / 10.0;
+    if pct.fract() == 0.0 {
+        format!("p{}", pct as i64)
+    } else {
+        format!("p{pct}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_labels() {
+        assert_eq!(quantile_label(0.1), "p10");
+        assert_eq!(quantile_label(0.5), "p50");
+        assert_eq!(quantile_label(0.9), "p90");
+        assert_eq!(quantile_label(0.975), "p97.5");
+        assert_eq!(quantile_label(0.05), "p5");
+    }
+}

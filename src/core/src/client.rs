@@ -1,0 +1,151 @@
+//! A small async HTTP/1.1 client for NordIQ's own API (nordiqctl, tests, benches), with
+//! keep-alive and the `X-API-Key` header.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::time::Duration;
+
+/// Why a request got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("bad URL {url}: {reason}")]
+    Url { url: String, reason: String },
+    #[error("cannot reach {url}: {reason} (is nordiq-inference running?)")]
+    Unreachable { url: String, reason: String },
+    #[error("{url} did not answer within {0:?}", .timeout)]
+    Timeout { url: String, timeout: Duration },
+}
+
+/// An answer: status and body.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Bytes,
+    pub content_type: Option<String>,
+}
+
+impl Answer {
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.body)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A client bound to one base URL (`http://127.0.0.1:8000`).
+#[derive(Clone)]
+pub struct ApiClient {
+    base: String,
+    key: Option<String>,
+    timeout: Duration,
+    inner: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl ApiClient {
+    pub fn new(base: &str, key: Option<String>) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        ApiClient {
+            base: base.trim_end_matches('/').to_string(),
+            key,
+            timeout: Duration::from_secs(30),
+            inner: Client::builder(TokioExecutor::new()).build(connector),
+        }
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Answer, ClientError> {
+        self.send(Method::GET, path, None, Bytes::new()).await
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<Bytes>,
+    ) -> Result<Answer, ClientError> {
+        self.send(Method::POST, path, Some(content_type), body.into()).await
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> Result<Answer, ClientError> {
+        let url = format!("{}{}", self.base, path);
+        let mut builder = Request::builder().method(method).uri(&url);
+        if let Some(key) = &self.key {
+            builder = builder.header("x-api-key", key);
+        }
+        if let Some(ct) = content_type {
+            builder = builder.header("content-type", ct);
+        }
+        let request = builder.body(Full::new(body)).map_err(|e| ClientError::Url {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        let unreachable = |e: &dyn std::fmt::Display| ClientError::Unreachable {
+            url: url.clone(),
+            reason: e.to_string(),
+        };
+        let work = async {
+            let response = self.inner.request(request).await.map_err(|e| {
+                // The useful part of a connect error is its source chain.
+                let mut reason = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    reason = format!("{reason}: {s}");
+                    source = s.source();
+                }
+                unreachable(&reason)
+            })?;
+            let status = response.status();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| unreachable(&e))?
+                .to_bytes();
+            Ok(Answer {
+                status,
+                body,
+                content_type,
+            })
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| ClientError::Timeout {
+                url: url.clone(),
+                timeout: self.timeout,
+            })?
+    }
+}
+
+/// The base URL for a listen address: `0.0.0.0:8000` is reached on 127.0.0.1.
+pub fn base_url_for_listen(listen: &str) -> String {
+    let addr = listen
+        .replace("0.0.0.0", "127.0.0.1")
+        .replace("[::]", "[::1]");
+    format!("http://{addr}")
+}

@@ -1,0 +1,133 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/etc/nordiq/nordiq.toml"))
+}
+
+fn invalid(text: &str) -> (usize, String, String) {
+    match parse(text) {
+        Err(ConfigError::Invalid {
+            line, key, message, ..
+        }) => (line, key, message),
+        other => panic!("expected an invalid config, got {other:?}"),
+    }
+}
+
+#[test]
+fn empty_file_gives_every_default() {
+    let config = parse("").unwrap();
+    assert_eq!(config, Config::default());
+    assert_eq!(config.metrics.len(), 14);
+    assert_eq!(config.profiles.len(), 7);
+    assert_eq!(config.server.listen, "127.0.0.1:8000");
+    assert_eq!(config.model.encoder_steps, 288);
+}
+
+#[test]
+fn contract_keys_parse() {
+    let config = parse(
+        r#"
+[server]
+listen = "0.0.0.0:9000"
+[paths]
+state_dir = "/tmp/x"
+[auth]
+api_key_file = "/tmp/key"
+allow_anonymous = true
+[model]
+step_seconds = 60
+encoder_steps = 120
+horizon_steps = 480
+quantiles = [0.05, 0.5, 0.95]
+[[metrics]]
+name = "m01"
+min = 0
+max = 1
+"#,
+    )
+    .unwrap();
+    assert_eq!(config.server.listen, "0.0.0.0:9000");
+    assert!(config.auth.allow_anonymous);
+    assert_eq!(config.metrics.len(), 1);
+    assert_eq!(config.metrics[0].aggregate, Aggregate::Mean);
+    assert_eq!(config.model.quantiles, vec![0.05, 0.5, 0.95]);
+}
+
+#[test]
+fn unknown_key_names_line_and_key() {
+    let (line, key, message) = invalid("[server]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n");
+    assert_eq!(line, 3);
+    assert!(key.contains("server"), "{key}");
+    assert!(message.contains("listne"), "{message}");
+}
+
+#[test]
+fn unknown_top_level_section_is_an_error() {
+    let (line, _, message) = invalid("\n\n[servre]\nlisten = 1\n");
+    assert_eq!(line, 3);
+    assert!(message.contains("servre"), "{message}");
+}
+
+#[test]
+fn wrong_type_names_line_and_key() {
+    let (line, key, _) = invalid("[model]\nencoder_steps = 288\nstep_seconds = \"five\"\n");
+    assert_eq!(line, 3);
+    assert_eq!(key, "model.step_seconds");
+}
+
+#[test]
+fn bad_value_names_line_and_key() {
+    let (line, key, message) = invalid("[model]\n\nstep_seconds = 7\n");
+    assert_eq!((line, key.as_str()), (3, "model.step_seconds"));
+    assert!(message.contains("divide"), "{message}");
+
+    let (line, key, _) = invalid("[server]\nlisten = \"nowhere\"\n");
+    assert_eq!((line, key.as_str()), (2, "server.listen"));
+
+    let (_, key, _) = invalid("[model]\nquantiles = [0.1, 0.9]\n");
+    assert_eq!(key, "model.quantiles");
+}
+
+#[test]
+fn bad_catalog_entry_names_its_index() {
+    let (line, key, _) = invalid(
+        "[[metrics]]\nname = \"a\"\nmin = 0\nmax = 1\n\n[[metrics]]\nname = \"b\"\nmin = 0\nmax = 10\nrisk = { ok = 5, warn = 3, crit = 8 }\n",
+    );
+    assert_eq!(key, "metrics[1].risk");
+    assert_eq!(line, 10);
+    let (_, key, message) =
+        invalid("[[metrics]]\nname = \"a\"\nmin = 0\nmax = 1\n[[metrics]]\nname = \"a\"\nmin = 0\nmax = 1\n");
+    assert_eq!(key, "metrics[1].name");
+    assert!(message.contains("twice"));
+}
+
+#[test]
+fn syntax_error_names_line() {
+    let (line, _, _) = invalid("[server]\nlisten = \n");
+    assert_eq!(line, 2);
+}
+
+#[test]
+fn default_profile_must_exist() {
+    let (_, key, _) = invalid("[ingest]\ndefault_profile = \"nope\"\n");
+    assert_eq!(key, "ingest.default_profile");
+}
+
+#[test]
+fn reload_keeps_restart_only_keys() {
+    let old = Config::default();
+    let mut new = Config::default();
+    new.model.step_seconds = 60;
+    new.risk.top_n = 3;
+    assert_eq!(old.restart_only_differences(&new), vec!["model"]);
+    let merged = old.with_restart_only_from(&new);
+    assert_eq!(merged.model.step_seconds, 300);
+    assert_eq!(merged.risk.top_n, 3);
+}
+
+#[test]
+fn default_catalog_is_valid_and_shipped_example_parses() {
+    let text = include_str!("../../../../etc/nordiq/nordiq.toml");
+    let config = parse(text).unwrap();
+    assert_eq!(config.metrics, default_catalog());
+}

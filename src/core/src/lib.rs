@@ -1,0 +1,18 @@
+//! NordIQ core: everything the daemons share that is not a model.
+//!
+//! Pure logic (config, catalog, ingest validation, windows, risk, alerts) has no I/O and is
+//! unit-tested directly; the thin I/O edges (systemd glue, logging, key files, the HTTP
+//! client) are kept in their own modules so the pure parts never touch a socket or a disk.
+
+pub mod alerts;
+pub mod api;
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod exit;
+pub mod ingest;
+pub mod logging;
+pub mod risk;
+pub mod systemd;
+pub mod timefmt;
+pub mod window;
