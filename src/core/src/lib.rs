@@ -10,6 +10,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod exit;
+pub mod forecast;
 pub mod ingest;
 pub mod logging;
 pub mod risk;

@@ -1,1 +1,10 @@
+//! NordIQ forecasting: the [`Forecaster`] trait every model answers through, the honest
+//! baselines (seasonal naive, damped-trend smoothing), and batched, parallel refresh.
+//!
+//! No I/O here: a forecaster maps window snapshots to quantile forecasts.
 
+pub mod baseline;
+mod forecaster;
+pub mod stats;
+
+pub use forecaster::{forecast_parallel, ForecastSpec, Forecaster};

@@ -181,6 +181,9 @@ pub struct WindowConfig {
     pub raw_capacity: usize,
     /// Servers tracked at most; records for further new servers are rejected.
     pub max_servers: usize,
+    /// Aggregated steps kept per server; 0 = the larger of the encoder and two seasons
+    /// (seasonal baselines need a season of history plus a season of residuals).
+    pub history_steps: usize,
 }
 
 impl Default for WindowConfig {
@@ -188,6 +191,7 @@ impl Default for WindowConfig {
         WindowConfig {
             raw_capacity: 720,
             max_servers: 10_000,
+            history_steps: 0,
         }
     }
 }
@@ -374,9 +378,12 @@ impl Config {
         (self.forecast.season_seconds / self.model.step_seconds.max(1)) as usize
     }
 
-    /// Aggregated steps each server keeps: enough for the encoder and one season.
+    /// Aggregated steps each server keeps (see `window.history_steps`).
     pub fn history_steps(&self) -> usize {
-        self.model.encoder_steps.max(self.season_steps())
+        match self.window.history_steps {
+            0 => self.model.encoder_steps.max(2 * self.season_steps()),
+            n => n.max(self.model.encoder_steps),
+        }
     }
 
     /// Checks the values serde cannot: returns the offending key path and why.
@@ -464,6 +471,9 @@ impl Config {
         }
         if self.window.raw_capacity < 1 || self.window.raw_capacity > 1_000_000 {
             return bad("window.raw_capacity", "must be between 1 and 1000000".into());
+        }
+        if self.window.history_steps > 1_000_000 {
+            return bad("window.history_steps", "must be at most 1000000".into());
         }
         if self.window.max_servers < 1 {
             return bad("window.max_servers", "must be at least 1".into());

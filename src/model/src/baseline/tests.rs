@@ -1,0 +1,134 @@
+use super::*;
+
+const SEASON: usize = 24;
+
+fn spec(horizon: usize, threads: usize) -> ForecastSpec {
+    ForecastSpec {
+        horizon,
+        quantiles: vec![0.1, 0.5, 0.9],
+        season_steps: SEASON,
+        bounds: vec![(0.0, 100.0), (-1e9, 1e9)],
+        threads,
+    }
+}
+
+fn params() -> HoltParams {
+    HoltParams {
+        alpha: 0.3,
+        beta: 0.05,
+        phi: 0.9,
+    }
+}
+
+fn snapshot(server: &str, a: &[f32], b: &[f32]) -> WindowSnapshot {
+    let mut history = a.to_vec();
+    history.extend_from_slice(b);
+    WindowSnapshot {
+        server: server.into(),
+        profile: "generic".into(),
+        last_step: a.len() as i64 - 1,
+        history,
+        len: a.len(),
+        current: vec![*a.last().unwrap(), *b.last().unwrap()],
+        current_ts: 0,
+    }
+}
+
+/// Deterministic uniform noise in [-1, 1).
+fn noise(seed: &mut u64) -> f32 {
+    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    ((*seed >> 33) as f64 / (1u64 << 31) as f64 * 2.0 - 1.0) as f32
+}
+
+fn wave(t: usize) -> f32 {
+    50.0 + 20.0 * (t as f32 * std::f32::consts::TAU / SEASON as f32).sin()
+}
+
+#[test]
+fn seasonal_naive_repeats_a_clean_season() {
+    let series: Vec<f32> = (0..3 * SEASON).map(wave).collect();
+    let b = series.clone();
+    let model = Baseline::new(BaselineKind::SeasonalNaive, spec(2 * SEASON, 1), params());
+    let f = model.forecast_one(&snapshot("s", &series, &b));
+    assert_eq!(f.method, "seasonal_naive");
+    for h in 0..2 * SEASON {
+        let truth = wave(3 * SEASON + h);
+        assert!((f.series(0, 1)[h] - truth).abs() < 1e-3, "step {h}");
+        assert!(f.series(0, 0)[h] <= f.series(0, 1)[h] && f.series(0, 1)[h] <= f.series(0, 2)[h]);
+    }
+}
+
+#[test]
+fn short_history_falls_back_to_damped_trend() {
+    let series: Vec<f32> = (0..SEASON / 2).map(|t| 10.0 + t as f32).collect();
+    let model = Baseline::new(BaselineKind::SeasonalNaive, spec(10, 1), params());
+    let f = model.forecast_one(&snapshot("s", &series, &series));
+    assert_eq!(f.method, "holt");
+    let p50 = f.series(0, 1);
+    // A rising series keeps rising, but the damped trend flattens.
+    assert!(p50[0] > 21.0 && p50[9] > p50[0]);
+    assert!(p50[9] - p50[8] < p50[1] - p50[0]);
+}
+
+#[test]
+fn holt_on_a_constant_is_flat_and_tight() {
+    let series = vec![42.0f32; 50];
+    let mut bands = vec![vec![0.0; 5]; 3];
+    assert!(holt_series(&series, params(), 5, &[0.1, 0.5, 0.9], &mut bands));
+    for band in &bands {
+        for v in band {
+            assert!((v - 42.0).abs() < 1e-4);
+        }
+    }
+}
+
+#[test]
+fn bands_cover_about_eighty_percent_of_noise() {
+    let mut seed = 7u64;
+    let total = 4 * SEASON + SEASON;
+    let series: Vec<f32> = (0..total).map(|t| wave(t) + 5.0 * noise(&mut seed)).collect();
+    let model = Baseline::new(BaselineKind::SeasonalNaive, spec(SEASON, 1), params());
+    let mut covered = 0;
+    let mut n = 0;
+    // Several origins, to average out the luck of one.
+    for origin in 2 * SEASON..4 * SEASON {
+        let hist = &series[..origin];
+        let f = model.forecast_one(&snapshot("s", hist, hist));
+        for h in 0..SEASON.min(series.len() - origin) {
+            let y = series[origin + h];
+            n += 1;
+            if f.series(0, 0)[h] <= y && y <= f.series(0, 2)[h] {
+                covered += 1;
+            }
+        }
+    }
+    let coverage = covered as f64 / n as f64;
+    assert!((0.65..=0.95).contains(&coverage), "coverage {coverage}");
+}
+
+#[test]
+fn forecasts_are_clamped_and_gaps_tolerated() {
+    let nan = f32::NAN;
+    let series: Vec<f32> = (0..30).map(|t| if t % 7 == 3 { nan } else { 90.0 + t as f32 }).collect();
+    let model = Baseline::new(BaselineKind::Holt, spec(20, 1), params());
+    let f = model.forecast_one(&snapshot("s", &series, &vec![nan; 30]));
+    assert!(f.series(0, 2).iter().all(|v| *v <= 100.0));
+    assert!(f.series(0, 1).iter().all(|v| v.is_finite()));
+    assert!(f.series(1, 1).iter().all(|v| v.is_nan()), "all-NaN metric stays unknown");
+}
+
+#[test]
+fn batch_is_parallel_and_ordered() {
+    let snaps: Vec<WindowSnapshot> = (0..37)
+        .map(|i| {
+            let s: Vec<f32> = (0..40).map(|t| (i * 100 + t) as f32 / 100.0).collect();
+            snapshot(&format!("s{i}"), &s, &s)
+        })
+        .collect();
+    let refs: Vec<&WindowSnapshot> = snaps.iter().collect();
+    let serial = Baseline::new(BaselineKind::Holt, spec(8, 1), params()).forecast_batch(&refs);
+    let parallel = Baseline::new(BaselineKind::Holt, spec(8, 4), params()).forecast_batch(&refs);
+    assert_eq!(serial.len(), 37);
+    assert_eq!(serial, parallel);
+    assert!(serial[36].series(1, 1)[0] > serial[0].series(1, 1)[0]);
+}

@@ -1,0 +1,70 @@
+//! The one interface for every forecaster, and parallel batching for per-series models.
+
+use nordiq_core::config::Config;
+use nordiq_core::forecast::ServerForecast;
+use nordiq_core::window::WindowSnapshot;
+
+/// What every forecaster is asked for; fixed by the config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastSpec {
+    pub horizon: usize,
+    pub quantiles: Vec<f64>,
+    pub season_steps: usize,
+    /// Each metric's valid range: forecasts are clamped into it.
+    pub bounds: Vec<(f64, f64)>,
+    /// Worker threads for a batch (≥ 1).
+    pub threads: usize,
+}
+
+impl ForecastSpec {
+    pub fn from_config(config: &Config) -> Self {
+        let threads = match config.forecast.threads {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            n => n,
+        };
+        ForecastSpec {
+            horizon: config.model.horizon_steps,
+            quantiles: config.model.quantiles.clone(),
+            season_steps: config.season_steps(),
+            bounds: config.metrics.iter().map(|m| (m.min, m.max)).collect(),
+            threads,
+        }
+    }
+}
+
+/// A model that forecasts every metric of a batch of servers.
+pub trait Forecaster: Send + Sync {
+    /// The id answers carry: `baseline:seasonal_naive`, `tft_20261127_101500`, …
+    fn id(&self) -> &str;
+
+    /// Forecasts every snapshot; the answer has one entry per snapshot, in order.
+    fn forecast_batch(&self, snapshots: &[&WindowSnapshot]) -> Vec<ServerForecast>;
+}
+
+/// Runs a per-server forecast over `threads` scoped threads, keeping order.
+pub fn forecast_parallel<F>(snapshots: &[&WindowSnapshot], threads: usize, one: F) -> Vec<ServerForecast>
+where
+    F: Fn(&WindowSnapshot) -> ServerForecast + Sync,
+{
+    let threads = threads.max(1).min(snapshots.len().max(1));
+    if threads == 1 {
+        return snapshots.iter().map(|s| one(s)).collect();
+    }
+    let chunk = snapshots.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = snapshots
+            .chunks(chunk)
+            .map(|part| {
+                let one = &one;
+                scope.spawn(move || part.iter().map(|s| one(s)).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(v) => v,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
