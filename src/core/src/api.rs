@@ -18,6 +18,9 @@ pub struct ErrorBody {
 pub struct IngestResponse {
     pub records: usize,
     pub accepted: usize,
+    /// Records refused (a record with several bad fields counts once).
+    pub rejected_records: usize,
+    /// Each bad field of each refused record (the first 1,000).
     pub rejected: Vec<RecordError>,
     /// The mixed-batch rule that applied: `reject_all` or `accept_valid`.
     pub policy: String,

@@ -5,6 +5,7 @@
 //! client) are kept in their own modules so the pure parts never touch a socket or a disk.
 
 pub mod alerts;
+pub mod assess;
 pub mod api;
 pub mod auth;
 pub mod client;

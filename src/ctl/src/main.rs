@@ -1,1 +1,296 @@
-fn main() {}
+//! `nordiqctl`: the operator's command line for NordIQ.
+
+mod demo_feed;
+
+use anyhow::{anyhow, Context};
+use clap::{Parser, Subcommand};
+use nordiq_core::api::{ActiveAlerts, PredictionsCurrent, StatusResponse};
+use nordiq_core::auth::{self, resolve_key, KeyEnv};
+use nordiq_core::client::{base_url_for_listen, ApiClient, ClientError};
+use nordiq_core::config::Config;
+use nordiq_core::exit;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Manage and query a NordIQ installation.
+#[derive(Parser, Debug)]
+#[command(name = "nordiqctl", version, about, long_about = None)]
+struct Cli {
+    /// Config file [default: $NORDIQ_CONFIG, else /etc/nordiq/nordiq.toml]
+    #[arg(long, global = true, value_name = "PATH", conflicts_with = "dev")]
+    config: Option<PathBuf>,
+    /// Use the development default (as `nordiq-inference --dev`): key in ./.nordiq_key.
+    #[arg(long, global = true)]
+    dev: bool,
+    /// Daemon URL [default: from the config's server.listen]
+    #[arg(long, global = true, value_name = "URL")]
+    url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Write a new random 256-bit API key to the key file (0600, or 0640 with --group).
+    Keygen {
+        /// Key file [default: auth.api_key_file from the config]
+        #[arg(long, value_name = "PATH")]
+        path: Option<PathBuf>,
+        /// Make the file 0640 and owned by this group (e.g. nordiq).
+        #[arg(long)]
+        group: Option<String>,
+        /// Replace an existing key file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The daemon's health: model, servers, warm-up, last forecast refresh.
+    Status {
+        /// Print the daemon's JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fleet forecast summary (or one server's with SERVER).
+    Predictions {
+        server: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Active alerts and recent level changes.
+    Alerts {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recompute forecasts now and wait for the result.
+    Refresh,
+    /// Feed a scripted demo fleet (deterministic synthetic metrics, with history so the
+    /// forecasts start at once). A stand-in until `nordiq-metrics simulate` exists.
+    DemoFeed(demo_feed::DemoFeedArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("nordiqctl: {e:#}");
+            let code = match e.downcast_ref::<Failure>() {
+                Some(f) => f.0,
+                None => exit::SOFTWARE,
+            };
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+/// An error with its exit code.
+#[derive(Debug)]
+struct Failure(i32, String);
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+fn failure(code: i32, message: impl Into<String>) -> anyhow::Error {
+    anyhow!(Failure(code, message.into()))
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    if cli.dev {
+        let dir = std::env::current_dir().context("reading the current directory")?;
+        return Ok(Config::dev(&dir));
+    }
+    let path = Config::resolve_path(cli.config.as_deref());
+    Config::load(&path).map_err(|e| failure(exit::CONFIG, e.to_string()))
+}
+
+fn client(cli: &Cli, config: &Config) -> anyhow::Result<ApiClient> {
+    let key = resolve_key(&KeyEnv::from_process(), &config.auth.api_key_file)
+        .map_err(|e| failure(exit::CONFIG, e.to_string()))?;
+    let url = cli
+        .url
+        .clone()
+        .unwrap_or_else(|| base_url_for_listen(&config.server.listen));
+    Ok(ApiClient::new(&url, key.map(|k| k.expose().to_string())))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn unreachable(e: ClientError) -> anyhow::Error {
+    failure(exit::UNAVAILABLE, e.to_string())
+}
+
+/// GETs `path` and returns the body of a 2xx answer, or an error naming the status.
+async fn get_ok(client: &ApiClient, path: &str) -> anyhow::Result<nordiq_core::client::Answer> {
+    let answer = client.get(path).await.map_err(unreachable)?;
+    check(answer, path)
+}
+
+fn check(answer: nordiq_core::client::Answer, path: &str) -> anyhow::Result<nordiq_core::client::Answer> {
+    if answer.status.is_success() {
+        return Ok(answer);
+    }
+    let message = answer
+        .json::<nordiq_core::api::ErrorBody>()
+        .map(|e| e.error)
+        .unwrap_or_else(|_| answer.text());
+    let code = match answer.status.as_u16() {
+        401 | 403 => exit::CONFIG,
+        404 => exit::DATA_ERR,
+        503 => exit::TEMP_FAIL,
+        _ => exit::UNAVAILABLE,
+    };
+    Err(failure(code, format!("{path}: {} {message}", answer.status)))
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    let config = load_config(&cli)?;
+    match &cli.command {
+        Command::Keygen { path, group, force } => {
+            let path = path.clone().unwrap_or_else(|| config.auth.api_key_file.clone());
+            let key = auth::generate_key().map_err(|e| failure(exit::SOFTWARE, e.to_string()))?;
+            auth::write_key_file(&path, &key, group.as_deref(), *force).map_err(|e| {
+                let code = match e {
+                    auth::KeyError::Exists { .. } | auth::KeyError::NoSuchGroup(_) => exit::USAGE,
+                    _ => exit::IO_ERR,
+                };
+                failure(code, e.to_string())
+            })?;
+            let mode = if group.is_some() { "0640" } else { "0600" };
+            println!("wrote a new 256-bit API key to {} (mode {mode})", path.display());
+            println!("restart or reload nordiq-inference to use it: systemctl reload nordiq-inference");
+            Ok(exit::OK)
+        }
+        Command::Status { json } => {
+            let client = client(&cli, &config)?;
+            let answer = runtime()?.block_on(get_ok(&client, "/status"))?;
+            if *json {
+                println!("{}", answer.text());
+                return Ok(exit::OK);
+            }
+            let s: StatusResponse = answer.json().context("reading /status")?;
+            println!("nordiq-inference {} at {} — up {} s", s.version, client.base(), s.uptime_seconds);
+            println!("  model        {}", s.model_id);
+            println!(
+                "  servers      {} ({} warm, {} forecast)",
+                s.servers, s.warm_servers, s.forecast_servers
+            );
+            println!(
+                "  levels       healthy {} · watch {} · warning {} · critical {}",
+                s.levels.healthy, s.levels.watch, s.levels.warning, s.levels.critical
+            );
+            println!(
+                "  samples      {} accepted, {} records rejected, {} late",
+                s.samples_total, s.rejected_records_total, s.late_samples_total
+            );
+            match &s.last_refresh {
+                Some(r) => println!(
+                    "  last refresh {} ({} servers in {:.1} ms, {})",
+                    r.at, r.servers, r.duration_ms, r.trigger
+                ),
+                None => println!("  last refresh none yet"),
+            }
+            let warming: Vec<_> = s.warmup.iter().filter(|w| w.warmup_remaining_steps > 0).collect();
+            if !warming.is_empty() {
+                println!("  warming up   {} servers, e.g.:", warming.len());
+                for w in warming.iter().take(5) {
+                    println!(
+                        "    {:<24} {} steps, {} to go",
+                        w.server, w.history_steps, w.warmup_remaining_steps
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+        Command::Predictions { server, json } => {
+            let client = client(&cli, &config)?;
+            let path = match server {
+                Some(s) => format!("/predictions/{s}"),
+                None => "/predictions/current".into(),
+            };
+            let answer = runtime()?.block_on(get_ok(&client, &path))?;
+            if *json || server.is_some() {
+                println!("{}", answer.text());
+                return Ok(exit::OK);
+            }
+            let p: PredictionsCurrent = answer.json().context("reading /predictions/current")?;
+            println!(
+                "{} servers · model {} · generated {}",
+                p.fleet.servers, p.model_id, p.generated_at
+            );
+            println!("{:<24} {:<16} {:>6}  {:<9} {}", "SERVER", "PROFILE", "RISK", "LEVEL", "METHOD");
+            let mut servers: Vec<_> = p.servers.iter().collect();
+            servers.sort_by(|a, b| b.1.risk.total_cmp(&a.1.risk));
+            for (name, s) in servers {
+                println!(
+                    "{:<24} {:<16} {:>6.1}  {:<9} {}",
+                    name,
+                    s.profile,
+                    s.risk,
+                    format!("{:?}", s.level).to_lowercase(),
+                    s.method
+                );
+            }
+            Ok(exit::OK)
+        }
+        Command::Alerts { json } => {
+            let client = client(&cli, &config)?;
+            let answer = runtime()?.block_on(get_ok(&client, "/alerts/active"))?;
+            if *json {
+                println!("{}", answer.text());
+                return Ok(exit::OK);
+            }
+            let a: ActiveAlerts = answer.json().context("reading /alerts/active")?;
+            if a.alerts.is_empty() {
+                println!("no active alerts ({} servers healthy)", a.levels.healthy);
+            }
+            for s in &a.alerts {
+                let metrics: Vec<String> = s
+                    .metrics
+                    .iter()
+                    .map(|m| format!("{} {:.0}", m.metric, m.risk))
+                    .collect();
+                println!(
+                    "{:<9} {:>5.1} {:<24} {}",
+                    format!("{:?}", s.level).to_lowercase(),
+                    s.risk,
+                    s.server,
+                    metrics.join(", ")
+                );
+            }
+            Ok(exit::OK)
+        }
+        Command::Refresh => {
+            let client = client(&cli, &config)?;
+            let answer = runtime()?.block_on(async {
+                let a = client
+                    .post("/admin/refresh", "application/json", "")
+                    .await
+                    .map_err(unreachable)?;
+                check(a, "/admin/refresh")
+            })?;
+            println!("{}", answer.text());
+            Ok(exit::OK)
+        }
+        Command::DemoFeed(args) => {
+            let client = client(&cli, &config)?;
+            runtime()?.block_on(demo_feed::run(&client, &config, args))?;
+            Ok(exit::OK)
+        }
+    }
+}

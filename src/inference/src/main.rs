@@ -1,1 +1,206 @@
-fn main() {}
+//! `nordiq-inference`: the ingest API, rolling windows, forecasts, risk and alerts.
+//! Thin: parse arguments, load config, take what systemd passed, wire the parts, run.
+
+mod app;
+mod forecast_loop;
+mod http;
+mod lifecycle;
+mod store;
+
+use anyhow::Context;
+use clap::Parser;
+use lifecycle::ConfigSource;
+use nordiq_core::auth::{self, resolve_key, KeyEnv};
+use nordiq_core::config::Config;
+use nordiq_core::exit;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// NordIQ inference daemon: takes in server metrics, forecasts every metric hours ahead
+/// with quantile bands, and scores risk and alerts.
+///
+/// Under systemd it is socket-activated (nordiq-inference.socket), reports READY/STATUS,
+/// pings the watchdog and reloads on SIGHUP (`systemctl reload nordiq-inference`).
+/// Without systemd it binds `server.listen` itself.
+#[derive(Parser, Debug)]
+#[command(name = "nordiq-inference", version, about, long_about = None)]
+struct Args {
+    /// Config file [default: $NORDIQ_CONFIG, else /etc/nordiq/nordiq.toml]
+    #[arg(long, value_name = "PATH", conflicts_with = "dev")]
+    config: Option<PathBuf>,
+    /// Development mode: the embedded default config with state in ./.nordiq and the key
+    /// in ./.nordiq_key (created when missing). No root, no systemd.
+    #[arg(long)]
+    dev: bool,
+    /// Check the config (and that an API key is found), print a summary, and exit.
+    #[arg(long)]
+    check_config: bool,
+    /// Log filter (`info`, `debug`, `nordiq_inference=debug` …); overrides log.level.
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+    /// Listen address when systemd passes no socket; overrides server.listen.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+}
+
+fn fail(code: i32, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("nordiq-inference: {message}");
+    ExitCode::from(code as u8)
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    let source = if args.dev {
+        match std::env::current_dir() {
+            Ok(dir) => ConfigSource::Dev(dir),
+            Err(e) => return fail(exit::IO_ERR, format!("cannot read the current directory: {e}")),
+        }
+    } else {
+        ConfigSource::File(Config::resolve_path(args.config.as_deref()))
+    };
+    let mut config = match source.load() {
+        Ok(c) => c,
+        Err(e) => return fail(exit::CONFIG, e),
+    };
+    if let Some(listen) = &args.listen {
+        if listen.parse::<std::net::SocketAddr>().is_err() {
+            return fail(exit::USAGE, format!("--listen `{listen}` is not an address like 127.0.0.1:8000"));
+        }
+        config.server.listen = listen.clone();
+    }
+    if let Some(level) = &args.log_level {
+        config.log.level = level.clone();
+    }
+    if args.check_config {
+        return check_config(&config, &source);
+    }
+
+    // SAFETY: still single-threaded; nothing has spawned a thread yet.
+    let activation = match unsafe { nordiq_core::systemd::take_activation() } {
+        Ok(a) => a,
+        Err(e) => return fail(exit::SOFTWARE, format!("bad socket activation: {e}")),
+    };
+    let log = match nordiq_core::logging::init(&config.log.level, "nordiq-inference") {
+        Ok(l) => l,
+        Err(e) => return fail(exit::CONFIG, e),
+    };
+
+    let key = match load_key(&config, &source) {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!(error = %e, "no usable API key");
+            return fail(exit::CONFIG, e);
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(&config.paths.state_dir) {
+        return fail(
+            exit::IO_ERR,
+            format!("cannot create state dir {}: {e}", config.paths.state_dir.display()),
+        );
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(exit::SOFTWARE, format!("cannot start the runtime: {e}")),
+    };
+    let result: Result<(), (i32, anyhow::Error)> = runtime.block_on(async {
+        let listener = match activation.listeners.into_iter().next() {
+            Some((std_listener, name)) => {
+                tracing::info!(fd_name = %name, "using the socket passed by systemd");
+                tokio::net::TcpListener::from_std(std_listener)
+                    .context("adopting the inherited socket")
+                    .map_err(|e| (exit::SOFTWARE, e))?
+            }
+            None => tokio::net::TcpListener::bind(&config.server.listen)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot listen on {} (set server.listen or --listen, or stop whatever holds the port)",
+                        config.server.listen
+                    )
+                })
+                .map_err(|e| (exit::UNAVAILABLE, e))?,
+        };
+        let app = app::App::new(config, key);
+        lifecycle::run(app, listener, activation.watchdog, log, source)
+            .await
+            .map_err(|e| (exit::SOFTWARE, e))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, e)) => {
+            tracing::error!(error = %format!("{e:#}"), "exiting");
+            fail(code, format!("{e:#}"))
+        }
+    }
+}
+
+/// The key by precedence; in dev mode one is created when none exists.
+fn load_key(config: &Config, source: &ConfigSource) -> Result<Option<auth::ApiKey>, String> {
+    let env = KeyEnv::from_process();
+    let file = &config.auth.api_key_file;
+    let mut key = resolve_key(&env, file).map_err(|e| e.to_string())?;
+    if key.is_none() && matches!(source, ConfigSource::Dev(_)) {
+        let secret = auth::generate_key().map_err(|e| e.to_string())?;
+        auth::write_key_file(file, &secret, None, false).map_err(|e| e.to_string())?;
+        tracing::info!(path = %file.display(), "generated a development API key");
+        key = resolve_key(&env, file).map_err(|e| e.to_string())?;
+    }
+    match &key {
+        Some(k) => tracing::info!(source = %k.source, "API key loaded"),
+        None if config.auth.allow_anonymous => {
+            tracing::warn!("no API key: serving anonymously (auth.allow_anonymous = true)")
+        }
+        None => return Err(auth::KeyError::Missing(file.clone()).to_string()),
+    }
+    Ok(key)
+}
+
+fn check_config(config: &Config, source: &ConfigSource) -> ExitCode {
+    let origin = match source {
+        ConfigSource::File(p) => p.display().to_string(),
+        ConfigSource::Dev(_) => "embedded development default".into(),
+    };
+    println!("config OK: {origin}");
+    println!(
+        "  listen {} · state {} · step {} s · encoder {} · horizon {} · quantiles {:?}",
+        config.server.listen,
+        config.paths.state_dir.display(),
+        config.model.step_seconds,
+        config.model.encoder_steps,
+        config.model.horizon_steps,
+        config.model.quantiles
+    );
+    println!(
+        "  {} metrics: {}",
+        config.metrics.len(),
+        config.metrics.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    println!(
+        "  {} profiles: {}",
+        config.profiles.len(),
+        config.profiles.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    match resolve_key(&KeyEnv::from_process(), &config.auth.api_key_file) {
+        Ok(Some(k)) => println!("  API key from {}", k.source),
+        Ok(None) if config.auth.allow_anonymous => println!("  no API key; anonymous access allowed"),
+        Ok(None) if matches!(source, ConfigSource::Dev(_)) => {
+            println!("  no API key yet; --dev creates {}", config.auth.api_key_file.display())
+        }
+        Ok(None) => {
+            return fail(
+                exit::CONFIG,
+                auth::KeyError::Missing(config.auth.api_key_file.clone()),
+            )
+        }
+        Err(e) => return fail(exit::CONFIG, e),
+    }
+    ExitCode::SUCCESS
+}

@@ -214,6 +214,9 @@ pub struct ForecastConfig {
     pub season_seconds: u32,
     /// Aggregated steps a server needs before it is forecast at all.
     pub min_history_steps: usize,
+    /// Forecasts are recomputed at every step boundary and at least this often, so risk
+    /// follows current values between steps.
+    pub refresh_seconds: u64,
     /// Horizons summarised in `GET /predictions/current`.
     pub summary_horizons_minutes: Vec<u32>,
     /// Worker threads for a refresh; 0 = one per core.
@@ -229,6 +232,7 @@ impl Default for ForecastConfig {
             baseline: BaselineKind::SeasonalNaive,
             season_seconds: 86_400,
             min_history_steps: 12,
+            refresh_seconds: 60,
             summary_horizons_minutes: vec![30, 60, 480],
             threads: 0,
             holt_alpha: 0.3,
@@ -435,6 +439,9 @@ impl Config {
                 "forecast.season_seconds",
                 "must be a positive multiple of model.step_seconds".into(),
             );
+        }
+        if f.refresh_seconds == 0 {
+            return bad("forecast.refresh_seconds", "must be at least 1".into());
         }
         if f.min_history_steps < 2 {
             return bad("forecast.min_history_steps", "must be at least 2".into());

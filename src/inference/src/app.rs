@@ -1,0 +1,124 @@
+//! The daemon's shared state: config, key, windows, forecaster, the cached forecast set.
+
+use crate::store::WindowStore;
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use nordiq_core::alerts::AlertTracker;
+use nordiq_core::api::RefreshInfo;
+use nordiq_core::assess::Assessed;
+use nordiq_core::auth::ApiKey;
+use nordiq_core::config::Config;
+use nordiq_core::systemd::Notifier;
+use nordiq_core::window::WindowShape;
+use nordiq_model::baseline::Baseline;
+use nordiq_model::Forecaster;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::{watch, Notify};
+
+/// One refresh's results, immutable once published; handlers clone the `Arc`.
+pub struct ForecastSet {
+    pub model_id: String,
+    pub generated_at_ms: i64,
+    pub assessed: Vec<Assessed>,
+    pub index: HashMap<String, usize>,
+    /// `GET /predictions/current`, serialised once.
+    pub current_json: Bytes,
+    /// `GET /alerts/active`, serialised once.
+    pub alerts_json: Bytes,
+    pub refresh: Option<RefreshInfo>,
+}
+
+impl ForecastSet {
+    pub fn empty(config: &Config, model_id: &str) -> Self {
+        let now = nordiq_core::timefmt::now_ms();
+        let current = nordiq_core::assess::predictions_current(config, model_id, now, &[]);
+        let alerts = nordiq_core::assess::active_alerts(config, model_id, now, &[], Vec::new());
+        ForecastSet {
+            model_id: model_id.to_string(),
+            generated_at_ms: now,
+            assessed: Vec::new(),
+            index: HashMap::new(),
+            current_json: Bytes::from(serde_json::to_vec(&current).unwrap_or_default()),
+            alerts_json: Bytes::from(serde_json::to_vec(&alerts).unwrap_or_default()),
+            refresh: None,
+        }
+    }
+}
+
+/// Counters exposed by `/status`.
+#[derive(Default)]
+pub struct Counters {
+    pub samples: AtomicU64,
+    pub rejected_records: AtomicU64,
+}
+
+pub struct App {
+    pub config: ArcSwap<Config>,
+    pub key: ArcSwap<Option<ApiKey>>,
+    pub store: WindowStore,
+    pub forecaster: ArcSwap<Box<dyn Forecaster>>,
+    pub forecasts: ArcSwap<ForecastSet>,
+    pub alerts: Mutex<AlertTracker>,
+    pub counters: Counters,
+    /// Wakes the forecast loop for an on-demand refresh.
+    pub refresh_requested: Notify,
+    /// Sequence number of the latest refresh started, and of the latest published.
+    pub refresh_started: AtomicU64,
+    pub refresh_done: watch::Sender<u64>,
+    /// Unix ms of the forecast loop's latest pass (the watchdog checks it).
+    pub forecast_heartbeat_ms: AtomicI64,
+    pub started: Instant,
+    pub notifier: Notifier,
+}
+
+impl App {
+    pub fn new(config: Config, key: Option<ApiKey>) -> Arc<App> {
+        let forecaster: Box<dyn Forecaster> = Box::new(Baseline::from_config(&config));
+        let forecasts = ForecastSet::empty(&config, forecaster.id());
+        Arc::new(App {
+            store: WindowStore::new(WindowShape::from_config(&config), config.window.max_servers),
+            alerts: Mutex::new(AlertTracker::new(config.alerts.max_events)),
+            forecaster: ArcSwap::from_pointee(forecaster),
+            forecasts: ArcSwap::from_pointee(forecasts),
+            config: ArcSwap::from_pointee(config),
+            key: ArcSwap::from_pointee(key),
+            counters: Counters::default(),
+            refresh_requested: Notify::new(),
+            refresh_started: AtomicU64::new(0),
+            refresh_done: watch::Sender::new(0),
+            forecast_heartbeat_ms: AtomicI64::new(nordiq_core::timefmt::now_ms()),
+            started: Instant::now(),
+            notifier: Notifier,
+        })
+    }
+
+    /// The one-line summary systemd shows (`STATUS=`).
+    pub fn status_line(&self) -> String {
+        let set = self.forecasts.load();
+        let config = self.config.load();
+        let servers = self.store.server_count();
+        let warm = self
+            .store
+            .count_with_history(config.model.encoder_steps);
+        format!(
+            "model {}; {} servers, {} warm, {} forecast",
+            set.model_id,
+            servers,
+            warm,
+            set.assessed.len()
+        )
+    }
+
+    pub fn heartbeat(&self) {
+        self.forecast_heartbeat_ms
+            .store(nordiq_core::timefmt::now_ms(), Ordering::Release);
+    }
+
+    /// Milliseconds since the forecast loop last ran.
+    pub fn forecast_loop_age_ms(&self) -> i64 {
+        nordiq_core::timefmt::now_ms() - self.forecast_heartbeat_ms.load(Ordering::Acquire)
+    }
+}
