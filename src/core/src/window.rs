@@ -59,6 +59,8 @@ struct RowRing {
     /// Index of the oldest row.
     head: usize,
     len: usize,
+    /// Rows holding at least one value (not gap rows).
+    observed: usize,
 }
 
 impl RowRing {
@@ -69,7 +71,12 @@ impl RowRing {
             data: Vec::new(),
             head: 0,
             len: 0,
+            observed: 0,
         }
+    }
+
+    fn has_value(row: &[f32]) -> bool {
+        row.iter().any(|v| !v.is_nan())
     }
 
     /// Appends a row, dropping the oldest when full. Memory grows with use up to capacity.
@@ -84,11 +91,17 @@ impl RowRing {
         } else {
             let slot = self.head;
             self.head = (self.head + 1) % self.capacity;
+            if Self::has_value(&self.data[slot * self.width..(slot + 1) * self.width]) {
+                self.observed -= 1;
+            }
             slot
         };
         let dst = &mut self.data[slot * self.width..(slot + 1) * self.width];
         for (d, v) in dst.iter_mut().zip(row) {
             *d = v;
+        }
+        if Self::has_value(dst) {
+            self.observed += 1;
         }
     }
 
@@ -101,6 +114,7 @@ impl RowRing {
     fn clear(&mut self) {
         self.head = 0;
         self.len = 0;
+        self.observed = 0;
     }
 }
 
@@ -293,9 +307,15 @@ impl ServerWindow {
         self.steps.len
     }
 
-    /// Steps still missing before the encoder is full (0 = warm).
+    /// Closed steps that hold at least one value (gaps excluded): what warm-up and
+    /// forecast eligibility count, so a server that went silent cools down.
+    pub fn observed_steps(&self) -> usize {
+        self.steps.observed
+    }
+
+    /// Observed steps still missing before the encoder is full (0 = warm).
     pub fn warmup_remaining(&self, shape: &WindowShape) -> usize {
-        shape.encoder_steps.saturating_sub(self.steps.len)
+        shape.encoder_steps.saturating_sub(self.steps.observed)
     }
 
     /// Raw samples held.
@@ -395,6 +415,7 @@ mod tests {
         assert!(s0[1].is_nan() && s0[2].is_nan());
         assert_eq!(s0[3], 4.0);
         assert!(snap.series(1)[0].is_nan());
+        assert_eq!(w.observed_steps(), 2, "gap steps do not count as history");
     }
 
     #[test]

@@ -120,7 +120,7 @@ impl WindowStore {
             let mut shard = self.lock(i);
             for (name, window) in shard.iter_mut() {
                 window.close_until(&self.shape, now_step);
-                if window.history_len() >= min_history {
+                if window.observed_steps() >= min_history {
                     out.push(window.snapshot(name));
                 }
             }
@@ -132,7 +132,7 @@ impl WindowStore {
     /// How many servers have at least `min_history` closed steps.
     pub fn count_with_history(&self, min_history: usize) -> usize {
         (0..SHARDS)
-            .map(|i| self.lock(i).values().filter(|w| w.history_len() >= min_history).count())
+            .map(|i| self.lock(i).values().filter(|w| w.observed_steps() >= min_history).count())
             .sum()
     }
 
@@ -146,7 +146,7 @@ impl WindowStore {
                 entries.push(WarmupEntry {
                     server: name.clone(),
                     profile: w.profile.clone(),
-                    history_steps: w.history_len(),
+                    history_steps: w.observed_steps(),
                     warmup_remaining_steps: w.warmup_remaining(&self.shape),
                     last_sample: format_ms(w.latest_ts()),
                 });
@@ -191,8 +191,11 @@ mod tests {
     #[test]
     fn cap_is_exact_and_released_slots_return() {
         let s = store(2);
-        let (r, refused) = s.reserve(["a", "b", "c", "a"].into_iter());
-        assert_eq!(refused.len(), 1);
+        let (r, refused) = s.reserve(["a", "b", "a"].into_iter());
+        assert!(refused.is_empty());
+        let (r2, refused) = s.reserve(["c"].into_iter());
+        assert!(refused.contains("c"));
+        s.release(r2);
         let samples = [sample("a", 0), sample("b", 0)];
         s.apply(samples.iter(), r);
         assert_eq!(s.server_count(), 2);
@@ -219,9 +222,10 @@ mod tests {
             .collect();
         s.apply(samples.iter(), r);
         let snaps = s.snapshots(5, 3);
-        assert_eq!(snaps.len(), 1);
+        assert_eq!(snaps.len(), 1, "b has one observed step, padded with gaps");
         assert_eq!(snaps[0].len, 5, "the open step 4 was closed by the clock");
         assert_eq!(s.count_with_history(1), 2);
+        assert_eq!(s.count_with_history(2), 1);
         let (warm, late) = s.warmup();
         assert_eq!(warm[0].warmup_remaining_steps, 0);
         assert_eq!(warm[1].server, "b");

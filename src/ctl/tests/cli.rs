@@ -1,0 +1,68 @@
+//! `nordiqctl` as an operator runs it.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nordiqctl");
+
+fn tmpdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nordiqctl-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn ctl(dir: &PathBuf, args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .env_remove("NORDIQ_API_KEY")
+        .env_remove("NORDIQ_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+#[test]
+fn keygen_writes_a_private_key_and_never_touches_env_files() {
+    let dir = tmpdir("keygen");
+    std::fs::write(dir.join(".env"), "OTHER=1\n").unwrap();
+    let key_path = dir.join("etc").join("api-key");
+    let (code, out) = ctl(&dir, &["--dev", "keygen", "--path", key_path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let key = std::fs::read_to_string(&key_path).unwrap();
+    assert_eq!(key.trim().len(), 64);
+    assert!(!out.contains(key.trim()), "the key is not printed");
+    assert_eq!(std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(dir.join(".env")).unwrap(), "OTHER=1\n");
+
+    let (code, out) = ctl(&dir, &["--dev", "keygen", "--path", key_path.to_str().unwrap()]);
+    assert_eq!(code, 64, "{out}");
+    assert!(out.contains("--force"), "{out}");
+    assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key, "not overwritten");
+
+    let (code, _) = ctl(&dir, &["--dev", "keygen", "--path", key_path.to_str().unwrap(), "--force"]);
+    assert_eq!(code, 0);
+    assert_ne!(std::fs::read_to_string(&key_path).unwrap(), key);
+
+    // The dev default key file is ./.nordiq_key.
+    let (code, out) = ctl(&dir, &["--dev", "keygen"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(dir.join(".nordiq_key").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn status_against_a_dead_daemon_exits_unavailable() {
+    let dir = tmpdir("status");
+    let (code, out) = ctl(&dir, &["--dev", "--url", "http://127.0.0.1:9", "status"]);
+    assert_eq!(code, 69, "{out}");
+    assert!(out.contains("cannot reach"), "{out}");
+    let (code, _) = ctl(&dir, &["--bogus"]);
+    assert_eq!(code, 64);
+    let _ = std::fs::remove_dir_all(&dir);
+}
