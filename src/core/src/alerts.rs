@@ -141,8 +141,11 @@ mod tests {
         assert_eq!(t.update("t2", [a("x", Level::Critical)].into_iter()), 0);
         assert_eq!(t.update("t3", [a("x", Level::Watch)].into_iter()), 1);
         assert_eq!(t.update("t4", [a("x", Level::Healthy)].into_iter()), 1);
-        let kinds: Vec<(EventKind, Level, Level)> =
-            t.events(0, 10).iter().map(|e| (e.kind, e.from, e.to)).collect();
+        let kinds: Vec<(EventKind, Level, Level)> = t
+            .events(0, 10)
+            .iter()
+            .map(|e| (e.kind, e.from, e.to))
+            .collect();
         assert_eq!(
             kinds,
             vec![
@@ -159,7 +162,11 @@ mod tests {
     fn events_are_bounded() {
         let mut t = AlertTracker::new(3);
         for i in 0..10 {
-            let level = if i % 2 == 0 { Level::Warning } else { Level::Healthy };
+            let level = if i % 2 == 0 {
+                Level::Warning
+            } else {
+                Level::Healthy
+            };
             t.update("t", [a("x", level)].into_iter());
         }
         let events = t.events(0, 100);

@@ -54,7 +54,10 @@ pub fn assess(config: &Config, snapshot: &WindowSnapshot, forecast: ServerForeca
     for (m, def) in config.metrics.iter().enumerate().take(n) {
         let p50 = forecast.series(m, median);
         let current = snapshot.current.get(m).copied().unwrap_or(f32::NAN) as f64;
-        peaks[m] = worst_of(def, p50[..lookahead.min(p50.len())].iter().map(|v| *v as f64));
+        peaks[m] = worst_of(
+            def,
+            p50[..lookahead.min(p50.len())].iter().map(|v| *v as f64),
+        );
         risks[m] = metric_risk(def, current, peaks[m], config.risk.current_weight);
         slopes[m] = slope(p50) / hours_per_step;
     }
@@ -83,26 +86,23 @@ pub fn assess(config: &Config, snapshot: &WindowSnapshot, forecast: ServerForeca
 
 /// Least-squares slope per step of a series (NaNs skipped); 0 when undefined.
 fn slope(series: &[f32]) -> f64 {
-    let points: Vec<(f64, f64)> = series
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| !v.is_nan())
-        .map(|(i, v)| (i as f64, *v as f64))
-        .collect();
-    let n = points.len() as f64;
-    if n < 2.0 {
-        return 0.0;
+    let (mut n, mut sx, mut sy, mut sxx, mut sxy) = (0.0f64, 0.0, 0.0, 0.0, 0.0);
+    for (i, v) in series.iter().enumerate() {
+        if v.is_nan() {
+            continue;
+        }
+        let (x, y) = (i as f64, *v as f64);
+        n += 1.0;
+        sx += x;
+        sy += y;
+        sxx += x * x;
+        sxy += x * y;
     }
-    let (mx, my) = points
-        .iter()
-        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
-    let (sxy, sxx) = points.iter().fold((0.0, 0.0), |(a, b), (x, y)| {
-        (a + (x - mx) * (y - my), b + (x - mx) * (x - mx))
-    });
-    if sxx == 0.0 {
+    let denominator = n * sxx - sx * sx;
+    if n < 2.0 || denominator == 0.0 {
         0.0
     } else {
-        sxy / sxx
+        (n * sxy - sx * sy) / denominator
     }
 }
 
@@ -145,7 +145,12 @@ pub fn predictions_current(
         .iter()
         .map(|min| ((*min as usize * 60) / config.model.step_seconds as usize).max(1) - 1)
         .collect();
-    let labels: Vec<String> = config.model.quantiles.iter().map(|q| quantile_label(*q)).collect();
+    let labels: Vec<String> = config
+        .model
+        .quantiles
+        .iter()
+        .map(|q| quantile_label(*q))
+        .collect();
     let hh = horizon_hours(config);
     let mut servers = BTreeMap::new();
     for a in assessed {
@@ -156,7 +161,10 @@ pub fn predictions_current(
                 .enumerate()
                 .map(|(q, label)| {
                     let series = a.forecast.series(m, q);
-                    let values = steps.iter().map(|s| series.get(*s).copied().and_then(opt)).collect();
+                    let values = steps
+                        .iter()
+                        .map(|s| series.get(*s).copied().and_then(opt))
+                        .collect();
                     (label.clone(), values)
                 })
                 .collect();
@@ -210,7 +218,11 @@ pub fn fleet_summary(config: &Config, assessed: &[Assessed]) -> FleetSummary {
         levels.add(a.level);
     }
     let mut ranked: Vec<&Assessed> = assessed.iter().collect();
-    ranked.sort_by(|a, b| b.risk.total_cmp(&a.risk).then_with(|| a.server.cmp(&b.server)));
+    ranked.sort_by(|a, b| {
+        b.risk
+            .total_cmp(&a.risk)
+            .then_with(|| a.server.cmp(&b.server))
+    });
     let mean = if assessed.is_empty() {
         0.0
     } else {
@@ -240,7 +252,12 @@ pub fn server_prediction(
     generated_at_ms: i64,
     a: &Assessed,
 ) -> ServerPrediction {
-    let labels: Vec<String> = config.model.quantiles.iter().map(|q| quantile_label(*q)).collect();
+    let labels: Vec<String> = config
+        .model
+        .quantiles
+        .iter()
+        .map(|q| quantile_label(*q))
+        .collect();
     let hh = horizon_hours(config);
     let metrics = config
         .metrics
@@ -253,7 +270,10 @@ pub fn server_prediction(
                 .iter()
                 .enumerate()
                 .map(|(q, label)| {
-                    (label.clone(), a.forecast.series(m, q).iter().map(|v| opt(*v)).collect())
+                    (
+                        label.clone(),
+                        a.forecast.series(m, q).iter().map(|v| opt(*v)).collect(),
+                    )
                 })
                 .collect();
             (
@@ -325,7 +345,11 @@ pub fn active_alerts(
             metrics,
         });
     }
-    alerts.sort_by(|x, y| y.risk.total_cmp(&x.risk).then_with(|| x.server.cmp(&y.server)));
+    alerts.sort_by(|x, y| {
+        y.risk
+            .total_cmp(&x.risk)
+            .then_with(|| x.server.cmp(&y.server))
+    });
     ActiveAlerts {
         model_id: model_id.to_string(),
         generated_at: format_ms(generated_at_ms),
@@ -393,7 +417,15 @@ mod tests {
         assert_eq!(rising.top_metric, Some(0));
         assert_eq!(rising.forecast_start_ms, 101 * 300_000);
         assert!(rising.slope_per_hour[0] > 20.0);
-        let hot = assess(&c, &snapshot({ let mut c2 = current; c2[0] = 96.0; c2 }), ramp(&c, 96.0, 99.0));
+        let hot = assess(
+            &c,
+            &snapshot({
+                let mut c2 = current;
+                c2[0] = 96.0;
+                c2
+            }),
+            ramp(&c, 96.0, 99.0),
+        );
         assert_eq!(hot.level, Level::Critical);
     }
 
@@ -415,7 +447,10 @@ mod tests {
         assert_eq!(current.fleet.levels.critical, 1);
         assert_eq!(current.fleet.levels.healthy, 1);
         assert_eq!(current.fleet.top_risks[0].server, "ppdb001");
-        assert_eq!(current.fleet.top_risks[0].metric.as_deref(), Some("cpu_user_pct"));
+        assert_eq!(
+            current.fleet.top_risks[0].metric.as_deref(),
+            Some("cpu_user_pct")
+        );
         let cpu = &current.servers["ppweb001"].metrics["cpu_user_pct"];
         assert_eq!(cpu.forecast["p50"].len(), 2);
         assert_eq!(cpu.forecast["p50"][0], Some(10.0));

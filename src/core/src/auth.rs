@@ -132,10 +132,7 @@ pub fn resolve_key(env: &KeyEnv, key_file: &Path) -> Result<Option<ApiKey>, KeyE
     Ok(None)
 }
 
-fn read_optional(
-    path: &Path,
-    name: impl Fn() -> String,
-) -> Result<Option<String>, KeyError> {
+fn read_optional(path: &Path, name: impl Fn() -> String) -> Result<Option<String>, KeyError> {
     match std::fs::read_to_string(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -168,7 +165,12 @@ pub fn generate_key() -> Result<String, KeyError> {
 
 /// Writes `key` to `path` atomically: mode 0600, or 0640 owned by `group` when given.
 /// Refuses to replace an existing file unless `force`. Touches nothing else.
-pub fn write_key_file(path: &Path, key: &str, group: Option<&str>, force: bool) -> Result<(), KeyError> {
+pub fn write_key_file(
+    path: &Path,
+    key: &str,
+    group: Option<&str>,
+    force: bool,
+) -> Result<(), KeyError> {
     let werr = |error| KeyError::Write {
         path: path.to_path_buf(),
         error,
@@ -182,9 +184,15 @@ pub fn write_key_file(path: &Path, key: &str, group: Option<&str>, force: bool) 
         Some(name) => Some(group_id(name)?),
         None => None,
     };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(werr)?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp"));
     let _ = std::fs::remove_file(&tmp);
     let mut file = std::fs::OpenOptions::new()
@@ -261,20 +269,30 @@ mod tests {
         std::fs::write(&key_file, "file-key-0123456789\n").unwrap();
         std::fs::write(creds.join("api-key"), "cred-key-0123456789").unwrap();
         let k = resolve_key(&env, &key_file).unwrap().unwrap();
-        assert_eq!((k.expose(), &k.source), ("env-key-0123456789", &KeySource::Env));
+        assert_eq!(
+            (k.expose(), &k.source),
+            ("env-key-0123456789", &KeySource::Env)
+        );
         env.key = None;
         let k = resolve_key(&env, &key_file).unwrap().unwrap();
         assert_eq!(k.expose(), "cred-key-0123456789");
         std::fs::remove_file(creds.join("api-key")).unwrap();
         let k = resolve_key(&env, &key_file).unwrap().unwrap();
-        assert_eq!(k.expose(), "file-key-0123456789", "trailing newline trimmed");
+        assert_eq!(
+            k.expose(),
+            "file-key-0123456789",
+            "trailing newline trimmed"
+        );
         std::fs::remove_file(&key_file).unwrap();
         let k = resolve_key(&env, &key_file).unwrap().unwrap();
         assert_eq!(k.source, KeySource::LegacyEnv);
         env.legacy_key = None;
         assert!(resolve_key(&env, &key_file).unwrap().is_none());
         env.key = Some("short".into());
-        assert!(matches!(resolve_key(&env, &key_file), Err(KeyError::TooShort(_))));
+        assert!(matches!(
+            resolve_key(&env, &key_file),
+            Err(KeyError::TooShort(_))
+        ));
         assert!(!format!("{:?}", KeyError::TooShort(KeySource::Env)).contains("short"));
     }
 
@@ -289,12 +307,25 @@ mod tests {
         write_key_file(&path, &key, None, false).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        assert!(matches!(write_key_file(&path, "x", None, false), Err(KeyError::Exists { .. })));
+        assert!(matches!(
+            write_key_file(&path, "x", None, false),
+            Err(KeyError::Exists { .. })
+        ));
         assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), key);
         write_key_file(&path, "replaced-0123456789", None, true).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), "replaced-0123456789");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().trim(),
+            "replaced-0123456789"
+        );
         let group = std::fs::read_to_string("/etc/group").unwrap();
-        let root_group = group.lines().next().unwrap().split(':').next().unwrap().to_string();
+        let root_group = group
+            .lines()
+            .next()
+            .unwrap()
+            .split(':')
+            .next()
+            .unwrap()
+            .to_string();
         write_key_file(&path, &key, Some(&root_group), true).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);

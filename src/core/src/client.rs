@@ -78,7 +78,8 @@ impl ApiClient {
         content_type: &str,
         body: impl Into<Bytes>,
     ) -> Result<Answer, ClientError> {
-        self.send(Method::POST, path, Some(content_type), body.into()).await
+        self.send(Method::POST, path, Some(content_type), body.into())
+            .await
     }
 
     pub async fn send(
@@ -96,10 +97,12 @@ impl ApiClient {
         if let Some(ct) = content_type {
             builder = builder.header("content-type", ct);
         }
-        let request = builder.body(Full::new(body)).map_err(|e| ClientError::Url {
-            url: url.clone(),
-            reason: e.to_string(),
-        })?;
+        let request = builder
+            .body(Full::new(body))
+            .map_err(|e| ClientError::Url {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
         let unreachable = |e: &dyn std::fmt::Display| ClientError::Unreachable {
             url: url.clone(),
             reason: e.to_string(),

@@ -14,7 +14,12 @@ pub struct ServerForecast {
 
 impl ServerForecast {
     /// An all-NaN forecast to be filled in.
-    pub fn empty(method: &'static str, n_metrics: usize, n_quantiles: usize, horizon: usize) -> Self {
+    pub fn empty(
+        method: &'static str,
+        n_metrics: usize,
+        n_quantiles: usize,
+        horizon: usize,
+    ) -> Self {
         ServerForecast {
             method,
             n_metrics,

@@ -9,6 +9,8 @@ use crate::timefmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 
 /// Longest accepted server name.
@@ -56,15 +58,44 @@ pub enum BodyError {
     TooManyRecords { got: usize, max: usize },
 }
 
-/// What validation needs from the config, with the catalog indexed for fast lookup.
+/// What validation needs from the config, with the catalog indexed for fast lookup and
+/// profile inference cached per server name (a batch repeats its servers many times).
 pub struct Validator<'a> {
     config: &'a Config,
     now_ms: i64,
+    metric_index: HashMap<&'a str, usize>,
+    inferred: RefCell<HashMap<String, String>>,
 }
 
 impl<'a> Validator<'a> {
     pub fn new(config: &'a Config, now_ms: i64) -> Self {
-        Validator { config, now_ms }
+        Validator {
+            config,
+            now_ms,
+            metric_index: config
+                .metrics
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.name.as_str(), i))
+                .collect(),
+            inferred: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn infer_profile(&self, server: &str) -> String {
+        if let Some(p) = self.inferred.borrow().get(server) {
+            return p.clone();
+        }
+        let p = infer_profile(
+            &self.config.profiles,
+            server,
+            &self.config.ingest.default_profile,
+        )
+        .to_string();
+        self.inferred
+            .borrow_mut()
+            .insert(server.to_string(), p.clone());
+        p
     }
 
     /// Validates a JSON body: `{"records": [...]}` (other top-level keys are ignored) or a
@@ -204,14 +235,7 @@ impl<'a> Validator<'a> {
         }
         if errors.is_empty() {
             if let (Some(timestamp_ms), Some(server)) = (timestamp_ms, server) {
-                let profile = profile.unwrap_or_else(|| {
-                    infer_profile(
-                        &self.config.profiles,
-                        &server,
-                        &self.config.ingest.default_profile,
-                    )
-                    .to_string()
-                });
+                let profile = profile.unwrap_or_else(|| self.infer_profile(&server));
                 out.samples.push((
                     index,
                     Sample {
@@ -437,7 +461,9 @@ impl<'de> Deserialize<'de> for TimestampValue {
             FieldValueOrString::Value(FieldValue::Number(n)) => {
                 timefmt::number_to_ms(n).map_err(|e| format!("{n}: {e}"))
             }
-            FieldValueOrString::Value(FieldValue::NonFinite(l)) => Err(format!("{l} is not finite")),
+            FieldValueOrString::Value(FieldValue::NonFinite(l)) => {
+                Err(format!("{l} is not finite"))
+            }
             FieldValueOrString::Value(FieldValue::Null) => Err("null".into()),
             FieldValueOrString::Value(FieldValue::Other(kind)) => {
                 Err(format!("expected a string or number, got {kind}"))
@@ -571,7 +597,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_, '_> {
                         rec.profile = Some(p);
                     }
                 }
-                name => match config.metric_index(name) {
+                name => match v.metric_index.get(name).copied() {
                     Some(i) => {
                         let value = map.next_value::<FieldValue>()?;
                         match v.metric_value(i, value) {

@@ -5,8 +5,8 @@
 //! client) are kept in their own modules so the pure parts never touch a socket or a disk.
 
 pub mod alerts;
-pub mod assess;
 pub mod api;
+pub mod assess;
 pub mod auth;
 pub mod client;
 pub mod config;

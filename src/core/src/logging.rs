@@ -15,7 +15,8 @@ pub struct LogHandle {
 impl LogHandle {
     /// Applies a new filter (`info`, `debug`, `nordiq_inference=debug` …).
     pub fn set_level(&self, level: &str) -> Result<(), String> {
-        let filter = EnvFilter::try_new(level).map_err(|e| format!("bad log level `{level}`: {e}"))?;
+        let filter =
+            EnvFilter::try_new(level).map_err(|e| format!("bad log level `{level}`: {e}"))?;
         self.filter.reload(filter).map_err(|e| e.to_string())
     }
 }
@@ -39,7 +40,10 @@ pub fn stderr_is_journal() -> bool {
     }
     // SAFETY: rc == 0 means fstat initialised it.
     let st = unsafe { st.assume_init() };
-    st.st_dev as u64 == dev && st.st_ino as u64 == ino
+    // The field types differ between targets (u32/u64); the casts keep it portable.
+    #[allow(clippy::unnecessary_cast)]
+    let same = st.st_dev as u64 == dev && st.st_ino as u64 == ino;
+    same
 }
 
 /// Installs the global subscriber. `level` is a tracing filter; `RUST_LOG` wins when set.

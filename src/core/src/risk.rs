@@ -26,7 +26,12 @@ pub enum Level {
 }
 
 impl Level {
-    pub const ALL: [Level; 4] = [Level::Healthy, Level::Watch, Level::Warning, Level::Critical];
+    pub const ALL: [Level; 4] = [
+        Level::Healthy,
+        Level::Watch,
+        Level::Warning,
+        Level::Critical,
+    ];
 
     /// The level a 0–100 score falls in.
     pub fn from_score(score: f64) -> Level {
@@ -62,7 +67,12 @@ pub fn badness(def: &MetricDef, value: f64) -> f64 {
         Direction::High => (value, r.ok, r.warn, r.crit, def.max),
         Direction::Low => (-value, -r.ok, -r.warn, -r.crit, -def.min),
     };
-    let points = [(ok, 0.0), (warn, 40.0), (crit, 70.0), (worst.max(crit), 100.0)];
+    let points = [
+        (ok, 0.0),
+        (warn, 40.0),
+        (crit, 70.0),
+        (worst.max(crit), 100.0),
+    ];
     if v <= ok {
         return 0.0;
     }
@@ -114,7 +124,10 @@ mod tests {
     use crate::config::default_catalog;
 
     fn def(name: &str) -> MetricDef {
-        default_catalog().into_iter().find(|m| m.name == name).unwrap()
+        default_catalog()
+            .into_iter()
+            .find(|m| m.name == name)
+            .unwrap()
     }
 
     #[test]
@@ -149,7 +162,10 @@ mod tests {
         assert!((badness(&idle, 3.0) - 70.0).abs() < 1e-9);
         assert!((badness(&idle, 0.0) - 100.0).abs() < 1e-9);
         assert_eq!(worst_of(&idle, [50.0, 5.0, 20.0].into_iter()), 5.0);
-        assert_eq!(worst_of(&def("cpu_user_pct"), [50.0, 5.0, 20.0].into_iter()), 50.0);
+        assert_eq!(
+            worst_of(&def("cpu_user_pct"), [50.0, 5.0, 20.0].into_iter()),
+            50.0
+        );
     }
 
     #[test]

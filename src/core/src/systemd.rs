@@ -25,7 +25,8 @@ pub struct Activation {
 /// Modifies the environment: call before any other thread exists (before building the
 /// tokio runtime).
 pub unsafe fn take_activation() -> io::Result<Activation> {
-    let fds: Vec<(RawFd, String)> = unsafe { sd_notify::listen_fds_with_names_and_unset_env()? }.collect();
+    let fds: Vec<(RawFd, String)> =
+        unsafe { sd_notify::listen_fds_with_names_and_unset_env()? }.collect();
     let watchdog = unsafe { sd_notify::watchdog_enabled_and_unset_env() };
     let mut listeners = Vec::with_capacity(fds.len());
     for (fd, name) in fds {

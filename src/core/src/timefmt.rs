@@ -11,7 +11,9 @@ const MILLIS_THRESHOLD: f64 = 1e11;
 /// Why a timestamp could not be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TimestampError {
-    #[error("not an RFC 3339 timestamp (like 2026-11-27T10:00:00Z) nor unix seconds or milliseconds")]
+    #[error(
+        "not an RFC 3339 timestamp (like 2026-11-27T10:00:00Z) nor unix seconds or milliseconds"
+    )]
     Unparseable,
     #[error("not a finite number")]
     NotFinite,
@@ -65,8 +67,10 @@ mod tests {
         assert_eq!(parse_rfc3339_ms(&rfc).unwrap(), ms);
         assert_eq!(number_to_ms(1_795_000_000.0).unwrap(), ms);
         assert_eq!(number_to_ms(1_795_000_000_000.0).unwrap(), ms);
-        assert_eq!(parse_rfc3339_ms("2026-11-27T10:00:00+01:00").unwrap(),
-                   parse_rfc3339_ms("2026-11-27T09:00:00Z").unwrap());
+        assert_eq!(
+            parse_rfc3339_ms("2026-11-27T10:00:00+01:00").unwrap(),
+            parse_rfc3339_ms("2026-11-27T09:00:00Z").unwrap()
+        );
     }
 
     #[test]

@@ -68,19 +68,32 @@ fn fleet(n: usize) -> Vec<Server> {
 
 /// Deterministic noise in [-1, 1) from (seed, server, time).
 fn noise(seed: u64, server: usize, t: i64, channel: u64) -> f64 {
-    let mut x = seed ^ (server as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (t as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ channel;
+    let mut x = seed
+        ^ (server as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (t as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9)
+        ^ channel;
     x ^= x >> 31;
     x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^= x >> 29;
     (x >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
 }
 
-fn record(out: &mut String, config: &Config, s: &Server, i: usize, ts_ms: i64, seed: u64, start_ms: i64) {
+fn record(
+    out: &mut String,
+    config: &Config,
+    s: &Server,
+    i: usize,
+    ts_ms: i64,
+    seed: u64,
+    start_ms: i64,
+) {
     let day = 86_400_000.0;
     let phase = ((ts_ms % 86_400_000) as f64 / day - 14.0 / 24.0) * std::f64::consts::TAU;
     let daily = phase.cos(); // peaks at 14:00 UTC
     let ramp = if s.degrading {
-        ((ts_ms - start_ms) as f64 / (6.0 * 3_600_000.0)).clamp(0.0, 1.0).powi(2)
+        ((ts_ms - start_ms) as f64 / (6.0 * 3_600_000.0))
+            .clamp(0.0, 1.0)
+            .powi(2)
     } else {
         0.0
     };
@@ -97,16 +110,29 @@ fn record(out: &mut String, config: &Config, s: &Server, i: usize, ts_ms: i64, s
         ("cpu_idle_pct", idle),
         ("java_cpu_pct", (cpu * 0.6).clamp(0.0, 100.0)),
         ("mem_used_pct", mem),
-        ("swap_used_pct", (ramp * 25.0 + n(5).abs()).clamp(0.0, 100.0)),
-        ("disk_usage_pct", 50.0 + (i % 5) as f64 * 6.0 + (ts_ms - start_ms) as f64 / 3.6e9 * 0.1),
+        (
+            "swap_used_pct",
+            (ramp * 25.0 + n(5).abs()).clamp(0.0, 100.0),
+        ),
+        (
+            "disk_usage_pct",
+            50.0 + (i % 5) as f64 * 6.0 + (ts_ms - start_ms) as f64 / 3.6e9 * 0.1,
+        ),
         ("net_in_mb_s", (20.0 + 15.0 * daily + 3.0 * n(6)).max(0.0)),
         ("net_out_mb_s", (12.0 + 9.0 * daily + 2.0 * n(7)).max(0.0)),
-        ("back_close_wait", (5.0 + 4.0 * n(8).abs() + 300.0 * ramp).round()),
+        (
+            "back_close_wait",
+            (5.0 + 4.0 * n(8).abs() + 300.0 * ramp).round(),
+        ),
         ("front_close_wait", (3.0 + 3.0 * n(9).abs()).round()),
         ("load_average", (cpu / 12.0 + n(10).abs()).max(0.0)),
         ("uptime_days", 30.0 + (ts_ms - start_ms) as f64 / day),
     ];
-    let _ = write!(out, "{{\"timestamp\":{ts_ms},\"server_name\":\"{}\"", s.name);
+    let _ = write!(
+        out,
+        "{{\"timestamp\":{ts_ms},\"server_name\":\"{}\"",
+        s.name
+    );
     for (name, v) in values {
         // Only metrics the running catalog knows, so a custom catalog is not flooded
         // with rejections.

@@ -71,7 +71,11 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return ExitCode::from(code as u8);
         }
@@ -141,7 +145,10 @@ async fn get_ok(client: &ApiClient, path: &str) -> anyhow::Result<nordiq_core::c
     check(answer, path)
 }
 
-fn check(answer: nordiq_core::client::Answer, path: &str) -> anyhow::Result<nordiq_core::client::Answer> {
+fn check(
+    answer: nordiq_core::client::Answer,
+    path: &str,
+) -> anyhow::Result<nordiq_core::client::Answer> {
     if answer.status.is_success() {
         return Ok(answer);
     }
@@ -155,14 +162,19 @@ fn check(answer: nordiq_core::client::Answer, path: &str) -> anyhow::Result<nord
         503 => exit::TEMP_FAIL,
         _ => exit::UNAVAILABLE,
     };
-    Err(failure(code, format!("{path}: {} {message}", answer.status)))
+    Err(failure(
+        code,
+        format!("{path}: {} {message}", answer.status),
+    ))
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let config = load_config(&cli)?;
     match &cli.command {
         Command::Keygen { path, group, force } => {
-            let path = path.clone().unwrap_or_else(|| config.auth.api_key_file.clone());
+            let path = path
+                .clone()
+                .unwrap_or_else(|| config.auth.api_key_file.clone());
             let key = auth::generate_key().map_err(|e| failure(exit::SOFTWARE, e.to_string()))?;
             auth::write_key_file(&path, &key, group.as_deref(), *force).map_err(|e| {
                 let code = match e {
@@ -172,8 +184,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 failure(code, e.to_string())
             })?;
             let mode = if group.is_some() { "0640" } else { "0600" };
-            println!("wrote a new 256-bit API key to {} (mode {mode})", path.display());
-            println!("restart or reload nordiq-inference to use it: systemctl reload nordiq-inference");
+            println!(
+                "wrote a new 256-bit API key to {} (mode {mode})",
+                path.display()
+            );
+            println!(
+                "restart or reload nordiq-inference to use it: systemctl reload nordiq-inference"
+            );
             Ok(exit::OK)
         }
         Command::Status { json } => {
@@ -184,7 +201,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 return Ok(exit::OK);
             }
             let s: StatusResponse = answer.json().context("reading /status")?;
-            println!("nordiq-inference {} at {} — up {} s", s.version, client.base(), s.uptime_seconds);
+            println!(
+                "nordiq-inference {} at {} — up {} s",
+                s.version,
+                client.base(),
+                s.uptime_seconds
+            );
             println!("  model        {}", s.model_id);
             println!(
                 "  servers      {} ({} warm, {} forecast)",
@@ -205,7 +227,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 ),
                 None => println!("  last refresh none yet"),
             }
-            let warming: Vec<_> = s.warmup.iter().filter(|w| w.warmup_remaining_steps > 0).collect();
+            let warming: Vec<_> = s
+                .warmup
+                .iter()
+                .filter(|w| w.warmup_remaining_steps > 0)
+                .collect();
             if !warming.is_empty() {
                 println!("  warming up   {} servers, e.g.:", warming.len());
                 for w in warming.iter().take(5) {
@@ -233,7 +259,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 "{} servers · model {} · generated {}",
                 p.fleet.servers, p.model_id, p.generated_at
             );
-            println!("{:<24} {:<16} {:>6}  {:<9} {}", "SERVER", "PROFILE", "RISK", "LEVEL", "METHOD");
+            println!(
+                "{:<24} {:<16} {:>6}  {:<9} METHOD",
+                "SERVER", "PROFILE", "RISK", "LEVEL"
+            );
             let mut servers: Vec<_> = p.servers.iter().collect();
             servers.sort_by(|a, b| b.1.risk.total_cmp(&a.1.risk));
             for (name, s) in servers {
@@ -242,7 +271,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     name,
                     s.profile,
                     s.risk,
-                    format!("{:?}", s.level).to_lowercase(),
+                    s.level.as_str(),
                     s.method
                 );
             }
@@ -267,7 +296,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     .collect();
                 println!(
                     "{:<9} {:>5.1} {:<24} {}",
-                    format!("{:?}", s.level).to_lowercase(),
+                    s.level.as_str(),
                     s.risk,
                     s.server,
                     metrics.join(", ")

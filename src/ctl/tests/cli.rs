@@ -23,7 +23,11 @@ fn ctl(dir: &PathBuf, args: &[&str]) -> (i32, String) {
         .unwrap();
     (
         out.status.code().unwrap_or(-1),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
@@ -32,20 +36,45 @@ fn keygen_writes_a_private_key_and_never_touches_env_files() {
     let dir = tmpdir("keygen");
     std::fs::write(dir.join(".env"), "OTHER=1\n").unwrap();
     let key_path = dir.join("etc").join("api-key");
-    let (code, out) = ctl(&dir, &["--dev", "keygen", "--path", key_path.to_str().unwrap()]);
+    let (code, out) = ctl(
+        &dir,
+        &["--dev", "keygen", "--path", key_path.to_str().unwrap()],
+    );
     assert_eq!(code, 0, "{out}");
     let key = std::fs::read_to_string(&key_path).unwrap();
     assert_eq!(key.trim().len(), 64);
     assert!(!out.contains(key.trim()), "the key is not printed");
-    assert_eq!(std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777, 0o600);
-    assert_eq!(std::fs::read_to_string(dir.join(".env")).unwrap(), "OTHER=1\n");
+    assert_eq!(
+        std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join(".env")).unwrap(),
+        "OTHER=1\n"
+    );
 
-    let (code, out) = ctl(&dir, &["--dev", "keygen", "--path", key_path.to_str().unwrap()]);
+    let (code, out) = ctl(
+        &dir,
+        &["--dev", "keygen", "--path", key_path.to_str().unwrap()],
+    );
     assert_eq!(code, 64, "{out}");
     assert!(out.contains("--force"), "{out}");
-    assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key, "not overwritten");
+    assert_eq!(
+        std::fs::read_to_string(&key_path).unwrap(),
+        key,
+        "not overwritten"
+    );
 
-    let (code, _) = ctl(&dir, &["--dev", "keygen", "--path", key_path.to_str().unwrap(), "--force"]);
+    let (code, _) = ctl(
+        &dir,
+        &[
+            "--dev",
+            "keygen",
+            "--path",
+            key_path.to_str().unwrap(),
+            "--force",
+        ],
+    );
     assert_eq!(code, 0);
     assert_ne!(std::fs::read_to_string(&key_path).unwrap(), key);
 

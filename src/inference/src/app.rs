@@ -100,9 +100,7 @@ impl App {
         let set = self.forecasts.load();
         let config = self.config.load();
         let servers = self.store.server_count();
-        let warm = self
-            .store
-            .count_with_history(config.model.encoder_steps);
+        let warm = self.store.count_with_history(config.model.encoder_steps);
         format!(
             "model {}; {} servers, {} warm, {} forecast",
             set.model_id,

@@ -42,7 +42,10 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         } else if last_refresh.elapsed() >= Duration::from_secs(config.forecast.refresh_seconds) {
             Some("interval")
         } else if last_refresh.elapsed() >= NEW_SERVER_DEBOUNCE
-            && app.store.count_with_history(config.forecast.min_history_steps) != set.assessed.len()
+            && app
+                .store
+                .count_with_history(config.forecast.min_history_steps)
+                != set.assessed.len()
         {
             Some("new_servers")
         } else {
@@ -60,7 +63,9 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
                 trigger,
                 "forecasts refreshed"
             ),
-            Err(e) => tracing::error!(error = %e, "forecast refresh panicked; keeping the previous forecasts"),
+            Err(e) => {
+                tracing::error!(error = %e, "forecast refresh panicked; keeping the previous forecasts")
+            }
         }
         app.heartbeat();
         app.notifier.status(&app.status_line());

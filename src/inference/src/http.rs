@@ -36,7 +36,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/predictions/{server}", get(prediction_for_server))
         .route("/alerts/active", get(alerts_active))
         .route("/admin/refresh", post(admin_refresh))
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&app), require_key));
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&app),
+            require_key,
+        ));
     Router::new()
         .route("/health", get(health))
         .merge(protected)
@@ -102,7 +105,10 @@ async fn status(State(app): State<Arc<App>>) -> Response {
         model_id: set.model_id.clone(),
         uptime_seconds: app.started.elapsed().as_secs(),
         servers: warmup.len(),
-        warm_servers: warmup.iter().filter(|w| w.warmup_remaining_steps == 0).count(),
+        warm_servers: warmup
+            .iter()
+            .filter(|w| w.warmup_remaining_steps == 0)
+            .count(),
         forecast_servers: set.assessed.len(),
         samples_total: app.counters.samples.load(Ordering::Relaxed),
         late_samples_total: late,
@@ -127,10 +133,18 @@ fn is_ndjson(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|ct| {
-            let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let ct = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             matches!(
                 ct.as_str(),
-                "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines"
+                "application/x-ndjson"
+                    | "application/ndjson"
+                    | "application/jsonl"
+                    | "application/x-jsonlines"
             )
         })
         .unwrap_or(false)
@@ -143,7 +157,10 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("body larger than server.max_body_bytes = {limit}; split the batch"),
         )),
-        Err(e) => Err(error(StatusCode::BAD_REQUEST, format!("cannot read body: {e}"))),
+        Err(e) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read body: {e}"),
+        )),
     }
 }
 
@@ -183,14 +200,21 @@ async fn feed(
         let config = Arc::clone(&config);
         match tokio::task::spawn_blocking(move || validate(&config, &body, ndjson)).await {
             Ok(v) => v,
-            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("validation failed: {e}")),
+            Err(e) => {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("validation failed: {e}"),
+                )
+            }
         }
     } else {
         validate(&config, &body, ndjson)
     };
     let mut validated = match validated {
         Ok(v) => v,
-        Err(e @ BodyError::TooManyRecords { .. }) => return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        Err(e @ BodyError::TooManyRecords { .. }) => {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+        }
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let policy = query.on_error.unwrap_or(config.ingest.mixed_batch);
@@ -207,7 +231,10 @@ async fn feed(
                 validated.errors.push(RecordError {
                     index: *index,
                     field: "server_name".into(),
-                    reason: format!("server limit reached (window.max_servers = {max}); not tracking `{}`", s.server),
+                    reason: format!(
+                        "server limit reached (window.max_servers = {max}); not tracking `{}`",
+                        s.server
+                    ),
                 });
             }
             keep
@@ -219,8 +246,11 @@ async fn feed(
     let apply = validated.errors.is_empty() || policy == MixedBatchPolicy::AcceptValid;
     let accepted = if apply { validated.samples.len() } else { 0 };
     if apply {
-        app.store.apply(validated.samples.iter().map(|(_, s)| s), reservation);
-        app.counters.samples.fetch_add(accepted as u64, Ordering::Relaxed);
+        app.store
+            .apply(validated.samples.iter().map(|(_, s)| s), reservation);
+        app.counters
+            .samples
+            .fetch_add(accepted as u64, Ordering::Relaxed);
     } else {
         app.store.release(reservation);
     }
@@ -228,7 +258,11 @@ async fn feed(
         .rejected_records
         .fetch_add((validated.records - accepted) as u64, Ordering::Relaxed);
     if rejected_records > 0 {
-        let servers: BTreeSet<&str> = validated.samples.iter().map(|(_, s)| s.server.as_str()).collect();
+        let servers: BTreeSet<&str> = validated
+            .samples
+            .iter()
+            .map(|(_, s)| s.server.as_str())
+            .collect();
         tracing::info!(
             records = validated.records,
             accepted,
@@ -277,11 +311,19 @@ async fn alerts_active(State(app): State<Arc<App>>) -> Response {
     json_bytes(app.forecasts.load().alerts_json.clone())
 }
 
-async fn prediction_for_server(State(app): State<Arc<App>>, Path(server): Path<String>) -> Response {
+async fn prediction_for_server(
+    State(app): State<Arc<App>>,
+    Path(server): Path<String>,
+) -> Response {
     let set = app.forecasts.load_full();
     let config = app.config.load_full();
     if let Some(&i) = set.index.get(&server) {
-        let body = nordiq_core::assess::server_prediction(&config, &set.model_id, set.generated_at_ms, &set.assessed[i]);
+        let body = nordiq_core::assess::server_prediction(
+            &config,
+            &set.model_id,
+            set.generated_at_ms,
+            &set.assessed[i],
+        );
         return axum::Json(body).into_response();
     }
     let (warmup, _) = app.store.warmup();
@@ -308,6 +350,9 @@ async fn admin_refresh(State(app): State<Arc<App>>) -> Response {
     match waited {
         Ok(Ok(())) => axum::Json(app.forecasts.load().refresh.clone()).into_response(),
         Ok(Err(_)) => error(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
-        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the refresh did not finish in time; see the log"),
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the refresh did not finish in time; see the log",
+        ),
     }
 }

@@ -77,7 +77,9 @@ pub async fn run(
     });
     // The forecast loop beats every second; a loop silent for a whole watchdog interval
     // (or 10 s, whichever is longer) is stuck, and the daemon should be restarted.
-    let stale_after_ms = watchdog.map(|w| w.as_millis().max(10_000) as i64).unwrap_or(i64::MAX);
+    let stale_after_ms = watchdog
+        .map(|w| w.as_millis().max(10_000) as i64)
+        .unwrap_or(i64::MAX);
 
     app.notifier.ready(&app.status_line());
     tracing::info!(
@@ -123,7 +125,11 @@ pub async fn run(
 
     let timeout = Duration::from_secs(app.config.load().server.shutdown_timeout_seconds);
     app.notifier.stopping("draining connections");
-    tracing::info!(signal = stop_reason, timeout_s = timeout.as_secs(), "shutting down");
+    tracing::info!(
+        signal = stop_reason,
+        timeout_s = timeout.as_secs(),
+        "shutting down"
+    );
     drop(listener);
     let _ = stop_forecasts.send(true);
     tokio::select! {
@@ -160,7 +166,8 @@ fn try_reload(app: &App, source: &ConfigSource, log: &LogHandle) -> Result<Strin
     let old = app.config.load_full();
     let restart_only = old.restart_only_differences(&new);
     let merged = old.with_restart_only_from(&new);
-    let key = resolve_key(&KeyEnv::from_process(), &merged.auth.api_key_file).map_err(|e| e.to_string())?;
+    let key = resolve_key(&KeyEnv::from_process(), &merged.auth.api_key_file)
+        .map_err(|e| e.to_string())?;
     if key.is_none() && !merged.auth.allow_anonymous {
         return Err(format!(
             "no API key would be left (none at {} and allow_anonymous = false)",
@@ -168,9 +175,13 @@ fn try_reload(app: &App, source: &ConfigSource, log: &LogHandle) -> Result<Strin
         ));
     }
     log.set_level(&merged.log.level)?;
-    let key_source = key.as_ref().map(|k| k.source.to_string()).unwrap_or_else(|| "none (anonymous)".into());
+    let key_source = key
+        .as_ref()
+        .map(|k| k.source.to_string())
+        .unwrap_or_else(|| "none (anonymous)".into());
     app.key.store(Arc::new(key));
-    app.forecaster.store(Arc::new(Box::new(Baseline::from_config(&merged))));
+    app.forecaster
+        .store(Arc::new(Box::new(Baseline::from_config(&merged))));
     app.config.store(Arc::new(merged));
     app.refresh_requested.notify_one();
     let mut notes = format!("key from {key_source}");

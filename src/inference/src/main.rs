@@ -52,7 +52,11 @@ fn main() -> ExitCode {
     let args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return ExitCode::from(code as u8);
         }
@@ -60,7 +64,12 @@ fn main() -> ExitCode {
     let source = if args.dev {
         match std::env::current_dir() {
             Ok(dir) => ConfigSource::Dev(dir),
-            Err(e) => return fail(exit::IO_ERR, format!("cannot read the current directory: {e}")),
+            Err(e) => {
+                return fail(
+                    exit::IO_ERR,
+                    format!("cannot read the current directory: {e}"),
+                )
+            }
         }
     } else {
         ConfigSource::File(Config::resolve_path(args.config.as_deref()))
@@ -71,7 +80,10 @@ fn main() -> ExitCode {
     };
     if let Some(listen) = &args.listen {
         if listen.parse::<std::net::SocketAddr>().is_err() {
-            return fail(exit::USAGE, format!("--listen `{listen}` is not an address like 127.0.0.1:8000"));
+            return fail(
+                exit::USAGE,
+                format!("--listen `{listen}` is not an address like 127.0.0.1:8000"),
+            );
         }
         config.server.listen = listen.clone();
     }
@@ -102,11 +114,17 @@ fn main() -> ExitCode {
     if let Err(e) = std::fs::create_dir_all(&config.paths.state_dir) {
         return fail(
             exit::IO_ERR,
-            format!("cannot create state dir {}: {e}", config.paths.state_dir.display()),
+            format!(
+                "cannot create state dir {}: {e}",
+                config.paths.state_dir.display()
+            ),
         );
     }
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => return fail(exit::SOFTWARE, format!("cannot start the runtime: {e}")),
     };
@@ -181,18 +199,33 @@ fn check_config(config: &Config, source: &ConfigSource) -> ExitCode {
     println!(
         "  {} metrics: {}",
         config.metrics.len(),
-        config.metrics.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
+        config
+            .metrics
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
         "  {} profiles: {}",
         config.profiles.len(),
-        config.profiles.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+        config
+            .profiles
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     match resolve_key(&KeyEnv::from_process(), &config.auth.api_key_file) {
         Ok(Some(k)) => println!("  API key from {}", k.source),
-        Ok(None) if config.auth.allow_anonymous => println!("  no API key; anonymous access allowed"),
+        Ok(None) if config.auth.allow_anonymous => {
+            println!("  no API key; anonymous access allowed")
+        }
         Ok(None) if matches!(source, ConfigSource::Dev(_)) => {
-            println!("  no API key yet; --dev creates {}", config.auth.api_key_file.display())
+            println!(
+                "  no API key yet; --dev creates {}",
+                config.auth.api_key_file.display()
+            )
         }
         Ok(None) => {
             return fail(

@@ -51,7 +51,10 @@ impl WindowStore {
 
     /// Reserves a slot for every server in `names` not held yet. Returns the reservation
     /// and the names refused because `window.max_servers` is reached.
-    pub fn reserve<'a>(&self, names: impl Iterator<Item = &'a str>) -> (Reservation, HashSet<String>) {
+    pub fn reserve<'a>(
+        &self,
+        names: impl Iterator<Item = &'a str>,
+    ) -> (Reservation, HashSet<String>) {
         let mut reserved = HashSet::new();
         let mut refused = HashSet::new();
         let unique: HashSet<&str> = names.collect();
@@ -76,7 +79,8 @@ impl WindowStore {
 
     /// Gives back a reservation's slots (the batch was refused).
     pub fn release(&self, reservation: Reservation) {
-        self.servers.fetch_sub(reservation.names.len(), Ordering::AcqRel);
+        self.servers
+            .fetch_sub(reservation.names.len(), Ordering::AcqRel);
     }
 
     /// Applies samples (in order per server); new servers take their reserved slots.
@@ -100,9 +104,9 @@ impl WindowStore {
                             // rather than break the cap.
                             continue;
                         }
-                        shard
-                            .entry(sample.server.clone())
-                            .or_insert_with(|| ServerWindow::new(&self.shape, sample.profile.clone()))
+                        shard.entry(sample.server.clone()).or_insert_with(|| {
+                            ServerWindow::new(&self.shape, sample.profile.clone())
+                        })
                     }
                 };
                 window.push(&self.shape, sample);
@@ -132,7 +136,12 @@ impl WindowStore {
     /// How many servers have at least `min_history` closed steps.
     pub fn count_with_history(&self, min_history: usize) -> usize {
         (0..SHARDS)
-            .map(|i| self.lock(i).values().filter(|w| w.observed_steps() >= min_history).count())
+            .map(|i| {
+                self.lock(i)
+                    .values()
+                    .filter(|w| w.observed_steps() >= min_history)
+                    .count()
+            })
             .sum()
     }
 
@@ -209,7 +218,11 @@ mod tests {
         let (r, refused) = s.reserve(["p", "q"].into_iter());
         assert!(refused.is_empty());
         s.apply([sample("p", 0)].iter(), r);
-        assert_eq!(s.servers.load(Ordering::Acquire), 1, "unused slot for q came back");
+        assert_eq!(
+            s.servers.load(Ordering::Acquire),
+            1,
+            "unused slot for q came back"
+        );
     }
 
     #[test]

@@ -26,22 +26,47 @@ fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
 fn config_errors_exit_78_naming_file_line_and_key() {
     let dir = TempDir::new("badconfig");
     let path = dir.path().join("bad.toml");
-    std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:1\"\n\n[model]\nhorizon_steps = 0\n").unwrap();
-    let (code, text) = run_to_exit(&["--config", path.to_str().unwrap()], &[("NORDIQ_API_KEY", KEY)]);
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"127.0.0.1:1\"\n\n[model]\nhorizon_steps = 0\n",
+    )
+    .unwrap();
+    let (code, text) = run_to_exit(
+        &["--config", path.to_str().unwrap()],
+        &[("NORDIQ_API_KEY", KEY)],
+    );
     assert_eq!(code, 78, "{text}");
-    assert!(text.contains(&format!("{}:5: model.horizon_steps", path.display())), "{text}");
+    assert!(
+        text.contains(&format!("{}:5: model.horizon_steps", path.display())),
+        "{text}"
+    );
 
     std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:1\"\nthreads = 4\n").unwrap();
-    let (code, text) = run_to_exit(&["--check-config", "--config", path.to_str().unwrap()], &[("NORDIQ_API_KEY", KEY)]);
+    let (code, text) = run_to_exit(
+        &["--check-config", "--config", path.to_str().unwrap()],
+        &[("NORDIQ_API_KEY", KEY)],
+    );
     assert_eq!(code, 78);
     assert!(text.contains(":3:") && text.contains("threads"), "{text}");
 
-    let (code, text) = run_to_exit(&["--config", dir.path().join("missing.toml").to_str().unwrap()], &[]);
+    let (code, text) = run_to_exit(
+        &[
+            "--config",
+            dir.path().join("missing.toml").to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(code, 78);
     assert!(text.contains("missing.toml"), "{text}");
 
     // NORDIQ_CONFIG is used when --config is absent.
-    let (code, text) = run_to_exit(&["--check-config"], &[("NORDIQ_CONFIG", path.to_str().unwrap()), ("NORDIQ_API_KEY", KEY)]);
+    let (code, text) = run_to_exit(
+        &["--check-config"],
+        &[
+            ("NORDIQ_CONFIG", path.to_str().unwrap()),
+            ("NORDIQ_API_KEY", KEY),
+        ],
+    );
     assert_eq!(code, 78, "{text}");
     assert!(text.contains("bad.toml"), "{text}");
 
@@ -52,7 +77,10 @@ fn config_errors_exit_78_naming_file_line_and_key() {
 #[test]
 fn check_config_accepts_the_shipped_config() {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../etc/nordiq/nordiq.toml");
-    let (code, text) = run_to_exit(&["--check-config", "--config", shipped], &[("NORDIQ_API_KEY", KEY)]);
+    let (code, text) = run_to_exit(
+        &["--check-config", "--config", shipped],
+        &[("NORDIQ_API_KEY", KEY)],
+    );
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("14 metrics"), "{text}");
     assert!(text.contains("API key from $NORDIQ_API_KEY"), "{text}");
@@ -69,7 +97,13 @@ fn refuses_to_start_without_a_key_unless_anonymous() {
     assert!(text.contains("no API key"), "{text}");
 
     let config = write_config(dir.path(), port, "");
-    std::fs::write(&config, std::fs::read_to_string(&config).unwrap().replace("[auth]\n", "[auth]\nallow_anonymous = true\n")).unwrap();
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("[auth]\n", "[auth]\nallow_anonymous = true\n"),
+    )
+    .unwrap();
     let daemon = Daemon::start(dir.path(), &config, port, &[]);
     assert_eq!(daemon.client(None).get("/status").status, 200);
 }
@@ -84,17 +118,29 @@ fn auth_on_everything_but_health() {
     let wrong = daemon.client(Some("wrong-key-0123456789"));
     let right = daemon.client(Some(KEY));
     assert_eq!(none.get("/health").status, 200);
-    for path in ["/status", "/predictions/current", "/alerts/active", "/predictions/ppweb001"] {
+    for path in [
+        "/status",
+        "/predictions/current",
+        "/alerts/active",
+        "/predictions/ppweb001",
+    ] {
         let a = none.get(path);
         assert_eq!(a.status, 401, "{path}");
         let body: serde_json::Value = a.json().expect("401 body is JSON");
         assert!(body["error"].as_str().unwrap().contains("X-API-Key"));
         assert_eq!(wrong.get(path).status, 401, "{path}");
     }
-    assert_eq!(none.post("/feed/data", "application/json", "{\"records\":[]}").status, 401);
+    assert_eq!(
+        none.post("/feed/data", "application/json", "{\"records\":[]}")
+            .status,
+        401
+    );
     assert_eq!(right.get("/status").status, 200);
     assert_eq!(right.get("/predictions/current").status, 200);
-    assert!(!daemon.log_text().contains(KEY), "the key never reaches the log");
+    assert!(
+        !daemon.log_text().contains(KEY),
+        "the key never reaches the log"
+    );
 }
 
 #[test]
@@ -106,15 +152,28 @@ fn key_precedence_env_credential_file_legacy() {
     std::fs::write(dir.path().join("api-key"), "file-key-0123456789\n").unwrap();
     let cases: [(&[(&str, &str)], &str); 4] = [
         (
-            &[("NORDIQ_API_KEY", "env-key-0123456789"), ("CREDENTIALS_DIRECTORY", creds.to_str().unwrap()), ("TFT_API_KEY", "legacy-key-0123456789")],
+            &[
+                ("NORDIQ_API_KEY", "env-key-0123456789"),
+                ("CREDENTIALS_DIRECTORY", creds.to_str().unwrap()),
+                ("TFT_API_KEY", "legacy-key-0123456789"),
+            ],
             "env-key-0123456789",
         ),
         (
-            &[("CREDENTIALS_DIRECTORY", creds.to_str().unwrap()), ("TFT_API_KEY", "legacy-key-0123456789")],
+            &[
+                ("CREDENTIALS_DIRECTORY", creds.to_str().unwrap()),
+                ("TFT_API_KEY", "legacy-key-0123456789"),
+            ],
             "credential-key-0123456789",
         ),
-        (&[("TFT_API_KEY", "legacy-key-0123456789")], "file-key-0123456789"),
-        (&[("TFT_API_KEY", "legacy-key-0123456789")], "legacy-key-0123456789"),
+        (
+            &[("TFT_API_KEY", "legacy-key-0123456789")],
+            "file-key-0123456789",
+        ),
+        (
+            &[("TFT_API_KEY", "legacy-key-0123456789")],
+            "legacy-key-0123456789",
+        ),
     ];
     for (i, (env, expected)) in cases.iter().enumerate() {
         if i == 3 {
@@ -123,18 +182,38 @@ fn key_precedence_env_credential_file_legacy() {
         let port = free_port();
         let config = write_config(dir.path(), port, "");
         let daemon = Daemon::start(dir.path(), &config, port, env);
-        assert_eq!(daemon.client(Some(expected)).get("/status").status, 200, "case {i}");
-        for other in ["env-key-0123456789", "credential-key-0123456789", "file-key-0123456789", "legacy-key-0123456789"] {
+        assert_eq!(
+            daemon.client(Some(expected)).get("/status").status,
+            200,
+            "case {i}"
+        );
+        for other in [
+            "env-key-0123456789",
+            "credential-key-0123456789",
+            "file-key-0123456789",
+            "legacy-key-0123456789",
+        ] {
             if other != *expected {
-                assert_eq!(daemon.client(Some(other)).get("/status").status, 401, "case {i}: {other} must not work");
+                assert_eq!(
+                    daemon.client(Some(other)).get("/status").status,
+                    401,
+                    "case {i}: {other} must not work"
+                );
             }
         }
     }
 }
 
 fn feed(client: &Client, body: &str, query: &str) -> (u16, serde_json::Value) {
-    let a = client.post(&format!("/feed/data{query}"), "application/json", body.to_string());
-    (a.status.as_u16(), a.json().unwrap_or(serde_json::Value::Null))
+    let a = client.post(
+        &format!("/feed/data{query}"),
+        "application/json",
+        body.to_string(),
+    );
+    (
+        a.status.as_u16(),
+        a.json().unwrap_or(serde_json::Value::Null),
+    )
 }
 
 #[test]
@@ -143,9 +222,10 @@ fn ingest_validation_mixed_batches_and_limits() {
     let port = free_port();
     let config = write_config(dir.path(), port, "[window]\nmax_servers = 3\n");
     // Small limits so the caps are testable: 3 servers, 64 KiB bodies.
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("shutdown_timeout_seconds = 5\n", "shutdown_timeout_seconds = 5\nmax_body_bytes = 65536\n");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "shutdown_timeout_seconds = 5\n",
+        "shutdown_timeout_seconds = 5\nmax_body_bytes = 65536\n",
+    );
     std::fs::write(&config, text).unwrap();
     let daemon = Daemon::start(dir.path(), &config, port, &[("NORDIQ_API_KEY", KEY)]);
     let c = daemon.client(Some(KEY));
@@ -174,7 +254,12 @@ fn ingest_validation_mixed_batches_and_limits() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["index"].as_u64().unwrap(), e["field"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["index"].as_u64().unwrap(),
+                e["field"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         fields,
@@ -200,7 +285,10 @@ fn ingest_validation_mixed_batches_and_limits() {
     // Malformed body: 400 with the parser's position.
     let (status, answer) = feed(&c, "{\"records\": [", "");
     assert_eq!(status, 400);
-    assert!(answer["error"].as_str().unwrap().contains("line"), "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("line"),
+        "{answer}"
+    );
 
     // Body over server.max_body_bytes: 413.
     let big = format!("{{\"records\":[], \"pad\":\"{}\"}}", "x".repeat(70_000));
@@ -208,16 +296,27 @@ fn ingest_validation_mixed_batches_and_limits() {
 
     // Server cap: 3 servers; a batch naming 3 new ones (4 in all) is refused whole.
     let rec = |s: &str| format!(r#"{{"timestamp":{now},"server_name":"{s}","cpu_user_pct":5}}"#);
-    let (status, answer) = feed(&c, &format!("[{},{},{}]", rec("a1"), rec("a2"), rec("a3")), "");
+    let (status, answer) = feed(
+        &c,
+        &format!("[{},{},{}]", rec("a1"), rec("a2"), rec("a3")),
+        "",
+    );
     assert_eq!(status, 422, "{answer}");
-    assert!(answer["rejected"][0]["reason"].as_str().unwrap().contains("max_servers"));
+    assert!(answer["rejected"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("max_servers"));
     let (status, _) = feed(&c, &format!("[{},{}]", rec("a1"), rec("a2")), "");
     assert_eq!(status, 200);
     assert_eq!(c.json("/status")["servers"], 3);
 
     // NDJSON: per-line errors with their line index.
     let nd = format!("{}\n{{broken\n{}\n", rec("a1"), rec("a2"));
-    let a = c.post("/feed/data?on_error=accept_valid", "application/x-ndjson", nd);
+    let a = c.post(
+        "/feed/data?on_error=accept_valid",
+        "application/x-ndjson",
+        nd,
+    );
     let answer: serde_json::Value = a.json().unwrap();
     assert_eq!(a.status, 200, "{answer}");
     assert_eq!(answer["accepted"], 2);
@@ -234,7 +333,13 @@ fn forecasts_risk_and_alerts_from_fed_history() {
     let c = daemon.client(Some(KEY));
     // 30 steps of 5 min: enough for forecasts (min 12), not warm (encoder 288).
     // ppdb001 is pinned near 99 % CPU: critical. ppweb001 idles at 20 %.
-    let body = ndjson_history(&["ppweb001", "ppdb001"], 30, 300, |i, _| if i == 0 { 20.0 } else { 99.0 });
+    let body = ndjson_history(&["ppweb001", "ppdb001"], 30, 300, |i, _| {
+        if i == 0 {
+            20.0
+        } else {
+            99.0
+        }
+    });
     let a = c.post("/feed/data", "application/x-ndjson", body);
     assert_eq!(a.status, 200, "{}", a.text());
     let refresh = c.post("/admin/refresh", "application/json", "");
@@ -246,7 +351,9 @@ fn forecasts_risk_and_alerts_from_fed_history() {
     assert_eq!(status["servers"], 2);
     assert_eq!(status["forecast_servers"], 2);
     assert_eq!(status["warm_servers"], 0);
-    let remaining = status["warmup"][0]["warmup_remaining_steps"].as_u64().unwrap();
+    let remaining = status["warmup"][0]["warmup_remaining_steps"]
+        .as_u64()
+        .unwrap();
     assert!((258..=259).contains(&remaining), "{remaining}");
 
     let current = c.json("/predictions/current");
@@ -257,15 +364,23 @@ fn forecasts_risk_and_alerts_from_fed_history() {
     let web = &current["servers"]["ppweb001"];
     assert_eq!(web["profile"], "web_api");
     assert_eq!(web["level"], "healthy");
-    assert_eq!(web["method"], "holt", "history shorter than a season falls back");
-    let p50 = web["metrics"]["cpu_user_pct"]["forecast"]["p50"][0].as_f64().unwrap();
+    assert_eq!(
+        web["method"], "holt",
+        "history shorter than a season falls back"
+    );
+    let p50 = web["metrics"]["cpu_user_pct"]["forecast"]["p50"][0]
+        .as_f64()
+        .unwrap();
     assert!((p50 - 20.0).abs() < 0.5, "{p50}");
 
     let one = c.json("/predictions/ppdb001");
     assert_eq!(one["level"], "critical");
     let cpu = &one["metrics"]["cpu_user_pct"];
     assert_eq!(cpu["quantiles"]["p50"].as_array().unwrap().len(), 96);
-    assert!(cpu["quantiles"]["p90"][0].as_f64().unwrap() <= 100.0, "clamped to the catalog range");
+    assert!(
+        cpu["quantiles"]["p90"][0].as_f64().unwrap() <= 100.0,
+        "clamped to the catalog range"
+    );
 
     let alerts = c.json("/alerts/active");
     assert_eq!(alerts["alerts"].as_array().unwrap().len(), 1);
@@ -277,7 +392,10 @@ fn forecasts_risk_and_alerts_from_fed_history() {
     assert_eq!(events[0]["to"], "critical");
 
     // The cache is served without recomputation: two reads give the same bytes.
-    assert_eq!(c.get("/predictions/current").body, c.get("/predictions/current").body);
+    assert_eq!(
+        c.get("/predictions/current").body,
+        c.get("/predictions/current").body
+    );
 
     let missing = c.get("/predictions/nobody");
     assert_eq!(missing.status, 404);
@@ -285,9 +403,17 @@ fn forecasts_risk_and_alerts_from_fed_history() {
 
     // ppdb001 recovers: the next refresh resolves the alert.
     let body = ndjson_history(&["ppdb001"], 1, 300, |_, _| 10.0);
-    assert_eq!(c.post("/feed/data", "application/x-ndjson", body).status, 200);
+    assert_eq!(
+        c.post("/feed/data", "application/x-ndjson", body).status,
+        200
+    );
     c.post("/admin/refresh", "application/json", "");
     let alerts = c.json("/alerts/active");
-    let kinds: Vec<&str> = alerts["recent_events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = alerts["recent_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
     assert!(kinds.len() >= 2 && kinds[1] != "escalation", "{kinds:?}");
 }

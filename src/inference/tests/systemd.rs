@@ -19,7 +19,13 @@ fn socket_activate_available() -> bool {
 
 /// Starts the daemon behind `systemd-socket-activate`; nothing runs until the first
 /// connection.
-fn activate(dir: &std::path::Path, config: &std::path::Path, port: u16, notify: &NotifySocket, extra_env: &[(&str, &str)]) -> Daemon {
+fn activate(
+    dir: &std::path::Path,
+    config: &std::path::Path,
+    port: u16,
+    notify: &NotifySocket,
+    extra_env: &[(&str, &str)],
+) -> Daemon {
     assert!(
         socket_activate_available(),
         "systemd-socket-activate is missing: install the `systemd` package (the test command does)"
@@ -56,7 +62,13 @@ fn socket_activation_ready_watchdog_reload_stop() {
     // inherited socket is used.
     let config = write_config(dir.path(), free_port(), "");
     let mut notify = NotifySocket::bind(dir.path());
-    let mut daemon = activate(dir.path(), &config, port, &notify, &[("WATCHDOG_USEC", "2000000")]);
+    let mut daemon = activate(
+        dir.path(),
+        &config,
+        port,
+        &notify,
+        &[("WATCHDOG_USEC", "2000000")],
+    );
 
     // The first connection starts the service; it answers on the inherited socket.
     let client = daemon.client(Some(KEY));
@@ -66,25 +78,45 @@ fn socket_activation_ready_watchdog_reload_stop() {
     let ready = notify
         .wait_for(Duration::from_secs(10), |m| m.contains("READY=1"))
         .unwrap_or_else(|| panic!("no READY=1; saw {:?}\n{}", notify.seen, daemon.log_text()));
-    assert!(ready.contains("STATUS=model baseline:seasonal_naive"), "{ready}");
-    assert!(daemon.log_text().contains("using the socket passed by systemd"));
+    assert!(
+        ready.contains("STATUS=model baseline:seasonal_naive"),
+        "{ready}"
+    );
+    assert!(daemon
+        .log_text()
+        .contains("using the socket passed by systemd"));
 
     // Watchdog at half of WATCHDOG_USEC: at least two pings in 2.5 s.
     let mut pings = 0;
     let start = std::time::Instant::now();
     while start.elapsed() < Duration::from_millis(2500) {
-        if notify.wait_for(Duration::from_millis(100), |m| m.contains("WATCHDOG=1")).is_some() {
+        if notify
+            .wait_for(Duration::from_millis(100), |m| m.contains("WATCHDOG=1"))
+            .is_some()
+        {
             pings += 1;
         }
     }
     assert!(pings >= 2, "expected ≥ 2 watchdog pings, got {pings}");
 
     // Data makes STATUS count servers.
-    let body = ndjson_history(&["ppweb001", "ppdb001"], 20, 300, |i, t| 20.0 + (i * 10 + t) as f64);
-    assert_eq!(client.post("/feed/data", "application/x-ndjson", body).status, 200);
-    assert_eq!(client.post("/admin/refresh", "application/json", "").status, 200);
+    let body = ndjson_history(&["ppweb001", "ppdb001"], 20, 300, |i, t| {
+        20.0 + (i * 10 + t) as f64
+    });
+    assert_eq!(
+        client
+            .post("/feed/data", "application/x-ndjson", body)
+            .status,
+        200
+    );
+    assert_eq!(
+        client.post("/admin/refresh", "application/json", "").status,
+        200
+    );
     notify
-        .wait_for(Duration::from_secs(5), |m| m.contains("STATUS=") && m.contains("2 servers"))
+        .wait_for(Duration::from_secs(5), |m| {
+            m.contains("STATUS=") && m.contains("2 servers")
+        })
         .unwrap_or_else(|| panic!("no STATUS with 2 servers; saw {:?}", notify.seen));
 
     // SIGHUP: RELOADING=1 with MONOTONIC_USEC, then READY=1 again.
@@ -104,7 +136,10 @@ fn socket_activation_ready_watchdog_reload_stop() {
         .wait_for(Duration::from_secs(5), |m| m.contains("READY=1"))
         .expect("READY=1 after refused reload");
     assert!(after.contains("reload refused"), "{after}");
-    assert!(after.contains("nordiq.toml:2"), "names file and line: {after}");
+    assert!(
+        after.contains("nordiq.toml:2"),
+        "names file and line: {after}"
+    );
     assert_eq!(client.get("/status").status, 200);
     assert_eq!(client.json("/status")["step_seconds"], 300);
 
@@ -113,8 +148,14 @@ fn socket_activation_ready_watchdog_reload_stop() {
     notify
         .wait_for(Duration::from_secs(5), |m| m.contains("STOPPING=1"))
         .unwrap_or_else(|| panic!("no STOPPING=1; saw {:?}", notify.seen));
-    let status = daemon.wait_exit(Duration::from_secs(10)).expect("daemon exits after SIGTERM");
-    assert!(status.success(), "exit status {status:?}\n{}", daemon.log_text());
+    let status = daemon
+        .wait_exit(Duration::from_secs(10))
+        .expect("daemon exits after SIGTERM");
+    assert!(
+        status.success(),
+        "exit status {status:?}\n{}",
+        daemon.log_text()
+    );
 }
 
 #[test]
@@ -125,7 +166,9 @@ fn no_watchdog_pings_unless_asked() {
     let mut notify = NotifySocket::bind(dir.path());
     let daemon = activate(dir.path(), &config, port, &notify, &[]);
     assert_eq!(daemon.client(None).get("/health").status, 200);
-    notify.wait_for(Duration::from_secs(10), |m| m.contains("READY=1")).expect("READY");
+    notify
+        .wait_for(Duration::from_secs(10), |m| m.contains("READY=1"))
+        .expect("READY");
     let ping = notify.wait_for(Duration::from_millis(1500), |m| m.contains("WATCHDOG=1"));
     assert!(ping.is_none(), "pinged without WATCHDOG_USEC: {ping:?}");
 }

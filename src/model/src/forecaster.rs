@@ -10,6 +10,9 @@ pub struct ForecastSpec {
     pub horizon: usize,
     pub quantiles: Vec<f64>,
     pub season_steps: usize,
+    /// History the smoothing baseline reads (the encoder length): its state forgets older
+    /// steps anyway (weight (1−α)^n), so reading more only costs time.
+    pub smoothing_steps: usize,
     /// Each metric's valid range: forecasts are clamped into it.
     pub bounds: Vec<(f64, f64)>,
     /// Worker threads for a batch (≥ 1).
@@ -19,13 +22,16 @@ pub struct ForecastSpec {
 impl ForecastSpec {
     pub fn from_config(config: &Config) -> Self {
         let threads = match config.forecast.threads {
-            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             n => n,
         };
         ForecastSpec {
             horizon: config.model.horizon_steps,
             quantiles: config.model.quantiles.clone(),
             season_steps: config.season_steps(),
+            smoothing_steps: config.model.encoder_steps,
             bounds: config.metrics.iter().map(|m| (m.min, m.max)).collect(),
             threads,
         }
@@ -42,7 +48,11 @@ pub trait Forecaster: Send + Sync {
 }
 
 /// Runs a per-server forecast over `threads` scoped threads, keeping order.
-pub fn forecast_parallel<F>(snapshots: &[&WindowSnapshot], threads: usize, one: F) -> Vec<ServerForecast>
+pub fn forecast_parallel<F>(
+    snapshots: &[&WindowSnapshot],
+    threads: usize,
+    one: F,
+) -> Vec<ServerForecast>
 where
     F: Fn(&WindowSnapshot) -> ServerForecast + Sync,
 {

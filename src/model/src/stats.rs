@@ -56,7 +56,10 @@ mod tests {
     #[test]
     fn fill_forward_carries_values() {
         let nan = f32::NAN;
-        assert_eq!(fill_forward(&[nan, 2.0, nan, nan, 5.0]).unwrap(), vec![2.0, 2.0, 2.0, 2.0, 5.0]);
+        assert_eq!(
+            fill_forward(&[nan, 2.0, nan, nan, 5.0]).unwrap(),
+            vec![2.0, 2.0, 2.0, 2.0, 5.0]
+        );
         assert!(fill_forward(&[nan, nan]).is_none());
     }
 }

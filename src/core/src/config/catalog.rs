@@ -93,14 +93,56 @@ pub fn default_catalog() -> Vec<MetricDef> {
     use Direction::*;
     let pct = (0.0, 100.0);
     vec![
-        metric("cpu_user_pct", "%", pct, Mean, Some((60.0, 85.0, 95.0, High))),
-        metric("cpu_sys_pct", "%", pct, Mean, Some((20.0, 35.0, 50.0, High))),
-        metric("cpu_iowait_pct", "%", pct, Mean, Some((10.0, 25.0, 40.0, High))),
+        metric(
+            "cpu_user_pct",
+            "%",
+            pct,
+            Mean,
+            Some((60.0, 85.0, 95.0, High)),
+        ),
+        metric(
+            "cpu_sys_pct",
+            "%",
+            pct,
+            Mean,
+            Some((20.0, 35.0, 50.0, High)),
+        ),
+        metric(
+            "cpu_iowait_pct",
+            "%",
+            pct,
+            Mean,
+            Some((10.0, 25.0, 40.0, High)),
+        ),
         metric("cpu_idle_pct", "%", pct, Mean, Some((30.0, 10.0, 3.0, Low))),
-        metric("java_cpu_pct", "%", pct, Mean, Some((70.0, 90.0, 98.0, High))),
-        metric("mem_used_pct", "%", pct, Mean, Some((75.0, 90.0, 97.0, High))),
-        metric("swap_used_pct", "%", pct, Max, Some((10.0, 30.0, 60.0, High))),
-        metric("disk_usage_pct", "%", pct, Last, Some((75.0, 88.0, 95.0, High))),
+        metric(
+            "java_cpu_pct",
+            "%",
+            pct,
+            Mean,
+            Some((70.0, 90.0, 98.0, High)),
+        ),
+        metric(
+            "mem_used_pct",
+            "%",
+            pct,
+            Mean,
+            Some((75.0, 90.0, 97.0, High)),
+        ),
+        metric(
+            "swap_used_pct",
+            "%",
+            pct,
+            Max,
+            Some((10.0, 30.0, 60.0, High)),
+        ),
+        metric(
+            "disk_usage_pct",
+            "%",
+            pct,
+            Last,
+            Some((75.0, 88.0, 95.0, High)),
+        ),
         metric("net_in_mb_s", "MB/s", (0.0, 100_000.0), Mean, None),
         metric("net_out_mb_s", "MB/s", (0.0, 100_000.0), Mean, None),
         metric(

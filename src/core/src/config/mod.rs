@@ -315,7 +315,10 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Invalid {
             path: path.to_path_buf(),
-            line: e.span().map(|s| locate::line_of(text, s.start)).unwrap_or(0),
+            line: e
+                .span()
+                .map(|s| locate::line_of(text, s.start))
+                .unwrap_or(0),
             key: String::from("(syntax)"),
             message: e.message().trim().to_string(),
         })?;
@@ -334,12 +337,14 @@ impl Config {
                 message: inner.message().trim().to_string(),
             }
         })?;
-        config.validate().map_err(|(key, message)| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            line: locate::line_of_key(text, &key).unwrap_or(0),
-            key,
-            message,
-        })?;
+        config
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: locate::line_of_key(text, &key).unwrap_or(0),
+                key,
+                message,
+            })?;
         Ok(config)
     }
 
@@ -396,7 +401,10 @@ impl Config {
         if self.server.listen.parse::<SocketAddr>().is_err() {
             return bad(
                 "server.listen",
-                format!("`{}` is not an address like 127.0.0.1:8000", self.server.listen),
+                format!(
+                    "`{}` is not an address like 127.0.0.1:8000",
+                    self.server.listen
+                ),
             );
         }
         if self.server.max_body_bytes < 1024 {
@@ -409,7 +417,10 @@ impl Config {
         if m.step_seconds == 0 || 86_400 % m.step_seconds != 0 {
             return bad(
                 "model.step_seconds",
-                format!("{} must be positive and divide a day (86400) evenly", m.step_seconds),
+                format!(
+                    "{} must be positive and divide a day (86400) evenly",
+                    m.step_seconds
+                ),
             );
         }
         if m.encoder_steps < 2 || m.encoder_steps > 100_000 {
@@ -477,7 +488,10 @@ impl Config {
             );
         }
         if self.window.raw_capacity < 1 || self.window.raw_capacity > 1_000_000 {
-            return bad("window.raw_capacity", "must be between 1 and 1000000".into());
+            return bad(
+                "window.raw_capacity",
+                "must be between 1 and 1000000".into(),
+            );
         }
         if self.window.history_steps > 1_000_000 {
             return bad("window.history_steps", "must be at most 1000000".into());
@@ -492,7 +506,10 @@ impl Config {
             );
         }
         if self.ingest.max_records_per_request == 0 {
-            return bad("ingest.max_records_per_request", "must be at least 1".into());
+            return bad(
+                "ingest.max_records_per_request",
+                "must be at least 1".into(),
+            );
         }
         if self.alerts.max_events == 0 {
             return bad("alerts.max_events", "must be at least 1".into());
@@ -503,14 +520,19 @@ impl Config {
 
     fn validate_catalog(&self) -> Result<(), (String, String)> {
         if self.metrics.is_empty() {
-            return Err(("metrics".into(), "the catalog needs at least one metric".into()));
+            return Err((
+                "metrics".into(),
+                "the catalog needs at least one metric".into(),
+            ));
         }
         for (i, metric) in self.metrics.iter().enumerate() {
             let key = |field: &str| format!("metrics[{i}].{field}");
-            if !is_identifier(&metric.name) || matches!(
-                metric.name.as_str(),
-                "timestamp" | "server_name" | "profile"
-            ) {
+            if !is_identifier(&metric.name)
+                || matches!(
+                    metric.name.as_str(),
+                    "timestamp" | "server_name" | "profile"
+                )
+            {
                 return Err((
                     key("name"),
                     format!(
@@ -523,7 +545,10 @@ impl Config {
                 return Err((key("name"), format!("`{}` appears twice", metric.name)));
             }
             if !(metric.min.is_finite() && metric.max.is_finite() && metric.min < metric.max) {
-                return Err((key("max"), "min and max must be finite with min < max".into()));
+                return Err((
+                    key("max"),
+                    "min and max must be finite with min < max".into(),
+                ));
             }
             if let Some(r) = &metric.risk {
                 let ordered = match r.direction {
@@ -557,13 +582,23 @@ impl Config {
                 ));
             }
             if self.profiles[..i].iter().any(|q| q.name == p.name) {
-                return Err((format!("profiles[{i}].name"), format!("`{}` appears twice", p.name)));
+                return Err((
+                    format!("profiles[{i}].name"),
+                    format!("`{}` appears twice", p.name),
+                ));
             }
         }
-        if !self.profiles.iter().any(|p| p.name == self.ingest.default_profile) {
+        if !self
+            .profiles
+            .iter()
+            .any(|p| p.name == self.ingest.default_profile)
+        {
             return Err((
                 "ingest.default_profile".into(),
-                format!("`{}` is not one of the profiles", self.ingest.default_profile),
+                format!(
+                    "`{}` is not one of the profiles",
+                    self.ingest.default_profile
+                ),
             ));
         }
         Ok(())

@@ -24,10 +24,22 @@ fn profile(name: &str, patterns: &[&str]) -> ProfileDef {
 pub fn default_profiles() -> Vec<ProfileDef> {
     vec![
         profile("ml_compute", &["ppml*", "*gpu*", "ml-*", "*-ml-*"]),
-        profile("database", &["ppdb*", "db*", "*-db-*", "*sql*", "*mongo*", "*redis*"]),
-        profile("web_api", &["ppweb*", "web*", "*-web-*", "api*", "*-api-*", "nginx*"]),
-        profile("conductor_mgmt", &["ppcon*", "*conductor*", "mgmt*", "*-mgmt-*"]),
-        profile("data_ingest", &["ppetl*", "etl*", "*-etl-*", "*kafka*", "*ingest*"]),
+        profile(
+            "database",
+            &["ppdb*", "db*", "*-db-*", "*sql*", "*mongo*", "*redis*"],
+        ),
+        profile(
+            "web_api",
+            &["ppweb*", "web*", "*-web-*", "api*", "*-api-*", "nginx*"],
+        ),
+        profile(
+            "conductor_mgmt",
+            &["ppcon*", "*conductor*", "mgmt*", "*-mgmt-*"],
+        ),
+        profile(
+            "data_ingest",
+            &["ppetl*", "etl*", "*-etl-*", "*kafka*", "*ingest*"],
+        ),
         profile("risk_analytics", &["pprisk*", "risk*", "*-risk-*"]),
         profile("generic", &[]),
     ]
@@ -43,18 +55,17 @@ pub fn infer_profile<'a>(profiles: &'a [ProfileDef], server: &str, fallback: &'a
         .unwrap_or(fallback)
 }
 
-/// Case-insensitive glob match over the whole string (`*` and `?`), iterative with
-/// single-star backtracking, so it is linear-ish and cannot blow up on hostile names.
+/// ASCII-case-insensitive glob match over the whole string (`*` and `?`), iterative with
+/// single-star backtracking: no allocation, and no blow-up on hostile names.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().flat_map(char::to_lowercase).collect();
-    let t: Vec<char> = text.chars().flat_map(char::to_lowercase).collect();
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
     let (mut pi, mut ti) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == b'?' || p[pi].eq_ignore_ascii_case(&t[ti])) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == b'*' {
             star = Some((pi, ti));
             pi += 1;
         } else if let Some((sp, st)) = star {
@@ -65,7 +76,7 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    while pi < p.len() && p[pi] == '*' {
+    while pi < p.len() && p[pi] == b'*' {
         pi += 1;
     }
     pi == p.len()
@@ -91,12 +102,27 @@ mod tests {
     #[test]
     fn infers_profiles_from_original_names() {
         let profiles = default_profiles();
-        assert_eq!(infer_profile(&profiles, "ppml0001", "generic"), "ml_compute");
+        assert_eq!(
+            infer_profile(&profiles, "ppml0001", "generic"),
+            "ml_compute"
+        );
         assert_eq!(infer_profile(&profiles, "ppdb003", "generic"), "database");
         assert_eq!(infer_profile(&profiles, "ppweb012", "generic"), "web_api");
-        assert_eq!(infer_profile(&profiles, "ppcon01", "generic"), "conductor_mgmt");
-        assert_eq!(infer_profile(&profiles, "ppetl002", "generic"), "data_ingest");
-        assert_eq!(infer_profile(&profiles, "pprisk001", "generic"), "risk_analytics");
-        assert_eq!(infer_profile(&profiles, "mystery-box", "generic"), "generic");
+        assert_eq!(
+            infer_profile(&profiles, "ppcon01", "generic"),
+            "conductor_mgmt"
+        );
+        assert_eq!(
+            infer_profile(&profiles, "ppetl002", "generic"),
+            "data_ingest"
+        );
+        assert_eq!(
+            infer_profile(&profiles, "pprisk001", "generic"),
+            "risk_analytics"
+        );
+        assert_eq!(
+            infer_profile(&profiles, "mystery-box", "generic"),
+            "generic"
+        );
     }
 }

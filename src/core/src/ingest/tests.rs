@@ -4,11 +4,16 @@ use crate::config::{Config, UnknownMetricPolicy};
 const NOW: i64 = 1_795_000_000_000;
 
 fn validate_json(config: &Config, body: &str) -> Validated {
-    Validator::new(config, NOW).json_batch(body.as_bytes()).unwrap()
+    Validator::new(config, NOW)
+        .json_batch(body.as_bytes())
+        .unwrap()
 }
 
 fn errors_of(v: &Validated) -> Vec<(usize, &str)> {
-    v.errors.iter().map(|e| (e.index, e.field.as_str())).collect()
+    v.errors
+        .iter()
+        .map(|e| (e.index, e.field.as_str()))
+        .collect()
 }
 
 #[test]
@@ -109,7 +114,9 @@ fn unknown_metrics_can_be_ignored() {
     config.ingest.unknown_metrics = UnknownMetricPolicy::Ignore;
     let v = validate_json(
         &config,
-        &format!(r#"{{"records":[{{"timestamp":{NOW},"server_name":"a","cpu_user_pct":1,"state":"healthy","gpu":[1]}}]}}"#),
+        &format!(
+            r#"{{"records":[{{"timestamp":{NOW},"server_name":"a","cpu_user_pct":1,"state":"healthy","gpu":[1]}}]}}"#
+        ),
     );
     assert!(v.errors.is_empty(), "{:?}", v.errors);
     assert_eq!(v.samples.len(), 1);
@@ -121,9 +128,14 @@ fn ndjson_reports_line_indices_and_skips_blank_lines() {
     let body = format!(
         "{{\"timestamp\":{NOW},\"server_name\":\"a\",\"cpu_user_pct\":1}}\n\n{{not json\n{{\"timestamp\":{NOW},\"server_name\":\"b\",\"cpu_user_pct\":NaN}}\n{{\"timestamp\":{NOW},\"server_name\":\"c\",\"cpu_user_pct\":3}}\n"
     );
-    let v = Validator::new(&config, NOW).ndjson(body.as_bytes()).unwrap();
+    let v = Validator::new(&config, NOW)
+        .ndjson(body.as_bytes())
+        .unwrap();
     assert_eq!(errors_of(&v), vec![(2, "(line)"), (3, "cpu_user_pct")]);
-    assert_eq!(v.samples.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 4]);
+    assert_eq!(
+        v.samples.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        vec![0, 4]
+    );
     assert_eq!(v.records, 4);
 }
 
@@ -131,16 +143,29 @@ fn ndjson_reports_line_indices_and_skips_blank_lines() {
 fn malformed_body_and_record_limit() {
     let mut config = Config::default();
     let validator = Validator::new(&config, NOW);
-    assert!(matches!(validator.json_batch(b"{\"records\": 5}"), Err(BodyError::Json(_))));
-    assert!(matches!(validator.json_batch(b"{\"data\": []}"), Err(BodyError::Json(_))));
-    assert!(matches!(validator.json_batch(b"[1,"), Err(BodyError::Json(_))));
+    assert!(matches!(
+        validator.json_batch(b"{\"records\": 5}"),
+        Err(BodyError::Json(_))
+    ));
+    assert!(matches!(
+        validator.json_batch(b"{\"data\": []}"),
+        Err(BodyError::Json(_))
+    ));
+    assert!(matches!(
+        validator.json_batch(b"[1,"),
+        Err(BodyError::Json(_))
+    ));
     config.ingest.max_records_per_request = 2;
     let validator = Validator::new(&config, NOW);
     let rec = format!(r#"{{"timestamp":{NOW},"server_name":"a","cpu_user_pct":1}}"#);
-    let ok = validator.json_batch(format!("[{rec},{rec}]").as_bytes()).unwrap();
+    let ok = validator
+        .json_batch(format!("[{rec},{rec}]").as_bytes())
+        .unwrap();
     assert_eq!(ok.samples.len(), 2);
     assert_eq!(
-        validator.json_batch(format!("[{rec},{rec},{rec}]").as_bytes()).unwrap_err(),
+        validator
+            .json_batch(format!("[{rec},{rec},{rec}]").as_bytes())
+            .unwrap_err(),
         BodyError::TooManyRecords { got: 3, max: 2 }
     );
     assert!(matches!(

@@ -90,7 +90,11 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("daemon did not listen on {}; log:\n{}", self.port, self.log_text());
+        panic!(
+            "daemon did not listen on {}; log:\n{}",
+            self.port,
+            self.log_text()
+        );
     }
 
     pub fn log_text(&self) -> String {
@@ -177,7 +181,12 @@ impl Client {
 
     pub fn json(&self, path: &str) -> serde_json::Value {
         let a = self.get(path);
-        assert!(a.status.is_success(), "GET {path}: {} {}", a.status, a.text());
+        assert!(
+            a.status.is_success(),
+            "GET {path}: {} {}",
+            a.status,
+            a.text()
+        );
         a.json().expect("json")
     }
 }
@@ -221,7 +230,12 @@ impl NotifySocket {
 }
 
 /// NDJSON for `servers` servers × `steps` samples `step_s` apart, ending now.
-pub fn ndjson_history(servers: &[&str], steps: usize, step_s: i64, value: impl Fn(usize, usize) -> f64) -> String {
+pub fn ndjson_history(
+    servers: &[&str],
+    steps: usize,
+    step_s: i64,
+    value: impl Fn(usize, usize) -> f64,
+) -> String {
     let now = nordiq_core::timefmt::now_ms() / 1000;
     let mut out = String::new();
     for t in 0..steps {

@@ -26,7 +26,11 @@ pub fn holt_series(
         return false;
     };
     let mut level = y[0] as f64;
-    let mut trend = if y.len() > 1 { (y[1] - y[0]) as f64 } else { 0.0 };
+    let mut trend = if y.len() > 1 {
+        (y[1] - y[0]) as f64
+    } else {
+        0.0
+    };
     let mut residuals = Vec::with_capacity(y.len());
     for (t, &obs) in y.iter().enumerate().skip(1) {
         let obs = obs as f64;

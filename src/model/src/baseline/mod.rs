@@ -62,9 +62,16 @@ impl Baseline {
         for m in 0..n_metrics.min(snapshot.history.len() / snapshot.len.max(1)) {
             let series = snapshot.series(m);
             let ok = if seasonal {
-                seasonal_naive_series(series, spec.season_steps, spec.horizon, &spec.quantiles, &mut bands)
+                seasonal_naive_series(
+                    series,
+                    spec.season_steps,
+                    spec.horizon,
+                    &spec.quantiles,
+                    &mut bands,
+                )
             } else {
-                holt_series(series, self.holt, spec.horizon, &spec.quantiles, &mut bands)
+                let recent = &series[series.len().saturating_sub(spec.smoothing_steps)..];
+                holt_series(recent, self.holt, spec.horizon, &spec.quantiles, &mut bands)
             };
             if !ok {
                 continue;

@@ -29,7 +29,9 @@ pub fn seasonal_naive_series(
         .map(|t| series[t] - series[t - season])
         .collect();
     if residuals.len() < MIN_RESIDUALS {
-        residuals = (season..n).map(|t| filled[t] - filled[t - season]).collect();
+        residuals = (season..n)
+            .map(|t| filled[t] - filled[t - season])
+            .collect();
     }
     let offsets: Vec<f32> = quantiles
         .iter()

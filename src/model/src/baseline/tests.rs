@@ -7,6 +7,7 @@ fn spec(horizon: usize, threads: usize) -> ForecastSpec {
         horizon,
         quantiles: vec![0.1, 0.5, 0.9],
         season_steps: SEASON,
+        smoothing_steps: 4 * SEASON,
         bounds: vec![(0.0, 100.0), (-1e9, 1e9)],
         threads,
     }
@@ -36,7 +37,9 @@ fn snapshot(server: &str, a: &[f32], b: &[f32]) -> WindowSnapshot {
 
 /// Deterministic uniform noise in [-1, 1).
 fn noise(seed: &mut u64) -> f32 {
-    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     ((*seed >> 33) as f64 / (1u64 << 31) as f64 * 2.0 - 1.0) as f32
 }
 
@@ -74,7 +77,13 @@ fn short_history_falls_back_to_damped_trend() {
 fn holt_on_a_constant_is_flat_and_tight() {
     let series = vec![42.0f32; 50];
     let mut bands = vec![vec![0.0; 5]; 3];
-    assert!(holt_series(&series, params(), 5, &[0.1, 0.5, 0.9], &mut bands));
+    assert!(holt_series(
+        &series,
+        params(),
+        5,
+        &[0.1, 0.5, 0.9],
+        &mut bands
+    ));
     for band in &bands {
         for v in band {
             assert!((v - 42.0).abs() < 1e-4);
@@ -86,7 +95,9 @@ fn holt_on_a_constant_is_flat_and_tight() {
 fn bands_cover_about_eighty_percent_of_noise() {
     let mut seed = 7u64;
     let total = 4 * SEASON + SEASON;
-    let series: Vec<f32> = (0..total).map(|t| wave(t) + 5.0 * noise(&mut seed)).collect();
+    let series: Vec<f32> = (0..total)
+        .map(|t| wave(t) + 5.0 * noise(&mut seed))
+        .collect();
     let model = Baseline::new(BaselineKind::SeasonalNaive, spec(SEASON, 1), params());
     let mut covered = 0;
     let mut n = 0;
@@ -109,12 +120,17 @@ fn bands_cover_about_eighty_percent_of_noise() {
 #[test]
 fn forecasts_are_clamped_and_gaps_tolerated() {
     let nan = f32::NAN;
-    let series: Vec<f32> = (0..30).map(|t| if t % 7 == 3 { nan } else { 90.0 + t as f32 }).collect();
+    let series: Vec<f32> = (0..30)
+        .map(|t| if t % 7 == 3 { nan } else { 90.0 + t as f32 })
+        .collect();
     let model = Baseline::new(BaselineKind::Holt, spec(20, 1), params());
-    let f = model.forecast_one(&snapshot("s", &series, &vec![nan; 30]));
+    let f = model.forecast_one(&snapshot("s", &series, &[nan; 30]));
     assert!(f.series(0, 2).iter().all(|v| *v <= 100.0));
     assert!(f.series(0, 1).iter().all(|v| v.is_finite()));
-    assert!(f.series(1, 1).iter().all(|v| v.is_nan()), "all-NaN metric stays unknown");
+    assert!(
+        f.series(1, 1).iter().all(|v| v.is_nan()),
+        "all-NaN metric stays unknown"
+    );
 }
 
 #[test]

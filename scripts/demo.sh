@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs the NordIQ suite on its embedded development default: no root, no systemd, state in
+# ./.nordiq, API key in ./.nordiq_key. Starts nordiq-inference and a scripted demo feed
+# (20 servers with 26 h of history, then live samples every 5 s), waits for the first
+# forecasts, and shows where to look. `scripts/demo.sh stop` stops both.
+# Port: NORDIQ_DEMO_PORT (default 8000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+port="${NORDIQ_DEMO_PORT:-8000}"
+url="http://127.0.0.1:$port"
+run=.nordiq/run
+
+stop() {
+    for name in feed inference; do
+        if [ -f "$run/$name.pid" ]; then
+            kill "$(cat "$run/$name.pid")" 2>/dev/null || true
+            rm -f "$run/$name.pid"
+        fi
+    done
+}
+
+if [ "${1:-}" = "stop" ]; then
+    stop
+    echo "stopped"
+    exit 0
+fi
+
+scripts/ensure-deps.sh
+echo "==> building (debug)"
+cargo build --quiet -p nordiq-inference -p nordiq-ctl
+stop
+mkdir -p "$run"
+
+echo "==> starting nordiq-inference --dev on $url"
+target/debug/nordiq-inference --dev --listen "127.0.0.1:$port" >"$run/inference.log" 2>&1 &
+echo $! >"$run/inference.pid"
+for _ in $(seq 1 100); do
+    if target/debug/nordiqctl --dev --url "$url" status >/dev/null 2>&1; then break; fi
+    if ! kill -0 "$(cat "$run/inference.pid")" 2>/dev/null; then
+        echo "nordiq-inference exited; its log:"; cat "$run/inference.log"; exit 1
+    fi
+    sleep 0.1
+done
+
+echo "==> feeding the scripted demo fleet (history first, then live)"
+target/debug/nordiqctl --dev --url "$url" demo-feed >"$run/feed.log" 2>&1 &
+echo $! >"$run/feed.pid"
+for _ in $(seq 1 300); do
+    if grep -q "forecasts refreshed" "$run/feed.log" 2>/dev/null; then break; fi
+    if ! kill -0 "$(cat "$run/feed.pid")" 2>/dev/null; then
+        echo "the demo feed stopped; its log:"; cat "$run/feed.log"; exit 1
+    fi
+    sleep 0.2
+done
+
+ctl="target/debug/nordiqctl --dev --url $url"
+$ctl status
+echo
+$ctl alerts
+cat <<INFO
+
+NordIQ is running on $url (state in ./.nordiq, key in ./.nordiq_key).
+Where to look:
+  $ctl status                 daemon health, warm-up, last refresh
+  $ctl predictions            fleet risk table;  add a server name for its full forecast
+  $ctl alerts                 active alerts and level changes
+  curl -s -H "X-API-Key: \$(cat .nordiq_key)" $url/predictions/current
+  tail -f $run/inference.log       the daemon's log;  $run/feed.log: the demo feed
+  kill -HUP \$(cat $run/inference.pid)   reload (as systemctl reload would)
+Stop with: scripts/demo.sh stop
+INFO

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what building and testing NordIQ needs on Debian 12, once; quiet when all is there.
+# Used by scripts/demo.sh and scripts/test.sh. Needs root or sudo for apt-get.
+set -euo pipefail
+
+need_apt=()
+command -v systemd-socket-activate >/dev/null 2>&1 || need_apt+=(systemd)
+command -v cc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+
+if ((${#need_apt[@]})); then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "==> installing Debian packages: ${need_apt[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# rustfmt and clippy come with rustup's default profile; add them where a minimal one was used.
+if command -v rustup >/dev/null 2>&1; then
+    cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+    cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+fi

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every NordIQ test: formatting, lints, unit and integration tests (the integration
+# tests start the real daemon, under systemd-socket-activate with a notify socket).
+# Installs what it needs first. Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/ensure-deps.sh
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "==> cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "==> cargo test"
+mkdir -p target
+cargo test --workspace 2>&1 | tee target/test-output.txt
+
+passed=$(grep -Eo '[0-9]+ passed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+echo "$passed passed, $failed failed"

@@ -1,0 +1,387 @@
+//! Service benchmark (`cargo bench -p nordiq-inference --bench service`): runs the real
+//! release daemon on loopback and measures ingest throughput (JSON and NDJSON), the latency
+//! of the cached all-fleet predictions, and forecast refresh time with the baselines
+//! (in-process on full windows, and the daemon's own figure). Prints the numbers and
+//! rewrites its section of docs/benchmarks.md. Not a test: nothing here asserts speed.
+
+use nordiq_core::assess;
+use nordiq_core::client::ApiClient;
+use nordiq_core::config::{BaselineKind, Config};
+use nordiq_core::timefmt::now_ms;
+use nordiq_core::window::WindowSnapshot;
+use nordiq_model::baseline::Baseline;
+use nordiq_model::{ForecastSpec, Forecaster};
+use std::fmt::Write as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_nordiq-inference");
+const KEY: &str = "bench-key-0123456789abcdef";
+const SERVERS: usize = 1000;
+const CONNECTIONS: usize = 4;
+/// Timestamps per request: 10 × (1000 servers / 4 connections) = 2,500 records.
+const TIMESTAMPS_PER_BATCH: usize = 10;
+const SAMPLE_SPACING_S: i64 = 5;
+
+fn server_name(i: usize) -> String {
+    format!("bench{i:05}")
+}
+
+fn record(out: &mut String, server: usize, ts: i64) {
+    let x = ((ts / SAMPLE_SPACING_S) as usize * 31 + server * 17) % 1000;
+    let v = x as f64 / 20.0;
+    let _ = write!(
+        out,
+        "{{\"timestamp\":{ts},\"server_name\":\"{}\",\"cpu_user_pct\":{v:.2},\"cpu_sys_pct\":{:.2},\"cpu_iowait_pct\":1.5,\"cpu_idle_pct\":{:.2},\"java_cpu_pct\":{:.2},\"mem_used_pct\":{:.2},\"swap_used_pct\":0.5,\"disk_usage_pct\":61.2,\"net_in_mb_s\":{:.2},\"net_out_mb_s\":{:.2},\"back_close_wait\":4,\"front_close_wait\":2,\"load_average\":{:.2},\"uptime_days\":12.5}}",
+        server_name(server),
+        v / 5.0,
+        (100.0 - v * 1.2 - 1.5).max(0.0),
+        v * 0.6,
+        40.0 + v / 4.0,
+        v / 2.0,
+        v / 3.0,
+        v / 12.0
+    );
+}
+
+/// Builds every request body up front so the client's own work stays out of the timing.
+fn bodies(ndjson: bool, start_ts: i64, timestamps: usize) -> Vec<Vec<String>> {
+    let mut per_conn = vec![Vec::new(); CONNECTIONS];
+    for (c, conn_bodies) in per_conn.iter_mut().enumerate() {
+        let mut t = 0;
+        while t < timestamps {
+            let mut body = String::with_capacity(2 << 20);
+            if !ndjson {
+                body.push_str("{\"records\":[");
+            }
+            let mut first = true;
+            for k in t..(t + TIMESTAMPS_PER_BATCH).min(timestamps) {
+                let ts = start_ts + k as i64 * SAMPLE_SPACING_S;
+                for s in (c..SERVERS).step_by(CONNECTIONS) {
+                    if !ndjson && !first {
+                        body.push(',');
+                    }
+                    first = false;
+                    record(&mut body, s, ts);
+                    if ndjson {
+                        body.push('\n');
+                    }
+                }
+            }
+            if !ndjson {
+                body.push_str("]}");
+            }
+            conn_bodies.push(body);
+            t += TIMESTAMPS_PER_BATCH;
+        }
+    }
+    per_conn
+}
+
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_daemon(dir: &std::path::Path, port: u16) -> Daemon {
+    let config = dir.join("nordiq.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_body_bytes = 67108864\n[paths]\nstate_dir = \"{}\"\n[auth]\napi_key_file = \"{}\"\n[log]\nlevel = \"warn\"\n",
+            dir.join("state").display(),
+            dir.join("key").display()
+        ),
+    )
+    .expect("write bench config");
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .env("NORDIQ_API_KEY", KEY)
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("LISTEN_FDS")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start nordiq-inference");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "daemon did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Daemon(child)
+}
+
+struct IngestResult {
+    samples: usize,
+    seconds: f64,
+    bytes: usize,
+}
+
+async fn ingest(base: &str, per_conn: Vec<Vec<String>>, ndjson: bool) -> IngestResult {
+    let content_type = if ndjson {
+        "application/x-ndjson"
+    } else {
+        "application/json"
+    };
+    let bytes: usize = per_conn.iter().flatten().map(|b| b.len()).sum();
+    let started = Instant::now();
+    let tasks: Vec<_> = per_conn
+        .into_iter()
+        .map(|bodies| {
+            let client =
+                ApiClient::new(base, Some(KEY.to_string())).with_timeout(Duration::from_secs(120));
+            tokio::spawn(async move {
+                let mut accepted = 0usize;
+                for body in bodies {
+                    let a = client
+                        .post("/feed/data", content_type, body)
+                        .await
+                        .expect("feed");
+                    assert!(a.status.is_success(), "{}", a.text());
+                    let r: nordiq_core::api::IngestResponse = a.json().expect("ingest answer");
+                    accepted += r.accepted;
+                }
+                accepted
+            })
+        })
+        .collect();
+    let mut samples = 0;
+    for t in tasks {
+        samples += t.await.expect("ingest task");
+    }
+    IngestResult {
+        samples,
+        seconds: started.elapsed().as_secs_f64(),
+        bytes,
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Full windows for `SERVERS` servers (two days at 5 min), as the refresh sees them.
+fn synthetic_snapshots(config: &Config) -> Vec<WindowSnapshot> {
+    let len = config.history_steps();
+    let width = config.metrics.len();
+    (0..SERVERS)
+        .map(|s| {
+            let mut history = vec![0.0f32; width * len];
+            for m in 0..width {
+                for t in 0..len {
+                    let day = (t % 288) as f32 / 288.0 * std::f32::consts::TAU;
+                    history[m * len + t] =
+                        30.0 + 10.0 * day.sin() + ((s * 7 + m * 3 + t * 13) % 17) as f32 * 0.3;
+                }
+            }
+            WindowSnapshot {
+                server: server_name(s),
+                profile: "generic".into(),
+                last_step: 1_000_000,
+                history,
+                len,
+                current: vec![35.0; width],
+                current_ts: now_ms(),
+            }
+        })
+        .collect()
+}
+
+/// Median time of a full refresh (forecast, assess, serialise) over `runs`.
+fn time_refresh(
+    config: &Config,
+    kind: BaselineKind,
+    snapshots: &[WindowSnapshot],
+    runs: usize,
+) -> (f64, f64, &'static str) {
+    let mut c = config.clone();
+    c.forecast.baseline = kind;
+    let model = Baseline::from_config(&c);
+    let refs: Vec<&WindowSnapshot> = snapshots.iter().collect();
+    let mut times = Vec::new();
+    let mut method = "";
+    for _ in 0..runs {
+        let started = Instant::now();
+        let forecasts = model.forecast_batch(&refs);
+        method = forecasts[0].method;
+        let assessed: Vec<_> = snapshots
+            .iter()
+            .zip(forecasts)
+            .map(|(s, f)| assess::assess(&c, s, f))
+            .collect();
+        let current = assess::predictions_current(&c, model.id(), now_ms(), &assessed);
+        let bytes = serde_json::to_vec(&current).expect("serialise");
+        std::hint::black_box(bytes);
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    (percentile(&times, 0.5), times[times.len() - 1], method)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    format!("{cores} cores, {cpu}")
+}
+
+fn write_report(section: &str) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/benchmarks.md");
+    let begin = "<!-- bench:service:begin -->";
+    let end = "<!-- bench:service:end -->";
+    let existing = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".into());
+    let block = format!("{begin}\n{section}{end}");
+    let updated = match (existing.find(begin), existing.find(end)) {
+        (Some(b), Some(e)) if e > b => {
+            format!("{}{}{}", &existing[..b], block, &existing[e + end.len()..])
+        }
+        _ => format!("{}\n{}\n", existing.trim_end(), block),
+    };
+    if let Err(e) = std::fs::write(path, updated) {
+        eprintln!("cannot write {path}: {e}");
+    } else {
+        println!("wrote {path}");
+    }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; a filter argument is not supported.
+    let quick = std::env::args().any(|a| a == "--quick");
+    let history_timestamps = if quick { 120 } else { 1440 }; // 10 min or 2 h at 5 s
+    let dir = std::env::temp_dir().join(format!("nordiq-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let base = format!("http://127.0.0.1:{port}");
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "## Service (issue 2): ingest, predictions, refresh\n"
+    );
+    let _ = writeln!(
+        report,
+        "Command: `cargo bench -p nordiq-inference --bench service`. Machine: {}. Client and daemon share the machine's cores over loopback, so these are lower bounds for a daemon with the machine to itself. Daemon built with `--release`.\n",
+        machine()
+    );
+
+    // Ingest: the daemon fresh each time so both formats see the same empty store.
+    let mut rows = Vec::new();
+    for ndjson in [false, true] {
+        let daemon = start_daemon(&dir, port);
+        let start_ts = now_ms() / 1000 - history_timestamps as i64 * SAMPLE_SPACING_S;
+        let per_conn = bodies(ndjson, start_ts, history_timestamps);
+        let r = runtime.block_on(ingest(&base, per_conn, ndjson));
+        let rate = r.samples as f64 / r.seconds;
+        let name = if ndjson { "NDJSON" } else { "JSON" };
+        println!(
+            "ingest {name}: {} samples in {:.2} s = {:.0} samples/s ({:.1} MB/s of body)",
+            r.samples,
+            r.seconds,
+            rate,
+            r.bytes as f64 / r.seconds / 1e6
+        );
+        rows.push(format!(
+            "| {name} | {} | {:.2} | **{:.0}** | {:.1} |",
+            r.samples,
+            r.seconds,
+            rate,
+            r.bytes as f64 / r.seconds / 1e6
+        ));
+        if ndjson {
+            // Keep this daemon: it now holds 1,000 servers with history.
+            measure_reads(&runtime, &base, &mut report, rows.clone());
+        }
+        drop(daemon);
+    }
+
+    let config = Config::default();
+    let snapshots = synthetic_snapshots(&config);
+    let runs = if quick { 3 } else { 10 };
+    let _ = writeln!(
+        report,
+        "\n### Forecast refresh, in-process, full windows\n\n{SERVERS} servers × {} metrics × {} history steps, horizon {} steps, quantiles {:?}; forecast + risk + serialising `/predictions/current`; {} threads; {runs} runs.\n\n| baseline | method used | median ms | max ms | target |\n|---|---|---|---|---|",
+        config.metrics.len(),
+        config.history_steps(),
+        config.model.horizon_steps,
+        config.model.quantiles,
+        ForecastSpec::from_config(&config).threads
+    );
+    for kind in [BaselineKind::SeasonalNaive, BaselineKind::Holt] {
+        let (median, max, method) = time_refresh(&config, kind, &snapshots, runs);
+        println!("refresh {kind:?}: median {median:.1} ms, max {max:.1} ms ({method})");
+        let _ = writeln!(
+            report,
+            "| {kind:?} | {method} | **{median:.1}** | {max:.1} | ≤ 100 ms |"
+        );
+    }
+    let _ = writeln!(report);
+    write_report(&report);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn measure_reads(
+    runtime: &tokio::runtime::Runtime,
+    base: &str,
+    report: &mut String,
+    ingest_rows: Vec<String>,
+) {
+    let _ = writeln!(
+        report,
+        "### Ingest over loopback\n\n{SERVERS} servers × 14 metrics, {CONNECTIONS} connections, {} records per request, durability: none yet (windows in memory; the Parquet buffer is issue 3). Target: ≥ 200,000 samples/s with NDJSON.\n\n| format | samples | seconds | samples/s | body MB/s |\n|---|---|---|---|---|",
+        TIMESTAMPS_PER_BATCH * SERVERS / CONNECTIONS
+    );
+    for row in ingest_rows {
+        let _ = writeln!(report, "{row}");
+    }
+    runtime.block_on(async {
+        let client = ApiClient::new(base, Some(KEY.to_string()));
+        let refresh = client.post("/admin/refresh", "application/json", "").await.expect("refresh");
+        let info: nordiq_core::api::RefreshInfo = refresh.json().expect("refresh info");
+        println!("daemon refresh: {} servers in {:.1} ms", info.servers, info.duration_ms);
+        // Warm up the connection and the allocator.
+        let first = client.get("/predictions/current").await.expect("predictions");
+        let size = first.body.len();
+        let mut times = Vec::new();
+        for _ in 0..2000 {
+            let started = Instant::now();
+            let a = client.get("/predictions/current").await.expect("predictions");
+            assert!(a.status.is_success());
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        let (p50, p95, p99) = (percentile(&times, 0.5), percentile(&times, 0.95), percentile(&times, 0.99));
+        println!(
+            "GET /predictions/current ({} servers, {:.2} MB): p50 {p50:.2} ms, p95 {p95:.2} ms, p99 {p99:.2} ms",
+            info.servers,
+            size as f64 / 1e6
+        );
+        let _ = writeln!(
+            report,
+            "\n### `GET /predictions/current` latency\n\nCached answer for {} servers × 14 metrics ({:.2} MB of JSON), 2,000 sequential requests on one keep-alive connection. Target: p99 ≤ 5 ms.\n\n| p50 ms | p95 ms | p99 ms |\n|---|---|---|\n| {p50:.2} | {p95:.2} | **{p99:.2}** |\n\nThe daemon's own refresh of these {} servers (history of 2 h, so the damped-trend fallback): {:.1} ms, including the window snapshot.",
+            info.servers,
+            size as f64 / 1e6,
+            info.servers,
+            info.duration_ms
+        );
+    });
+}
