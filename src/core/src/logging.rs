@@ -53,9 +53,17 @@ pub fn init(level: &str, identifier: &str) -> Result<LogHandle, String> {
         .map_err(|e| format!("bad log level `{level}`: {e}"))?;
     let (filter, handle) = reload::Layer::new(filter);
     let journald = if stderr_is_journal() {
-        tracing_journald::layer()
-            .ok()
-            .map(|l| l.with_syslog_identifier(identifier.to_string()))
+        tracing_journald::layer().ok().map(|l| {
+            use tracing_journald::{Priority, PriorityMappings};
+            // syslog's meaning of the levels (the crate's default files info as notice).
+            let mut mappings = PriorityMappings::new();
+            mappings.info = Priority::Informational;
+            mappings.debug = Priority::Debug;
+            mappings.trace = Priority::Debug;
+            l.with_syslog_identifier(identifier.to_string())
+                .with_field_prefix(None)
+                .with_priority_mappings(mappings)
+        })
     } else {
         None
     };
