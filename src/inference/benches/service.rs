@@ -10,7 +10,7 @@ use nordiq_core::config::{BaselineKind, Config};
 use nordiq_core::timefmt::now_ms;
 use nordiq_core::window::WindowSnapshot;
 use nordiq_model::baseline::Baseline;
-use nordiq_model::{ForecastSpec, Forecaster};
+use nordiq_model::{parallel_map, ForecastSpec, Forecaster};
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -209,11 +209,9 @@ fn time_refresh(
         let started = Instant::now();
         let forecasts = model.forecast_batch(&refs);
         method = forecasts[0].method;
-        let assessed: Vec<_> = snapshots
-            .iter()
-            .zip(forecasts)
-            .map(|(s, f)| assess::assess(&c, s, f))
-            .collect();
+        let pairs: Vec<_> = snapshots.iter().zip(forecasts).collect();
+        let threads = ForecastSpec::from_config(&c).threads;
+        let assessed = parallel_map(pairs, threads, |(s, f)| assess::assess(&c, s, f));
         let current = assess::predictions_current(&c, model.id(), now_ms(), &assessed);
         let bytes = serde_json::to_vec(&current).expect("serialise");
         std::hint::black_box(bytes);

@@ -8,6 +8,7 @@ use nordiq_core::alerts::Assessment;
 use nordiq_core::api::RefreshInfo;
 use nordiq_core::assess;
 use nordiq_core::timefmt::{format_ms, now_ms};
+use nordiq_model::{parallel_map, ForecastSpec};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,11 +86,9 @@ pub fn refresh(app: &App, trigger: &str) -> RefreshInfo {
         .snapshots(now.div_euclid(step_ms), config.forecast.min_history_steps);
     let refs: Vec<_> = snapshots.iter().collect();
     let forecasts = forecaster.forecast_batch(&refs);
-    let assessed: Vec<_> = snapshots
-        .iter()
-        .zip(forecasts)
-        .map(|(s, f)| assess::assess(&config, s, f))
-        .collect();
+    let pairs: Vec<_> = snapshots.iter().zip(forecasts).collect();
+    let threads = ForecastSpec::from_config(&config).threads;
+    let assessed = parallel_map(pairs, threads, |(s, f)| assess::assess(&config, s, f));
     let events = {
         let mut tracker = app.alerts.lock().unwrap_or_else(|p| p.into_inner());
         tracker.set_max_events(config.alerts.max_events);

@@ -47,26 +47,29 @@ pub trait Forecaster: Send + Sync {
     fn forecast_batch(&self, snapshots: &[&WindowSnapshot]) -> Vec<ServerForecast>;
 }
 
-/// Runs a per-server forecast over `threads` scoped threads, keeping order.
-pub fn forecast_parallel<F>(
-    snapshots: &[&WindowSnapshot],
-    threads: usize,
-    one: F,
-) -> Vec<ServerForecast>
+/// Maps `items` over `threads` scoped threads, keeping order. Per-server work (baseline
+/// forecasts, risk assessment) is independent, so it splits evenly.
+pub fn parallel_map<T, R, F>(items: Vec<T>, threads: usize, f: F) -> Vec<R>
 where
-    F: Fn(&WindowSnapshot) -> ServerForecast + Sync,
+    T: Send,
+    R: Send,
+    F: Fn(T) -> R + Sync,
 {
-    let threads = threads.max(1).min(snapshots.len().max(1));
+    let threads = threads.max(1).min(items.len().max(1));
     if threads == 1 {
-        return snapshots.iter().map(|s| one(s)).collect();
+        return items.into_iter().map(f).collect();
     }
-    let chunk = snapshots.len().div_ceil(threads);
+    let chunk = items.len().div_ceil(threads);
+    let mut rest = items.into_iter();
+    let chunks: Vec<Vec<T>> = (0..threads)
+        .map(|_| rest.by_ref().take(chunk).collect())
+        .collect();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = snapshots
-            .chunks(chunk)
+        let handles: Vec<_> = chunks
+            .into_iter()
             .map(|part| {
-                let one = &one;
-                scope.spawn(move || part.iter().map(|s| one(s)).collect::<Vec<_>>())
+                let f = &f;
+                scope.spawn(move || part.into_iter().map(f).collect::<Vec<_>>())
             })
             .collect();
         handles

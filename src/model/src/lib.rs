@@ -7,4 +7,4 @@ pub mod baseline;
 mod forecaster;
 pub mod stats;
 
-pub use forecaster::{forecast_parallel, ForecastSpec, Forecaster};
+pub use forecaster::{parallel_map, ForecastSpec, Forecaster};

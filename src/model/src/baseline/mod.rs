@@ -7,7 +7,7 @@ mod seasonal;
 pub use holt::{holt_series, HoltParams};
 pub use seasonal::seasonal_naive_series;
 
-use crate::{forecast_parallel, ForecastSpec, Forecaster};
+use crate::{parallel_map, ForecastSpec, Forecaster};
 use nordiq_core::config::{BaselineKind, Config};
 use nordiq_core::forecast::ServerForecast;
 use nordiq_core::window::WindowSnapshot;
@@ -93,7 +93,9 @@ impl Forecaster for Baseline {
     }
 
     fn forecast_batch(&self, snapshots: &[&WindowSnapshot]) -> Vec<ServerForecast> {
-        forecast_parallel(snapshots, self.spec.threads, |s| self.forecast_one(s))
+        parallel_map(snapshots.to_vec(), self.spec.threads, |s| {
+            self.forecast_one(s)
+        })
     }
 }
 
