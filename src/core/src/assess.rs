@@ -128,6 +128,10 @@ fn opt64(v: f64) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
+fn quantile_labels(config: &Config) -> Vec<String> {
+    config.model.quantiles.iter().map(|q| quantile_label(*q)).collect()
+}
+
 fn horizon_hours(config: &Config) -> f64 {
     config.model.horizon_steps as f64 * config.model.step_seconds as f64 / 3600.0
 }
@@ -145,12 +149,7 @@ pub fn predictions_current(
         .iter()
         .map(|min| ((*min as usize * 60) / config.model.step_seconds as usize).max(1) - 1)
         .collect();
-    let labels: Vec<String> = config
-        .model
-        .quantiles
-        .iter()
-        .map(|q| quantile_label(*q))
-        .collect();
+    let labels = quantile_labels(config);
     let hh = horizon_hours(config);
     let mut servers = BTreeMap::new();
     for a in assessed {
@@ -252,12 +251,7 @@ pub fn server_prediction(
     generated_at_ms: i64,
     a: &Assessed,
 ) -> ServerPrediction {
-    let labels: Vec<String> = config
-        .model
-        .quantiles
-        .iter()
-        .map(|q| quantile_label(*q))
-        .collect();
+    let labels = quantile_labels(config);
     let hh = horizon_hours(config);
     let metrics = config
         .metrics
