@@ -129,7 +129,12 @@ fn opt64(v: f64) -> Option<f64> {
 }
 
 fn quantile_labels(config: &Config) -> Vec<String> {
-    config.model.quantiles.iter().map(|q| quantile_label(*q)).collect()
+    config
+        .model
+        .quantiles
+        .iter()
+        .map(|q| quantile_label(*q))
+        .collect()
 }
 
 fn horizon_hours(config: &Config) -> f64 {
