@@ -65,6 +65,7 @@ pub struct Validator<'a> {
     now_ms: i64,
     metric_index: HashMap<&'a str, usize>,
     inferred: RefCell<HashMap<String, String>>,
+    max_age_days: i64,
 }
 
 impl<'a> Validator<'a> {
@@ -79,6 +80,27 @@ impl<'a> Validator<'a> {
                 .map(|(i, m)| (m.name.as_str(), i))
                 .collect(),
             inferred: RefCell::new(HashMap::new()),
+            max_age_days: config.ingest.max_age_days,
+        }
+    }
+
+    /// Accepts samples up to `days` old (history imports use the buffer's retention).
+    pub fn with_max_age_days(mut self, days: i64) -> Self {
+        self.max_age_days = days;
+        self
+    }
+
+    /// Starts a record from separately parsed fields (CSV or Parquet rows).
+    pub fn record(&self) -> RecordBuilder<'_, 'a> {
+        RecordBuilder {
+            validator: self,
+            raw: RawRecord {
+                timestamp: None,
+                server_name: None,
+                profile: None,
+                values: vec![f32::NAN; self.config.metrics.len()],
+                errors: Vec::new(),
+            },
         }
     }
 
@@ -271,11 +293,11 @@ impl<'a> Validator<'a> {
                 ingest.max_future_seconds
             ));
         }
-        if ms < self.now_ms - ingest.max_age_days * 86_400_000 {
+        if ms < self.now_ms - self.max_age_days * 86_400_000 {
             return Err(format!(
-                "{} is older than ingest.max_age_days = {}",
+                "{} is older than {} days (ingest.max_age_days; buffer.retention_days for imports)",
                 timefmt::format_ms(ms),
-                ingest.max_age_days
+                self.max_age_days
             ));
         }
         Ok(())
@@ -384,6 +406,71 @@ pub fn rewrite_nonfinite_literals(body: &[u8]) -> Option<Vec<u8>> {
         i += 1;
     }
     changed.then_some(out)
+}
+
+/// A record assembled field by field, validated like a JSON record by [`RecordBuilder::finish`].
+pub struct RecordBuilder<'v, 'c> {
+    validator: &'v Validator<'c>,
+    raw: RawRecord,
+}
+
+impl RecordBuilder<'_, '_> {
+    /// A timestamp as text: RFC 3339, or a number of unix seconds or milliseconds.
+    pub fn timestamp_text(&mut self, text: &str) {
+        let text = text.trim();
+        self.raw.timestamp = Some(match text.parse::<f64>() {
+            Ok(n) => timefmt::number_to_ms(n).map_err(|e| format!("{text}: {e}")),
+            Err(_) => timefmt::parse_rfc3339_ms(text).map_err(|e| format!("`{text}`: {e}")),
+        });
+    }
+
+    pub fn timestamp_ms(&mut self, ms: i64) {
+        self.raw.timestamp = Some(Ok(ms));
+    }
+
+    pub fn server(&mut self, name: &str) {
+        self.raw.server_name = Some(Ok(name.to_string()));
+    }
+
+    /// An empty profile means "infer it".
+    pub fn profile(&mut self, profile: &str) {
+        if !profile.is_empty() {
+            self.raw.profile = Some(Ok(profile.to_string()));
+        }
+    }
+
+    /// A metric value; `None` is "not measured". Unknown names follow
+    /// `ingest.unknown_metrics`.
+    pub fn metric(&mut self, name: &str, value: Option<f64>) {
+        let v = self.validator;
+        match v.metric_index.get(name).copied() {
+            Some(i) => {
+                let value = value.map(FieldValue::Number).unwrap_or(FieldValue::Null);
+                match v.metric_value(i, value) {
+                    Ok(x) => self.raw.values[i] = x,
+                    Err(reason) => self.raw.errors.push((name.to_string(), reason)),
+                }
+            }
+            None if v.config.ingest.unknown_metrics == UnknownMetricPolicy::Reject => {
+                self.raw.errors.push((
+                    name.to_string(),
+                    "unknown metric (not in the catalog)".into(),
+                ))
+            }
+            None => {}
+        }
+    }
+
+    /// A field that could not be read at all.
+    pub fn error(&mut self, field: &str, reason: String) {
+        self.raw.errors.push((field.to_string(), reason));
+    }
+
+    /// Validates the record as record `index` of `out`.
+    pub fn finish(self, index: usize, out: &mut Validated) {
+        out.records += 1;
+        self.validator.finish(self.raw, index, out);
+    }
 }
 
 /// A record as decoded, before cross-field checks.

@@ -30,6 +30,7 @@ pub struct Config {
     pub forecast: ForecastConfig,
     pub risk: RiskConfig,
     pub alerts: AlertsConfig,
+    pub buffer: BufferConfig,
     pub log: LogConfig,
     /// The metric catalog; absent means the 14 defaults.
     pub metrics: Vec<MetricDef>,
@@ -49,6 +50,7 @@ impl Default for Config {
             forecast: ForecastConfig::default(),
             risk: RiskConfig::default(),
             alerts: AlertsConfig::default(),
+            buffer: BufferConfig::default(),
             log: LogConfig::default(),
             metrics: default_catalog(),
             profiles: default_profiles(),
@@ -273,6 +275,44 @@ pub struct AlertsConfig {
 impl Default for AlertsConfig {
     fn default() -> Self {
         AlertsConfig { max_events: 10_000 }
+    }
+}
+
+/// The data buffer under `state_dir/buffer/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BufferConfig {
+    /// Keep what ingest accepts (write-ahead log + Parquet). Off: windows only, nothing
+    /// survives a restart.
+    pub enabled: bool,
+    /// A log segment is rolled into Parquet when it is this old …
+    pub roll_seconds: u64,
+    /// … or this large.
+    pub roll_bytes: u64,
+    /// Partitions (days) older than this are removed.
+    pub retention_days: u32,
+    /// Remove the oldest partitions while the buffer is larger; 0 = no cap.
+    pub max_disk_bytes: u64,
+    /// Days the trainer's export covers by default.
+    pub export_days: u32,
+    /// Readiness to train: at least this many records …
+    pub min_train_records: u64,
+    /// … spanning at least this many days.
+    pub min_train_days: u32,
+}
+
+impl Default for BufferConfig {
+    fn default() -> Self {
+        BufferConfig {
+            enabled: true,
+            roll_seconds: 600,
+            roll_bytes: 64 * 1024 * 1024,
+            retention_days: 60,
+            max_disk_bytes: 0,
+            export_days: 30,
+            min_train_records: 100_000,
+            min_train_days: 3,
+        }
     }
 }
 
@@ -511,6 +551,19 @@ impl Config {
                 "must be at least 1".into(),
             );
         }
+        let b = &self.buffer;
+        if b.roll_seconds == 0 || b.roll_bytes < 4096 {
+            return bad(
+                "buffer.roll_seconds",
+                "roll_seconds must be ≥ 1 and roll_bytes ≥ 4096".into(),
+            );
+        }
+        if b.retention_days == 0 || b.export_days == 0 {
+            return bad(
+                "buffer.retention_days",
+                "retention_days and export_days must be ≥ 1".into(),
+            );
+        }
         if self.alerts.max_events == 0 {
             return bad("alerts.max_events", "must be at least 1".into());
         }
@@ -626,6 +679,9 @@ impl Config {
         if self.window != new.window {
             keys.push("window");
         }
+        if self.buffer.enabled != new.buffer.enabled {
+            keys.push("buffer.enabled");
+        }
         keys
     }
 
@@ -638,6 +694,7 @@ impl Config {
         merged.metrics = self.metrics.clone();
         merged.forecast.season_seconds = self.forecast.season_seconds;
         merged.window = self.window.clone();
+        merged.buffer.enabled = self.buffer.enabled;
         merged
     }
 }

@@ -1,0 +1,109 @@
+//! Buffer statistics from Parquet footers (cached per file: files never change), plus the
+//! log's size: nothing here reads data pages.
+
+use crate::layout;
+use crate::parquet_io::{self, FileStats};
+use crate::retention::dir_bytes;
+use crate::BufferError;
+use nordiq_core::config::BufferConfig;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Whether there is enough history to train on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Readiness {
+    pub ready: bool,
+    pub reason: String,
+    pub min_records: u64,
+    pub min_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BufferStats {
+    /// Records in Parquet (the log holds at most `roll_seconds` more).
+    pub records: u64,
+    pub files: usize,
+    pub partitions: usize,
+    pub first_day: Option<String>,
+    pub last_day: Option<String>,
+    pub first_timestamp: Option<String>,
+    pub last_timestamp: Option<String>,
+    pub disk_bytes: u64,
+    pub wal_bytes: u64,
+    pub records_per_server: BTreeMap<String, u64>,
+    pub readiness: Readiness,
+}
+
+pub fn compute(
+    root: &Path,
+    settings: &BufferConfig,
+    cache: &mut HashMap<PathBuf, FileStats>,
+) -> Result<BufferStats, BufferError> {
+    let partitions = layout::partitions(root)?;
+    let mut out = BufferStats {
+        records: 0,
+        files: 0,
+        partitions: partitions.len(),
+        first_day: partitions.first().map(|p| layout::day_label(p.day)),
+        last_day: partitions.last().map(|p| layout::day_label(p.day)),
+        first_timestamp: None,
+        last_timestamp: None,
+        disk_bytes: 0,
+        wal_bytes: dir_bytes(&root.join(layout::WAL_DIR)),
+        records_per_server: BTreeMap::new(),
+        readiness: Readiness {
+            ready: false,
+            reason: String::new(),
+            min_records: settings.min_train_records,
+            min_days: settings.min_train_days,
+        },
+    };
+    let (mut min_ts, mut max_ts) = (i64::MAX, i64::MIN);
+    let mut live = std::collections::HashSet::new();
+    for p in &partitions {
+        out.disk_bytes += dir_bytes(&p.dir);
+        for f in &p.files {
+            live.insert(f.clone());
+            let stats = match cache.get(f) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = parquet_io::read_stats(f)?;
+                    cache.insert(f.clone(), s.clone());
+                    s
+                }
+            };
+            out.files += 1;
+            out.records += stats.rows;
+            if stats.rows > 0 {
+                min_ts = min_ts.min(stats.min_ts);
+                max_ts = max_ts.max(stats.max_ts);
+            }
+            for (server, n) in stats.per_server {
+                *out.records_per_server.entry(server).or_default() += n;
+            }
+        }
+    }
+    cache.retain(|k, _| live.contains(k));
+    out.disk_bytes += out.wal_bytes;
+    if min_ts <= max_ts {
+        out.first_timestamp = Some(nordiq_core::timefmt::format_ms(min_ts));
+        out.last_timestamp = Some(nordiq_core::timefmt::format_ms(max_ts));
+    }
+    let days = if min_ts <= max_ts {
+        (max_ts - min_ts) as f64 / 86_400_000.0
+    } else {
+        0.0
+    };
+    out.readiness.ready =
+        out.records >= settings.min_train_records && days >= settings.min_train_days as f64;
+    out.readiness.reason = if out.readiness.ready {
+        format!("{} records over {days:.1} days", out.records)
+    } else {
+        format!(
+            "need {} records over {} days, have {} over {days:.1} days",
+            settings.min_train_records, settings.min_train_days, out.records
+        )
+    };
+    Ok(out)
+}

@@ -1,0 +1,294 @@
+//! The write-ahead log: numbered segment files of CRC-checked frames.
+//!
+//! A segment starts with a header frame (JSON: format version and the metric names its
+//! samples carry), followed by sample frames. A frame is
+//! `[u32 LE payload length][u32 LE CRC-32 of payload][payload]`. A sample frame's payload is
+//! `u32 count` then per sample: `i64 timestamp_ms`, `u16` + server name, `u8` + profile,
+//! one `f32` per metric (NaN = absent). Reading stops at the first short or corrupt frame:
+//! that is the torn tail of a crash, and nothing behind it was ever acknowledged.
+
+use crate::BufferError;
+use nordiq_core::ingest::Sample;
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+const FORMAT_VERSION: u32 = 1;
+/// A frame larger than this is corruption, not data.
+const MAX_FRAME: usize = 256 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentHeader {
+    pub version: u32,
+    pub metrics: Vec<String>,
+}
+
+/// File name of segment `seq`.
+pub fn segment_name(seq: u64) -> String {
+    format!("{seq:020}.wal")
+}
+
+/// Segment numbers present in `wal_dir`, ascending.
+pub fn list_segments(wal_dir: &Path) -> Result<Vec<u64>, BufferError> {
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(wal_dir).map_err(|e| BufferError::io(wal_dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| BufferError::io(wal_dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if let Some(seq) = name.strip_suffix(".wal").and_then(|s| s.parse().ok()) {
+            out.push(seq);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+fn frame(payload: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// Encodes samples as one sample frame, appended to `out`.
+pub fn encode_samples<'a>(samples: impl ExactSizeIterator<Item = &'a Sample>, out: &mut Vec<u8>) {
+    let mut payload = Vec::with_capacity(samples.len() * 96 + 4);
+    payload.extend_from_slice(&(samples.len() as u32).to_le_bytes());
+    for s in samples {
+        payload.extend_from_slice(&s.timestamp_ms.to_le_bytes());
+        let server = &s.server.as_bytes()[..s.server.len().min(u16::MAX as usize)];
+        payload.extend_from_slice(&(server.len() as u16).to_le_bytes());
+        payload.extend_from_slice(server);
+        let profile = &s.profile.as_bytes()[..s.profile.len().min(u8::MAX as usize)];
+        payload.push(profile.len() as u8);
+        payload.extend_from_slice(profile);
+        for v in &s.values {
+            payload.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    frame(&payload, out);
+}
+
+/// An open segment being appended to.
+pub struct SegmentWriter {
+    pub seq: u64,
+    pub path: PathBuf,
+    file: File,
+    pub bytes: u64,
+    pub opened: std::time::Instant,
+}
+
+impl SegmentWriter {
+    /// Creates segment `seq` with its header, durable before it returns.
+    pub fn create(
+        wal_dir: &Path,
+        seq: u64,
+        metrics: &[String],
+    ) -> Result<SegmentWriter, BufferError> {
+        let path = wal_dir.join(segment_name(seq));
+        let mut file = std::fs::OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| BufferError::io(&path, e))?;
+        let header = serde_json::to_vec(&SegmentHeader {
+            version: FORMAT_VERSION,
+            metrics: metrics.to_vec(),
+        })
+        .map_err(|e| BufferError::Corrupt(format!("header: {e}")))?;
+        let mut bytes = Vec::new();
+        frame(&header, &mut bytes);
+        file.write_all(&bytes)
+            .map_err(|e| BufferError::io(&path, e))?;
+        file.sync_all().map_err(|e| BufferError::io(&path, e))?;
+        crate::layout::sync_dir(wal_dir)?;
+        Ok(SegmentWriter {
+            seq,
+            path,
+            file,
+            bytes: bytes.len() as u64,
+            opened: std::time::Instant::now(),
+        })
+    }
+
+    /// Appends already-framed bytes (not yet durable).
+    pub fn write(&mut self, framed: &[u8]) -> Result<(), BufferError> {
+        self.file
+            .write_all(framed)
+            .map_err(|e| BufferError::io(&self.path, e))?;
+        self.bytes += framed.len() as u64;
+        Ok(())
+    }
+
+    /// Makes everything written so far durable.
+    pub fn sync(&mut self) -> Result<(), BufferError> {
+        self.file
+            .sync_data()
+            .map_err(|e| BufferError::io(&self.path, e))
+    }
+}
+
+/// Everything a segment holds, up to its first bad frame.
+pub struct SegmentContents {
+    pub header: SegmentHeader,
+    pub samples: Vec<Sample>,
+    /// Bytes after the last good frame (a torn tail), 0 for a clean segment.
+    pub torn_bytes: u64,
+}
+
+/// Reads segment `path`. A segment whose header frame is unreadable holds nothing that
+/// was ever acknowledged (the header is synced before any sample is written).
+pub fn read_segment(path: &Path) -> Result<SegmentContents, BufferError> {
+    let mut data = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut data))
+        .map_err(|e| BufferError::io(path, e))?;
+    let mut pos = 0usize;
+    let mut next_frame = || -> Option<&[u8]> {
+        if data.len() - pos < 8 {
+            return None;
+        }
+        let len = u32::from_le_bytes(data[pos..pos + 4].try_into().ok()?) as usize;
+        let crc = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().ok()?);
+        if len > MAX_FRAME || data.len() - pos - 8 < len {
+            return None;
+        }
+        let payload = &data[pos + 8..pos + 8 + len];
+        if crc32fast::hash(payload) != crc {
+            return None;
+        }
+        pos += 8 + len;
+        Some(payload)
+    };
+    let header: SegmentHeader = match next_frame().and_then(|p| serde_json::from_slice(p).ok()) {
+        Some(h) => h,
+        None => {
+            return Ok(SegmentContents {
+                header: SegmentHeader {
+                    version: FORMAT_VERSION,
+                    metrics: Vec::new(),
+                },
+                samples: Vec::new(),
+                torn_bytes: data.len() as u64,
+            })
+        }
+    };
+    let width = header.metrics.len();
+    let mut samples = Vec::new();
+    while let Some(payload) = next_frame() {
+        match decode_samples(payload, width) {
+            Some(mut batch) => samples.append(&mut batch),
+            None => return Err(BufferError::Corrupt(format!(
+                "{}: a frame with a valid checksum does not decode (written by another version?)",
+                path.display()
+            ))),
+        }
+    }
+    let torn = (data.len() - pos) as u64;
+    Ok(SegmentContents {
+        header,
+        samples,
+        torn_bytes: torn,
+    })
+}
+
+fn decode_samples(payload: &[u8], width: usize) -> Option<Vec<Sample>> {
+    let mut r = Reader {
+        data: payload,
+        pos: 0,
+    };
+    let count = u32::from_le_bytes(r.take(4)?.try_into().ok()?) as usize;
+    let mut out = Vec::with_capacity(count.min(1 << 20));
+    for _ in 0..count {
+        let ts = i64::from_le_bytes(r.take(8)?.try_into().ok()?);
+        let n = u16::from_le_bytes(r.take(2)?.try_into().ok()?) as usize;
+        let server = String::from_utf8(r.take(n)?.to_vec()).ok()?;
+        let n = r.take(1)?[0] as usize;
+        let profile = String::from_utf8(r.take(n)?.to_vec()).ok()?;
+        let raw = r.take(width * 4)?;
+        let values = raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        out.push(Sample {
+            timestamp_ms: ts,
+            server,
+            profile,
+            values,
+        });
+    }
+    (r.pos == payload.len()).then_some(out)
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let out = self.data.get(self.pos..end)?;
+        self.pos = end;
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(i: i64) -> Sample {
+        Sample {
+            timestamp_ms: 1_700_000_000_000 + i,
+            server: format!("srv{i}"),
+            profile: "generic".into(),
+            values: vec![i as f32, f32::NAN],
+        }
+    }
+
+    #[test]
+    fn round_trip_and_torn_tail() {
+        let dir = std::env::temp_dir().join(format!("nordiq-wal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let metrics = vec!["a".to_string(), "b".to_string()];
+        let mut w = SegmentWriter::create(&dir, 7, &metrics).unwrap();
+        let batch: Vec<Sample> = (0..5).map(sample).collect();
+        let mut framed = Vec::new();
+        encode_samples(batch.iter(), &mut framed);
+        w.write(&framed).unwrap();
+        let mut second = Vec::new();
+        encode_samples([sample(9)].iter(), &mut second);
+        w.write(&second).unwrap();
+        w.sync().unwrap();
+        assert_eq!(list_segments(&dir).unwrap(), vec![7]);
+
+        let contents = read_segment(&w.path).unwrap();
+        assert_eq!(contents.header.metrics, metrics);
+        assert_eq!(contents.samples.len(), 6);
+        assert_eq!(contents.samples[2].server, "srv2");
+        assert!(contents.samples[2].values[1].is_nan());
+        assert_eq!(contents.torn_bytes, 0);
+
+        // Cut the last frame in half: the first five samples survive, the rest is torn.
+        let len = std::fs::metadata(&w.path).unwrap().len();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&w.path)
+            .unwrap();
+        f.set_len(len - 10).unwrap();
+        let contents = read_segment(&w.path).unwrap();
+        assert_eq!(contents.samples.len(), 5);
+        assert!(contents.torn_bytes > 0);
+
+        // A flipped bit is caught by the checksum.
+        let mut data = std::fs::read(&w.path).unwrap();
+        let at = data.len() / 2; // inside the first sample frame
+        data[at] ^= 0x40;
+        std::fs::write(&w.path, &data).unwrap();
+        assert_eq!(read_segment(&w.path).unwrap().samples.len(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
