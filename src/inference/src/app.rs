@@ -59,6 +59,8 @@ pub struct App {
     pub config: ArcSwap<Config>,
     pub key: ArcSwap<Option<ApiKey>>,
     pub store: WindowStore,
+    /// The data buffer (None when `buffer.enabled = false`).
+    pub buffer: Option<nordiq_buffer::Buffer>,
     pub forecaster: ArcSwap<Box<dyn Forecaster>>,
     pub forecasts: ArcSwap<ForecastSet>,
     pub alerts: Mutex<AlertTracker>,
@@ -75,11 +77,12 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config, key: Option<ApiKey>) -> Arc<App> {
+    pub fn new(config: Config, key: Option<ApiKey>, buffer: Option<nordiq_buffer::Buffer>) -> Arc<App> {
         let forecaster: Box<dyn Forecaster> = Box::new(Baseline::from_config(&config));
         let forecasts = ForecastSet::empty(&config, forecaster.id());
         Arc::new(App {
             store: WindowStore::new(WindowShape::from_config(&config), config.window.max_servers),
+            buffer,
             alerts: Mutex::new(AlertTracker::new(config.alerts.max_events)),
             forecaster: ArcSwap::from_pointee(forecaster),
             forecasts: ArcSwap::from_pointee(forecasts),

@@ -139,6 +139,10 @@ pub async fn run(
         _ = sigint.recv() => tracing::warn!("second signal; exiting now"),
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), forecast_task).await;
+    if let Some(buffer) = app.buffer.clone() {
+        // Roll the log into Parquet so the next start has nothing to recover.
+        let _ = tokio::task::spawn_blocking(move || buffer.close()).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -180,6 +184,9 @@ fn try_reload(app: &App, source: &ConfigSource, log: &LogHandle) -> Result<Strin
         .map(|k| k.source.to_string())
         .unwrap_or_else(|| "none (anonymous)".into());
     app.key.store(Arc::new(key));
+    if let Some(buffer) = &app.buffer {
+        buffer.set_settings(merged.buffer.clone());
+    }
     app.forecaster
         .store(Arc::new(Box::new(Baseline::from_config(&merged))));
     app.config.store(Arc::new(merged));

@@ -6,6 +6,7 @@ mod forecast_loop;
 mod http;
 mod lifecycle;
 mod store;
+mod warm;
 
 use anyhow::Context;
 use clap::Parser;
@@ -146,7 +147,33 @@ fn main() -> ExitCode {
                 })
                 .map_err(|e| (exit::UNAVAILABLE, e))?,
         };
-        let app = app::App::new(config, key);
+        let buffer = if config.buffer.enabled {
+            let root = config.paths.state_dir.join("buffer");
+            let metrics: Vec<String> = config.metrics.iter().map(|m| m.name.clone()).collect();
+            let (buffer, report) = nordiq_buffer::Buffer::open(&root, &metrics, config.buffer.clone())
+                .with_context(|| format!("opening the data buffer at {}", root.display()))
+                .map_err(|e| (exit::IO_ERR, e))?;
+            if report.segments_recovered > 0 {
+                tracing::info!(
+                    segments = report.segments_recovered,
+                    samples = report.samples_recovered,
+                    torn_bytes = report.torn_bytes,
+                    "recovered the write-ahead log of the previous run"
+                );
+            }
+            Some(buffer)
+        } else {
+            tracing::warn!("buffer.enabled = false: nothing ingested survives a restart");
+            None
+        };
+        let app = app::App::new(config, key, buffer);
+        if let Some(buffer) = &app.buffer {
+            let config = app.config.load_full();
+            match warm::refill(&app.store, buffer, &config, nordiq_core::timefmt::now_ms()) {
+                Ok(r) => tracing::info!(samples = r.samples, servers = r.servers, seconds = r.seconds, "windows refilled from the buffer"),
+                Err(e) => tracing::error!(error = %e, "refilling windows from the buffer failed; starting cold"),
+            }
+        }
         lifecycle::run(app, listener, activation.watchdog, log, source)
             .await
             .map_err(|e| (exit::SOFTWARE, e))
