@@ -179,10 +179,12 @@ pub fn read_segment(path: &Path) -> Result<SegmentContents, BufferError> {
     while let Some(payload) = next_frame() {
         match decode_samples(payload, width) {
             Some(mut batch) => samples.append(&mut batch),
-            None => return Err(BufferError::Corrupt(format!(
+            None => {
+                return Err(BufferError::Corrupt(format!(
                 "{}: a frame with a valid checksum does not decode (written by another version?)",
                 path.display()
-            ))),
+            )))
+            }
         }
     }
     let torn = (data.len() - pos) as u64;

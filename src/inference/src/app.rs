@@ -77,7 +77,11 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config, key: Option<ApiKey>, buffer: Option<nordiq_buffer::Buffer>) -> Arc<App> {
+    pub fn new(
+        config: Config,
+        key: Option<ApiKey>,
+        buffer: Option<nordiq_buffer::Buffer>,
+    ) -> Arc<App> {
         let forecaster: Box<dyn Forecaster> = Box::new(Baseline::from_config(&config));
         let forecasts = ForecastSet::empty(&config, forecaster.id());
         Arc::new(App {

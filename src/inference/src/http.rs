@@ -246,7 +246,21 @@ async fn feed(
     let rejected_records = bad.len();
     let apply = validated.errors.is_empty() || policy == MixedBatchPolicy::AcceptValid;
     let accepted = if apply { validated.samples.len() } else { 0 };
-    if apply {
+    if apply && accepted > 0 {
+        // Durable first: a sample is acknowledged only once the log holding it is fsynced.
+        if let Some(buffer) = &app.buffer {
+            if let Err(e) = buffer
+                .append(validated.samples.iter().map(|(_, s)| s))
+                .await
+            {
+                app.store.release(reservation);
+                tracing::error!(error = %e, "cannot persist an ingest batch; refusing it");
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("cannot persist the batch ({e}); nothing was applied, retry later"),
+                );
+            }
+        }
         app.store
             .apply(validated.samples.iter().map(|(_, s)| s), reservation);
         app.counters
@@ -362,11 +376,20 @@ async fn admin_refresh(State(app): State<Arc<App>>) -> Response {
 /// server, and readiness to train.
 async fn training_stats(State(app): State<Arc<App>>) -> Response {
     let Some(buffer) = app.buffer.clone() else {
-        return error(StatusCode::CONFLICT, "the buffer is disabled (buffer.enabled = false)");
+        return error(
+            StatusCode::CONFLICT,
+            "the buffer is disabled (buffer.enabled = false)",
+        );
     };
     match tokio::task::spawn_blocking(move || buffer.stats()).await {
         Ok(Ok(stats)) => axum::Json(serde_json::json!({ "buffer": stats })).into_response(),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("reading buffer stats: {e}")),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("reading buffer stats: {e}")),
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reading buffer stats: {e}"),
+        ),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reading buffer stats: {e}"),
+        ),
     }
 }

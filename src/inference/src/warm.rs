@@ -18,7 +18,12 @@ pub struct Refill {
 
 /// Reads the last `window.history_steps` steps (plus the open one) from the buffer into
 /// the store.
-pub fn refill(store: &WindowStore, buffer: &Buffer, config: &Config, now_ms: i64) -> Result<Refill, nordiq_buffer::BufferError> {
+pub fn refill(
+    store: &WindowStore,
+    buffer: &Buffer,
+    config: &Config,
+    now_ms: i64,
+) -> Result<Refill, nordiq_buffer::BufferError> {
     let started = Instant::now();
     let step_ms = config.model.step_seconds as i64 * 1000;
     let since = now_ms - (config.history_steps() as i64 + 1) * step_ms;
@@ -26,9 +31,15 @@ pub fn refill(store: &WindowStore, buffer: &Buffer, config: &Config, now_ms: i64
     let flush = |chunk: &mut Vec<Sample>| {
         let (reservation, refused) = store.reserve(chunk.iter().map(|s| s.server.as_str()));
         if !refused.is_empty() {
-            tracing::warn!(servers = refused.len(), "window.max_servers reached while refilling; some servers stay cold");
+            tracing::warn!(
+                servers = refused.len(),
+                "window.max_servers reached while refilling; some servers stay cold"
+            );
         }
-        store.apply(chunk.iter().filter(|s| !refused.contains(&s.server)), reservation);
+        store.apply(
+            chunk.iter().filter(|s| !refused.contains(&s.server)),
+            reservation,
+        );
         chunk.clear();
     };
     let samples = buffer.read_range(since, i64::MAX, &mut |s| {

@@ -179,6 +179,18 @@ impl Client {
             .expect("POST")
     }
 
+    /// A POST that may fail (the daemon may be gone).
+    pub fn try_post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<bytes::Bytes>,
+    ) -> Option<Answer> {
+        self.runtime
+            .block_on(self.inner.post(path, content_type, body.into()))
+            .ok()
+    }
+
     pub fn json(&self, path: &str) -> serde_json::Value {
         let a = self.get(path);
         assert!(
