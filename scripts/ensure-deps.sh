@@ -7,6 +7,8 @@ need_apt=()
 command -v systemd-socket-activate >/dev/null 2>&1 || need_apt+=(systemd)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 
 if ((${#need_apt[@]})); then
     sudo=""
@@ -20,4 +22,14 @@ fi
 if command -v rustup >/dev/null 2>&1; then
     cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
     cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+fi
+
+# pyarrow (from PyPI) reads the buffer's Parquet files in the tests, as a user's tools would.
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/nordiq"
+venv="$cache/venv"
+if ! "$venv/bin/python" -c 'import pyarrow' >/dev/null 2>&1; then
+    echo "==> installing pyarrow into $venv"
+    mkdir -p "$cache"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow
 fi

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ensure-deps.sh
+export NORDIQ_PYTHON="${XDG_CACHE_HOME:-$HOME/.cache}/nordiq/venv/bin/python"
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

@@ -324,6 +324,11 @@ impl Buffer {
     }
 }
 
+/// Stats of a buffer directory without opening it for writing (the daemon may run).
+pub fn stats_of(root: &Path, settings: &BufferConfig) -> Result<BufferStats, BufferError> {
+    stats::compute(root, settings, &mut HashMap::new())
+}
+
 /// Reads a buffer directory without opening it for writing (the daemon may be running):
 /// Parquet partitions, then log segments, skipping any day of a segment already rolled.
 pub fn read_range(

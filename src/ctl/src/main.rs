@@ -1,5 +1,6 @@
 //! `nordiqctl`: the operator's command line for NordIQ.
 
+mod buffer_cmd;
 mod demo_feed;
 
 use anyhow::{anyhow, Context};
@@ -62,6 +63,11 @@ enum Command {
     },
     /// Recompute forecasts now and wait for the result.
     Refresh,
+    /// The data buffer: stats, export.
+    #[command(subcommand)]
+    Buffer(buffer_cmd::BufferCommand),
+    /// Load CSV or Parquet history into the buffer (validated like ingest, idempotent).
+    Import(buffer_cmd::ImportArgs),
     /// Feed a scripted demo fleet (deterministic synthetic metrics, with history so the
     /// forecasts start at once). A stand-in until `nordiq-metrics simulate` exists.
     DemoFeed(demo_feed::DemoFeedArgs),
@@ -316,6 +322,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("{}", answer.text());
             Ok(exit::OK)
         }
+        Command::Buffer(command) => buffer_cmd::run_buffer(&config, command),
+        Command::Import(args) => buffer_cmd::run_import(&config, args),
         Command::DemoFeed(args) => {
             let client = client(&cli, &config)?;
             runtime()?.block_on(demo_feed::run(&client, &config, args))?;

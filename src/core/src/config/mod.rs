@@ -31,6 +31,7 @@ pub struct Config {
     pub risk: RiskConfig,
     pub alerts: AlertsConfig,
     pub buffer: BufferConfig,
+    pub import: ImportConfig,
     pub log: LogConfig,
     /// The metric catalog; absent means the 14 defaults.
     pub metrics: Vec<MetricDef>,
@@ -51,6 +52,7 @@ impl Default for Config {
             risk: RiskConfig::default(),
             alerts: AlertsConfig::default(),
             buffer: BufferConfig::default(),
+            import: ImportConfig::default(),
             log: LogConfig::default(),
             metrics: default_catalog(),
             profiles: default_profiles(),
@@ -316,6 +318,14 @@ impl Default for BufferConfig {
     }
 }
 
+/// `nordiqctl import`: how columns of imported files map onto the catalog.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImportConfig {
+    /// Source column → catalog metric (`--map SRC=DST` adds to it).
+    pub columns: std::collections::BTreeMap<String, String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -566,6 +576,17 @@ impl Config {
         }
         if self.alerts.max_events == 0 {
             return bad("alerts.max_events", "must be at least 1".into());
+        }
+        if let Some((src, dst)) = self
+            .import
+            .columns
+            .iter()
+            .find(|(_, dst)| self.metric_index(dst).is_none())
+        {
+            return bad(
+                "import.columns",
+                format!("`{src}` maps to `{dst}`, which is not in the catalog"),
+            );
         }
         self.validate_catalog()?;
         self.validate_profiles()

@@ -1,0 +1,218 @@
+//! `nordiqctl import`, `buffer stats` and `buffer export` on real data (the ASD dataset in
+//! ../shared/data/asd), and the buffer's files read by pyarrow.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nordiqctl");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn asd(file: &str) -> PathBuf {
+    let path = repo().join("../shared/data/asd").join(file);
+    assert!(
+        path.exists(),
+        "{} is missing: the ASD dataset lives in shared/ beside the repository",
+        path.display()
+    );
+    path
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nordiqctl-buf-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The ASD example config with its state in `dir`.
+fn asd_config(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(repo().join("examples/asd.toml")).unwrap();
+    let path = dir.join("asd.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{text}\n[paths]\nstate_dir = \"{}\"\n",
+            dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn ctl(config: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("NORDIQ_API_KEY")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn json(config: &Path, args: &[&str]) -> serde_json::Value {
+    let (code, out) = ctl(config, args);
+    assert!(code == 0 || code == 65, "{out}");
+    let start = out.find('{').unwrap_or_else(|| panic!("no JSON in {out}"));
+    serde_json::from_str(out[start..].trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn import_asd_idempotently_then_stats_export_and_pyarrow() {
+    let dir = tmpdir("asd");
+    let config = asd_config(&dir);
+    let files = [asd("omi-1.csv"), asd("omi-2.csv")];
+    let file_args: Vec<&str> = files.iter().map(|p| p.to_str().unwrap()).collect();
+
+    let mut args = vec!["import", "--json"];
+    args.extend(&file_args);
+    let first = json(&config, &args);
+    assert_eq!(first["rows"], 25920, "{first}");
+    assert_eq!(first["imported"], 25920, "{first}");
+    assert_eq!(first["rejected_rows"], 0, "{first}");
+    assert_eq!(
+        first["ignored_columns"],
+        serde_json::json!(["anomaly", "split"])
+    );
+
+    // Importing the same history again adds nothing.
+    let second = json(&config, &args);
+    assert_eq!(second["imported"], 0, "{second}");
+    assert_eq!(second["duplicates"], 25920, "{second}");
+
+    let stats = json(&config, &["buffer", "stats", "--json"]);
+    assert_eq!(stats["records"], 25920);
+    assert_eq!(stats["records_per_server"]["omi-1"], 12960);
+    assert_eq!(stats["partitions"], 45, "45 days of data: {stats}");
+    assert_eq!(stats["first_timestamp"], "2026-01-01T00:00:00Z");
+
+    // Parquet as written is readable by pyarrow, as a Hive-partitioned dataset, and holds
+    // what the CSV said.
+    let python = std::env::var("NORDIQ_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = r#"
+import sys, pyarrow.dataset as ds, pyarrow.compute as pc
+t = ds.dataset(sys.argv[1], format="parquet", partitioning="hive").to_table()
+omi1 = t.filter(pc.equal(t["server_name"], "omi-1")).sort_by("timestamp")
+first = omi1.slice(0, 1).to_pylist()[0]
+print(t.num_rows, len(set(t["date"].to_pylist())), first["timestamp"].isoformat(), round(first["m01"], 4), round(first["m19"], 4), t.schema.field("timestamp").type)
+"#;
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(dir.join("state/buffer"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}; scripts/test.sh installs pyarrow"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pyarrow failed (scripts/test.sh installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // omi-1's first CSV row: 2026-01-01T00:00:00Z, m01 = 0.49, m19 = 0.38.
+    assert_eq!(
+        text.trim(),
+        "25920 45 2026-01-01T00:00:00+00:00 0.49 0.38 timestamp[ms, tz=UTC]",
+        "{text}"
+    );
+
+    // Export of the whole range (the data is old: ask for enough days) and re-import of
+    // that Parquet file into a fresh buffer gives the same records.
+    let export = dir.join("export.parquet");
+    let (code, out) = ctl(
+        &config,
+        &[
+            "buffer",
+            "export",
+            "--days",
+            "400",
+            "--out",
+            export.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("exported 25920 rows of 2 servers over 45 days"),
+        "{out}"
+    );
+    let dir2 = tmpdir("asd-reimport");
+    let config2 = asd_config(&dir2);
+    let again = json(&config2, &["import", "--json", export.to_str().unwrap()]);
+    assert_eq!(again["imported"], 25920, "{again}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&dir2);
+}
+
+#[test]
+fn import_reports_bad_rows_by_line_and_maps_columns() {
+    let dir = tmpdir("bad");
+    let config = asd_config(&dir);
+    let csv = dir.join("bad.csv");
+    std::fs::write(
+        &csv,
+        "timestamp,server_name,cpu,m02\n\
+         2026-01-01T00:00:00Z,omi-x,0.5,0.1\n\
+         2026-01-01T00:05:00Z,omi-x,NaN,0.1\n\
+         2026-01-01T00:10:00Z,omi-x,1.5,0.1\n\
+         soon,omi-x,0.5,0.1\n\
+         2026-01-01T00:20:00Z,,0.5,0.1\n\
+         2026-01-01T00:25:00Z,omi-x,abc,0.1\n\
+         2026-01-01T00:30:00Z,omi-x,0.25,\n",
+    )
+    .unwrap();
+    let report = json(
+        &config,
+        &[
+            "import",
+            "--json",
+            "--map",
+            "cpu=m01",
+            csv.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(report["rows"], 7);
+    assert_eq!(report["imported"], 2, "{report}");
+    assert_eq!(report["rejected_rows"], 5);
+    let lines: Vec<(u64, String)> = report["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["field"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            (3, "m01".into()),
+            (4, "m01".into()),
+            (5, "timestamp".into()),
+            (6, "server_name".into()),
+            (7, "m01".into()),
+        ]
+    );
+    let (code, out) = ctl(
+        &config,
+        &["import", "--map", "cpu=m01", csv.to_str().unwrap()],
+    );
+    assert_eq!(code, 65, "rejected rows make the exit code 65: {out}");
+    assert!(out.contains("bad.csv:3: m01"), "{out}");
+    let (code, out) = ctl(
+        &config,
+        &["import", "--map", "cpu=nope", csv.to_str().unwrap()],
+    );
+    assert_eq!(code, 64, "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
