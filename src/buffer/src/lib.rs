@@ -391,6 +391,9 @@ pub fn read_range(
     Ok(count)
 }
 
+/// A closed segment to roll, with who waits for it (`u64::MAX`: stop the roller).
+type RollRequest = (u64, Option<mpsc::Sender<Result<(), String>>>);
+
 /// Most framed bytes written before one fsync.
 const GROUP_BYTES: usize = 32 * 1024 * 1024;
 
@@ -398,7 +401,7 @@ fn commit_loop(
     shared: Arc<Shared>,
     mut segment: wal::SegmentWriter,
     commands: mpsc::Receiver<Command>,
-    roll: mpsc::Sender<(u64, Option<mpsc::Sender<Result<(), String>>>)>,
+    roll: mpsc::Sender<RollRequest>,
 ) {
     let wal = wal_dir(&shared.root);
     let mut has_samples = false;
@@ -488,10 +491,7 @@ fn commit_loop(
     }
 }
 
-fn roll_loop(
-    shared: Arc<Shared>,
-    segments: mpsc::Receiver<(u64, Option<mpsc::Sender<Result<(), String>>>)>,
-) {
+fn roll_loop(shared: Arc<Shared>, segments: mpsc::Receiver<RollRequest>) {
     let mut last_retention = Instant::now();
     loop {
         match segments.recv_timeout(Duration::from_secs(60)) {

@@ -45,7 +45,7 @@ fn appends_survive_reopen_and_roll_into_day_partitions() {
     let (buffer, report) = Buffer::open(&root, &metrics(), BufferConfig::default()).unwrap();
     assert_eq!(report.segments_recovered, 0);
     // Two days in one batch; a second batch.
-    let batch = vec![
+    let batch = [
         sample("a", T0 - 1000, 1.0),
         sample("a", T0 + 1000, 2.0),
         sample("b", T0 + 2000, 3.0),
@@ -72,7 +72,7 @@ fn appends_survive_reopen_and_roll_into_day_partitions() {
 fn rolling_is_idempotent_per_segment_and_day() {
     let root = tmp("idempotent");
     let (buffer, _) = Buffer::open(&root, &metrics(), BufferConfig::default()).unwrap();
-    let batch = vec![sample("a", T0 - 1000, 1.0), sample("a", T0 + 1000, 2.0)];
+    let batch = [sample("a", T0 - 1000, 1.0), sample("a", T0 + 1000, 2.0)];
     block_on(buffer.append(batch.iter())).unwrap();
     std::mem::forget(buffer);
     // Crash mid-roll: one day's part exists, the log is still there.

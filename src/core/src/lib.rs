@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod api;
 pub mod assess;
 pub mod auth;
+pub mod bench_report;
 pub mod client;
 pub mod config;
 pub mod exit;

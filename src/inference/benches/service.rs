@@ -14,6 +14,7 @@ use nordiq_model::{parallel_map, ForecastSpec, Forecaster};
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use tokio::runtime::Runtime;
 
 const BIN: &str = env!("CARGO_BIN_EXE_nordiq-inference");
 const KEY: &str = "bench-key-0123456789abcdef";
@@ -221,40 +222,6 @@ fn time_refresh(
     (percentile(&times, 0.5), times[times.len() - 1], method)
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    format!("{cores} cores, {cpu}")
-}
-
-fn write_report(section: &str) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/benchmarks.md");
-    let begin = "<!-- bench:service:begin -->";
-    let end = "<!-- bench:service:end -->";
-    let existing = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".into());
-    let block = format!("{begin}\n{section}{end}");
-    let updated = match (existing.find(begin), existing.find(end)) {
-        (Some(b), Some(e)) if e > b => {
-            format!("{}{}{}", &existing[..b], block, &existing[e + end.len()..])
-        }
-        _ => format!("{}\n{}\n", existing.trim_end(), block),
-    };
-    if let Err(e) = std::fs::write(path, updated) {
-        eprintln!("cannot write {path}: {e}");
-    } else {
-        println!("wrote {path}");
-    }
-}
-
 fn main() {
     // `cargo bench` passes --bench; a filter argument is not supported.
     let quick = std::env::args().any(|a| a == "--quick");
@@ -279,13 +246,16 @@ fn main() {
     let _ = writeln!(
         report,
         "Command: `cargo bench -p nordiq-inference --bench service`. Machine: {}. Client and daemon share the machine's cores over loopback, so these are lower bounds for a daemon with the machine to itself. Daemon built with `--release`.\n",
-        machine()
+        nordiq_core::bench_report::machine()
     );
 
     // Ingest: the daemon fresh each time so both formats see the same empty store.
     let mut rows = Vec::new();
     for ndjson in [false, true] {
-        let daemon = start_daemon(&dir, port);
+        // A fresh state directory per format, so neither run recovers the other's log.
+        let run_dir = dir.join(if ndjson { "ndjson" } else { "json" });
+        std::fs::create_dir_all(&run_dir).expect("bench dir");
+        let daemon = start_daemon(&run_dir, port);
         let start_ts = now_ms() / 1000 - history_timestamps as i64 * SAMPLE_SPACING_S;
         let per_conn = bodies(ndjson, start_ts, history_timestamps);
         let r = runtime.block_on(ingest(&base, per_conn, ndjson));
@@ -333,7 +303,12 @@ fn main() {
         );
     }
     let _ = writeln!(report);
-    write_report(&report);
+    measure_refill(&dir, &mut report, quick);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmarks.md");
+    match nordiq_core::bench_report::replace_section(&path, "service", &report) {
+        Ok(()) => println!("wrote {}", path.display()),
+        Err(e) => eprintln!("cannot write {}: {e}", path.display()),
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -345,7 +320,7 @@ fn measure_reads(
 ) {
     let _ = writeln!(
         report,
-        "### Ingest over loopback\n\n{SERVERS} servers × 14 metrics, {CONNECTIONS} connections, {} records per request, durability: none yet (windows in memory; the Parquet buffer is issue 3). Target: ≥ 200,000 samples/s with NDJSON.\n\n| format | samples | seconds | samples/s | body MB/s |\n|---|---|---|---|---|",
+        "### Ingest over loopback\n\n{SERVERS} servers × 14 metrics, {CONNECTIONS} connections, {} records per request, durability on: a request is answered only after its samples' log frame is fsynced. Target: ≥ 200,000 samples/s with NDJSON.\n\n| format | samples | seconds | samples/s | body MB/s |\n|---|---|---|---|---|",
         TIMESTAMPS_PER_BATCH * SERVERS / CONNECTIONS
     );
     for row in ingest_rows {
@@ -382,4 +357,109 @@ fn measure_reads(
             info.duration_ms
         );
     });
+}
+
+/// Warm restart: a buffer holding 1,000 servers × 24 h of 5-second samples (17.28 M), and
+/// the daemon's own report of how long refilling the windows took.
+fn measure_refill(dir: &std::path::Path, report: &mut String, quick: bool) {
+    let hours = if quick { 2 } else { 24 };
+    let state = dir.join("refill");
+    let _ = std::fs::remove_dir_all(&state);
+    let root = state.join("buffer");
+    let metrics: Vec<String> = nordiq_core::config::default_catalog()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    let now = now_ms() / 5000 * 5000;
+    let start = now - hours * 3_600_000;
+    let mut total = 0usize;
+    for h in 0..hours {
+        let seq = h as u64 + 1;
+        let hour_start = start + h * 3_600_000;
+        let mut samples: Vec<nordiq_core::ingest::Sample> = (0..720)
+            .flat_map(|t| (0..SERVERS).map(move |s| (s, t)))
+            .map(|(s, t)| {
+                let ts = hour_start + t as i64 * 5000;
+                let v = ((ts / 5000) as usize * 31 + s * 17) % 1000;
+                nordiq_core::ingest::Sample {
+                    timestamp_ms: ts,
+                    server: server_name(s),
+                    profile: "generic".into(),
+                    values: (0..metrics.len())
+                        .map(|m| ((v + m * 7) % 100) as f32)
+                        .collect(),
+                }
+            })
+            .collect();
+        total += samples.len();
+        // Split at midnight like the roll does.
+        let day = nordiq_buffer::layout::day_of(hour_start);
+        let path = nordiq_buffer::layout::partition_dir(&root, day)
+            .join(nordiq_buffer::layout::part_name(seq));
+        nordiq_buffer::parquet_io::write_samples(&path, &metrics, &mut samples)
+            .expect("write refill data");
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.join("refill.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[paths]\nstate_dir = \"{}\"\n[auth]\napi_key_file = \"{}\"\n[log]\nlevel = \"info\"\n",
+            state.display(),
+            dir.join("key").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("refill.log");
+    let started = Instant::now();
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .env("NORDIQ_API_KEY", KEY)
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start daemon");
+    let line = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(l) = text.lines().find(|l| l.contains("windows refilled")) {
+            break l.to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "no refill line: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let to_ready = started.elapsed().as_secs_f64();
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let (samples, seconds) = (field("samples"), field("seconds"));
+    let base = format!("http://127.0.0.1:{port}");
+    let warm = Runtime::new().unwrap().block_on(async {
+        let client = ApiClient::new(&base, Some(KEY.to_string()));
+        let s: nordiq_core::api::StatusResponse =
+            client.get("/status").await.unwrap().json().unwrap();
+        (s.servers, s.warm_servers)
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&state);
+    println!("refill: {samples} samples ({total} stored) in {seconds:.2} s; start to refilled {to_ready:.2} s; {} servers, {} warm", warm.0, warm.1);
+    let _ = writeln!(
+        report,
+        "### Warm restart\n\nA buffer holding {SERVERS} servers × {hours} h of 5-second samples ({total} samples × 14 metrics) in Parquet; the daemon refills every window at start (the last two days are read; the refill is logged).\n\n| samples read | refill seconds | start to refilled, s | servers | warm |\n|---|---|---|---|---|\n| {samples} | **{seconds:.2}** | {to_ready:.2} | {} | {} |\n",
+        warm.0,
+        warm.1
+    );
 }
