@@ -64,38 +64,21 @@ pub fn import_files(
     now_ms: i64,
     progress: &mut dyn FnMut(&Path, usize),
 ) -> Result<ImportReport, BufferError> {
-    let validator =
-        Validator::new(config, now_ms).with_max_age_days(config.buffer.retention_days as i64);
     let mut report = ImportReport::default();
     let mut ignored: HashSet<String> = HashSet::new();
     let mut by_day: BTreeMap<i64, Vec<Sample>> = BTreeMap::new();
     for file in files {
-        let mut validated = Validated::default();
-        let lines = if is_parquet(file)? {
-            read_parquet(file, &validator, config, map, &mut validated, &mut ignored)?
-        } else {
-            read_csv(file, &validator, config, map, &mut validated, &mut ignored)?
-        };
+        let history = read_history(file, config, map, now_ms)?;
         report.files += 1;
-        report.rows += validated.records;
-        let bad: HashSet<usize> = validated.errors.iter().map(|e| e.index).collect();
-        report.rejected_rows += bad.len();
-        for RecordError {
-            index,
-            field,
-            reason,
-        } in validated.errors
-        {
+        report.rows += history.rows;
+        report.rejected_rows += history.rejected_rows;
+        for r in history.rejected {
             if report.rejected.len() < MAX_LISTED {
-                report.rejected.push(RejectedRow {
-                    file: file.clone(),
-                    line: lines(index),
-                    field,
-                    reason,
-                });
+                report.rejected.push(r);
             }
         }
-        for (_, s) in validated.samples {
+        ignored.extend(history.ignored_columns);
+        for s in history.samples {
             by_day
                 .entry(layout::day_of(s.timestamp_ms))
                 .or_default()
@@ -134,6 +117,59 @@ pub fn import_files(
     ignored.sort();
     report.ignored_columns = ignored;
     Ok(report)
+}
+
+/// One file's validated rows.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub rows: usize,
+    pub samples: Vec<Sample>,
+    pub rejected_rows: usize,
+    /// Every rejected field (import lists the first 1,000).
+    pub rejected: Vec<RejectedRow>,
+    pub ignored_columns: HashSet<String>,
+}
+
+/// Reads and validates one CSV or Parquet history file (timestamps up to
+/// `buffer.retention_days` old), without touching any buffer.
+pub fn read_history(
+    file: &Path,
+    config: &Config,
+    map: &ColumnMap,
+    now_ms: i64,
+) -> Result<History, BufferError> {
+    let validator =
+        Validator::new(config, now_ms).with_max_age_days(config.buffer.retention_days as i64);
+    let mut validated = Validated::default();
+    let mut ignored = HashSet::new();
+    let lines = if is_parquet(file)? {
+        read_parquet(file, &validator, config, map, &mut validated, &mut ignored)?
+    } else {
+        read_csv(file, &validator, config, map, &mut validated, &mut ignored)?
+    };
+    let bad: HashSet<usize> = validated.errors.iter().map(|e| e.index).collect();
+    Ok(History {
+        rows: validated.records,
+        rejected_rows: bad.len(),
+        rejected: validated
+            .errors
+            .into_iter()
+            .map(
+                |RecordError {
+                     index,
+                     field,
+                     reason,
+                 }| RejectedRow {
+                    file: file.to_path_buf(),
+                    line: lines(index),
+                    field,
+                    reason,
+                },
+            )
+            .collect(),
+        samples: validated.samples.into_iter().map(|(_, s)| s).collect(),
+        ignored_columns: ignored,
+    })
 }
 
 fn is_parquet(path: &Path) -> Result<bool, BufferError> {

@@ -125,7 +125,7 @@ pub fn run_buffer(config: &Config, command: &BufferCommand) -> anyhow::Result<i3
     }
 }
 
-fn parse_map(config: &Config, flags: &[String]) -> anyhow::Result<ColumnMap> {
+pub fn parse_map(config: &Config, flags: &[String]) -> anyhow::Result<ColumnMap> {
     let mut map: ColumnMap = config.import.columns.clone().into_iter().collect();
     for flag in flags {
         let (src, dst) = flag

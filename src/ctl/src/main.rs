@@ -1,5 +1,6 @@
 //! `nordiqctl`: the operator's command line for NordIQ.
 
+mod backtest_cmd;
 mod buffer_cmd;
 mod demo_feed;
 
@@ -68,6 +69,9 @@ enum Command {
     Buffer(buffer_cmd::BufferCommand),
     /// Load CSV or Parquet history into the buffer (validated like ingest, idempotent).
     Import(buffer_cmd::ImportArgs),
+    /// Score forecasters on your own history (rolling origin); MASE is relative to
+    /// seasonal naive on the same windows.
+    Backtest(backtest_cmd::BacktestArgs),
     /// Feed a scripted demo fleet (deterministic synthetic metrics, with history so the
     /// forecasts start at once). A stand-in until `nordiq-metrics simulate` exists.
     DemoFeed(demo_feed::DemoFeedArgs),
@@ -324,6 +328,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Buffer(command) => buffer_cmd::run_buffer(&config, command),
         Command::Import(args) => buffer_cmd::run_import(&config, args),
+        Command::Backtest(args) => backtest_cmd::run(&config, args),
         Command::DemoFeed(args) => {
             let client = client(&cli, &config)?;
             runtime()?.block_on(demo_feed::run(&client, &config, args))?;

@@ -216,3 +216,46 @@ fn import_reports_bad_rows_by_line_and_maps_columns() {
     assert_eq!(code, 64, "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn backtest_scores_baselines_on_asd() {
+    let dir = tmpdir("backtest");
+    let config = asd_config(&dir);
+    let (a, b) = (asd("omi-3.csv"), asd("omi-4.csv"));
+    let report = json(
+        &config,
+        &[
+            "backtest",
+            "--json",
+            "--data",
+            a.to_str().unwrap(),
+            "--data",
+            b.to_str().unwrap(),
+            "--test-start",
+            "2026-01-31T00:00:00Z",
+        ],
+    );
+    assert_eq!(report["servers"], 2);
+    let models = report["models"].as_array().unwrap();
+    assert_eq!(models[0]["model"], "baseline:seasonal_naive");
+    assert!(
+        (models[0]["mase"].as_f64().unwrap() - 1.0).abs() < 1e-9,
+        "the MASE scale is seasonal naive itself"
+    );
+    assert_eq!(models[1]["model"], "baseline:holt");
+    assert!(models[1]["mase"].as_f64().unwrap().is_finite());
+    assert!(models[0]["windows"].as_u64().unwrap() >= 2 * 40, "{report}");
+    assert_eq!(models[0]["metrics"].as_object().unwrap().len(), 19);
+    let (code, out) = ctl(
+        &config,
+        &[
+            "backtest",
+            "--model",
+            "tft_x",
+            "--data",
+            a.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 64, "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

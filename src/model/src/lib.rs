@@ -3,6 +3,8 @@
 //!
 //! No I/O here: a forecaster maps window snapshots to quantile forecasts.
 
+pub mod accuracy;
+pub mod backtest;
 pub mod baseline;
 mod forecaster;
 pub mod stats;

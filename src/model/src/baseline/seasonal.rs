@@ -6,9 +6,10 @@ use crate::stats::{fill_forward, quantile_in_place};
 const MIN_RESIDUALS: usize = 8;
 
 /// Forecasts `horizon` steps of `series` (oldest first, NaN = gap; longer than `season`)
-/// into `bands[q][h]`. The point forecast repeats the last season; quantile `q` adds the
-/// empirical q-quantile of the series' own seasonal differences `y[t] − y[t − season]`,
-/// widened by √k for steps k seasons ahead. False when the series has no values.
+/// into `bands[q][h]`. The median repeats the last season (`y[t + h − k·season]`); quantile
+/// `q` adds the empirical q-quantile of the series' own seasonal differences
+/// `y[t] − y[t − season]` minus their median, widened by √k for steps k seasons ahead.
+/// False when the series has no values.
 pub fn seasonal_naive_series(
     series: &[f32],
     season: usize,
@@ -33,9 +34,12 @@ pub fn seasonal_naive_series(
             .map(|t| filled[t] - filled[t - season])
             .collect();
     }
+    // Centred on the median residual, so the median forecast is the plain seasonal naive
+    // value and the bands carry the spread.
+    let centre = quantile_in_place(&mut residuals, 0.5);
     let offsets: Vec<f32> = quantiles
         .iter()
-        .map(|q| quantile_in_place(&mut residuals, *q))
+        .map(|q| quantile_in_place(&mut residuals, *q) - centre)
         .collect();
     for h in 1..=horizon {
         let k = h.div_ceil(season);

@@ -1,0 +1,134 @@
+//! `nordiqctl backtest`: score forecasters on history a user brings (rolling origin; see
+//! nordiq_model::backtest), so anyone can check a model on their own data.
+
+use crate::failure;
+use nordiq_core::config::{BaselineKind, Config};
+use nordiq_core::exit;
+use nordiq_model::backtest::{backtest, to_grids, Options};
+use nordiq_model::baseline::Baseline;
+use nordiq_model::Forecaster;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct BacktestArgs {
+    /// What to score (repeatable): baseline:seasonal_naive, baseline:holt.
+    /// Trained model directories come with the TFT.
+    #[arg(long = "model", value_name = "MODEL", default_values_t = ["baseline:seasonal_naive".to_string(), "baseline:holt".to_string()])]
+    models: Vec<String>,
+    /// History files (CSV with a header row, or Parquet), as for `nordiqctl import`.
+    #[arg(long = "data", required = true, value_name = "FILE")]
+    data: Vec<PathBuf>,
+    /// First forecast origin (RFC 3339); default: the start of the last third of each series.
+    #[arg(long, value_name = "TIME")]
+    test_start: Option<String>,
+    /// Steps between origins [default: the horizon]
+    #[arg(long, default_value_t = 0)]
+    stride: usize,
+    /// Map a source column to a catalog metric (repeatable).
+    #[arg(long = "map", value_name = "SRC=DST")]
+    map: Vec<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn model(config: &Config, name: &str) -> anyhow::Result<Box<dyn Forecaster>> {
+    let kind = match name {
+        "baseline:seasonal_naive" => BaselineKind::SeasonalNaive,
+        "baseline:holt" => BaselineKind::Holt,
+        other => {
+            return Err(failure(
+                exit::USAGE,
+                format!(
+                    "--model `{other}`: known models are baseline:seasonal_naive and baseline:holt"
+                ),
+            ))
+        }
+    };
+    let mut c = config.clone();
+    c.forecast.baseline = kind;
+    Ok(Box::new(Baseline::from_config(&c)))
+}
+
+pub fn run(config: &Config, args: &BacktestArgs) -> anyhow::Result<i32> {
+    let models = args
+        .models
+        .iter()
+        .map(|m| model(config, m))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let map = crate::buffer_cmd::parse_map(config, &args.map)?;
+    let test_start_ms = match &args.test_start {
+        Some(t) => Some(
+            nordiq_core::timefmt::parse_rfc3339_ms(t)
+                .map_err(|e| failure(exit::USAGE, format!("--test-start `{t}`: {e}")))?,
+        ),
+        None => None,
+    };
+    let mut samples = Vec::new();
+    let mut rejected = 0;
+    for file in &args.data {
+        let history =
+            nordiq_buffer::import::read_history(file, config, &map, nordiq_core::timefmt::now_ms())
+                .map_err(|e| failure(exit::DATA_ERR, e.to_string()))?;
+        rejected += history.rejected_rows;
+        if let Some(r) = history.rejected.first() {
+            eprintln!(
+                "{}:{}: {}: {} ({} rows rejected in this file)",
+                r.file.display(),
+                r.line,
+                r.field,
+                r.reason,
+                history.rejected_rows
+            );
+        }
+        samples.extend(history.samples);
+    }
+    let step_ms = config.model.step_seconds as i64 * 1000;
+    let aggregates: Vec<_> = config.metrics.iter().map(|m| m.aggregate).collect();
+    let grids = to_grids(samples, step_ms, &aggregates);
+    if grids.is_empty() {
+        return Err(failure(exit::DATA_ERR, "no valid rows in the data"));
+    }
+    let refs: Vec<&dyn Forecaster> = models.iter().map(|m| m.as_ref()).collect();
+    let started = std::time::Instant::now();
+    let reports = backtest(
+        config,
+        &refs,
+        &grids,
+        &Options {
+            test_start_ms,
+            stride: args.stride,
+        },
+    );
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "servers": grids.len(), "rejected_rows": rejected, "models": reports })
+            )?
+        );
+    } else {
+        println!(
+            "{} servers, {} origins, horizon {} steps of {} s, in {:.1} s",
+            grids.len(),
+            reports.first().map(|r| r.windows).unwrap_or(0),
+            config.model.horizon_steps,
+            config.model.step_seconds,
+            started.elapsed().as_secs_f64()
+        );
+        println!(
+            "{:<26} {:>8} {:>10} {:>8} {:>9}",
+            "MODEL", "MASE", "PINBALL", "sMAPE", "COVERAGE"
+        );
+        for r in &reports {
+            println!(
+                "{:<26} {:>8.3} {:>10.5} {:>8.2} {:>8.1}%",
+                r.model,
+                r.mase,
+                r.pinball,
+                r.smape,
+                r.coverage * 100.0
+            );
+        }
+    }
+    Ok(exit::OK)
+}
