@@ -33,3 +33,6 @@ if ! "$venv/bin/python" -c 'import pyarrow' >/dev/null 2>&1; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow
 fi
+
+# libtorch 2.13.0 for tch (the TFT), cached outside the clone.
+"$(dirname "$0")/libtorch.sh" >/dev/null

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Provides libtorch 2.13.0 (CPU and CUDA-capable, from PyPI's torch wheel) in a cache
-# outside the clone, and prints its directory. Reuses the cache when complete.
+# outside the clone, links it as <repo>/.libtorch (what .cargo/config.toml points LIBTORCH
+# at), and prints its directory. Reuses the cache when complete.
 #   LIBTORCH_CACHE (default ~/.cache/nordiq) decides where.
 # Layout: $cache/libtorch-2.13.0/{include,lib}; lib/ also holds libcudart.so.13 and
 # libcupti.so.13 from NVIDIA's wheels (libtorch_cpu needs them loaded even without a GPU).
@@ -8,8 +9,10 @@ set -euo pipefail
 version=2.13.0
 cache="${LIBTORCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nordiq}"
 dir="$cache/libtorch-$version"
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+link() { ln -sfn "$dir" "$repo/.libtorch"; echo "$dir"; }
 if [ -f "$dir/.complete" ]; then
-    echo "$dir"
+    link
     exit 0
 fi
 wheels="$cache/wheels"
@@ -53,4 +56,4 @@ PY
 touch "$tmp/.complete"
 rm -rf "$dir"
 mv "$tmp" "$dir"
-echo "$dir"
+link

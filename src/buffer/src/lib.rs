@@ -329,8 +329,11 @@ pub fn stats_of(root: &Path, settings: &BufferConfig) -> Result<BufferStats, Buf
     stats::compute(root, settings, &mut HashMap::new())
 }
 
-/// Reads a buffer directory without opening it for writing (the daemon may be running):
-/// Parquet partitions, then log segments, skipping any day of a segment already rolled.
+/// Reads a buffer directory without opening it for writing (the daemon may be running and
+/// rolling): the log is read first, then the Parquet partitions, and a log sample is only
+/// emitted when its day of that segment has no Parquet part yet. A part appears (complete)
+/// before its segment is deleted, so every sample is seen exactly once whatever a roll does
+/// meanwhile.
 pub fn read_range(
     root: &Path,
     metrics: &[String],
@@ -338,6 +341,39 @@ pub fn read_range(
     until_ms: i64,
     each: &mut dyn FnMut(Sample),
 ) -> Result<u64, BufferError> {
+    let mut logged: Vec<(u64, Vec<Sample>)> = Vec::new();
+    let wal = wal_dir(root);
+    if wal.exists() {
+        for seq in wal::list_segments(&wal)? {
+            let contents = match wal::read_segment(&wal.join(wal::segment_name(seq))) {
+                Ok(c) => c,
+                // Rolled and deleted since the listing: its parts are complete now.
+                Err(BufferError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e),
+            };
+            let index: Vec<Option<usize>> = metrics
+                .iter()
+                .map(|m| contents.header.metrics.iter().position(|h| h == m))
+                .collect();
+            let samples = contents
+                .samples
+                .into_iter()
+                .filter(|s| s.timestamp_ms >= since_ms && s.timestamp_ms < until_ms)
+                .map(|s| {
+                    let values = index
+                        .iter()
+                        .map(|i| i.and_then(|i| s.values.get(i).copied()).unwrap_or(f32::NAN))
+                        .collect();
+                    Sample { values, ..s }
+                })
+                .collect();
+            logged.push((seq, samples));
+        }
+    }
     let mut count = 0;
     let (first_day, last_day) = (
         layout::day_of(since_ms),
@@ -351,39 +387,17 @@ pub fn read_range(
             count += parquet_io::read_samples(f, metrics, since_ms, until_ms, each)?;
         }
     }
-    let wal = wal_dir(root);
-    if wal.exists() {
-        for seq in wal::list_segments(&wal)? {
-            let contents = match wal::read_segment(&wal.join(wal::segment_name(seq))) {
-                Ok(c) => c,
-                // Rolled and deleted between listing and reading.
-                Err(BufferError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    continue
-                }
-                Err(e) => return Err(e),
-            };
-            let index: Vec<Option<usize>> = metrics
-                .iter()
-                .map(|m| contents.header.metrics.iter().position(|h| h == m))
-                .collect();
-            for s in contents.samples {
-                let day = layout::day_of(s.timestamp_ms);
-                if s.timestamp_ms < since_ms || s.timestamp_ms >= until_ms {
-                    continue;
-                }
-                if layout::partition_dir(root, day)
+    for (seq, samples) in logged {
+        let mut rolled: HashMap<i64, bool> = HashMap::new();
+        for s in samples {
+            let day = layout::day_of(s.timestamp_ms);
+            let done = *rolled.entry(day).or_insert_with(|| {
+                layout::partition_dir(root, day)
                     .join(layout::part_name(seq))
                     .exists()
-                {
-                    continue;
-                }
-                let values = index
-                    .iter()
-                    .map(|i| i.and_then(|i| s.values.get(i).copied()).unwrap_or(f32::NAN))
-                    .collect();
-                each(Sample { values, ..s });
+            });
+            if !done {
+                each(s);
                 count += 1;
             }
         }

@@ -7,6 +7,8 @@ pub mod accuracy;
 pub mod backtest;
 pub mod baseline;
 mod forecaster;
+pub mod serving;
 pub mod stats;
+pub mod tft;
 
 pub use forecaster::{parallel_map, ForecastSpec, Forecaster};

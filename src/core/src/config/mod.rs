@@ -119,6 +119,10 @@ pub struct ModelConfig {
     pub encoder_steps: usize,
     pub horizon_steps: usize,
     pub quantiles: Vec<f64>,
+    /// libtorch threads for serving the trained model; 0 = one per core.
+    pub threads: usize,
+    /// Serve the trained model on a CUDA device when one is available.
+    pub cuda: bool,
 }
 
 impl Default for ModelConfig {
@@ -128,6 +132,8 @@ impl Default for ModelConfig {
             encoder_steps: 288,
             horizon_steps: 96,
             quantiles: vec![0.1, 0.5, 0.9],
+            threads: 0,
+            cuda: false,
         }
     }
 }

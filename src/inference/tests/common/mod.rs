@@ -82,16 +82,28 @@ impl Daemon {
         daemon
     }
 
+    /// Waits until `GET /health` is answered: the daemon has recovered its buffer, refilled
+    /// its windows and is serving (a bound port alone says none of that).
     pub fn wait_healthy(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        use std::io::{Read, Write};
+        let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut answer = String::new();
+                if stream
+                    .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .and_then(|_| stream.read_to_string(&mut answer))
+                    .is_ok()
+                    && answer.starts_with("HTTP/1.1 200")
+                {
+                    return;
+                }
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!(
-            "daemon did not listen on {}; log:\n{}",
+            "daemon did not answer /health on {}; log:\n{}",
             self.port,
             self.log_text()
         );

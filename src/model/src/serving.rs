@@ -1,0 +1,54 @@
+//! What the daemon forecasts with: the trained model for servers whose encoder window is
+//! full, the configured baseline for the others (and for everything before any model is
+//! trained), in one `Forecaster`.
+
+use crate::baseline::Baseline;
+use crate::tft::TftForecaster;
+use crate::Forecaster;
+use nordiq_core::forecast::ServerForecast;
+use nordiq_core::window::WindowSnapshot;
+
+pub struct Serving {
+    pub model: Option<TftForecaster>,
+    pub baseline: Baseline,
+    encoder_steps: usize,
+    id: String,
+}
+
+impl Serving {
+    pub fn new(model: Option<TftForecaster>, baseline: Baseline, encoder_steps: usize) -> Serving {
+        let id = match &model {
+            Some(m) => m.id().to_string(),
+            None => baseline.id().to_string(),
+        };
+        Serving {
+            model,
+            baseline,
+            encoder_steps,
+            id,
+        }
+    }
+}
+
+impl Forecaster for Serving {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn forecast_batch(&self, snapshots: &[&WindowSnapshot]) -> Vec<ServerForecast> {
+        let Some(model) = &self.model else {
+            return self.baseline.forecast_batch(snapshots);
+        };
+        let (warm, cold): (Vec<usize>, Vec<usize>) =
+            (0..snapshots.len()).partition(|&i| snapshots[i].len >= self.encoder_steps);
+        let pick = |idx: &[usize]| idx.iter().map(|&i| snapshots[i]).collect::<Vec<_>>();
+        let mut out: Vec<Option<ServerForecast>> = vec![None; snapshots.len()];
+        for (i, f) in warm.iter().zip(model.forecast_batch(&pick(&warm))) {
+            out[*i] = Some(f);
+        }
+        for (i, f) in cold.iter().zip(self.baseline.forecast_batch(&pick(&cold))) {
+            out[*i] = Some(f);
+        }
+        out.into_iter().flatten().collect()
+    }
+}

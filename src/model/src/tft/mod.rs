@@ -1,0 +1,381 @@
+//! The Temporal Fusion Transformer: shape (what `config.json` records), the network, the
+//! inputs, training, and a [`Forecaster`](crate::Forecaster) that serves it from one
+//! worker thread (tch modules are `Send` but not `Sync`).
+
+pub mod features;
+mod network;
+pub mod train;
+mod worker;
+
+pub use network::{pinball_loss, Tft, TftOutput};
+pub use worker::TftForecaster;
+
+use features::{Prepared, TIME_FEATURES};
+use nordiq_core::config::Config;
+use nordiq_core::forecast::ServerForecast;
+use nordiq_core::window::WindowSnapshot;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use tch::nn;
+use tch::{Device, Kind, Tensor};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Everything that fixes the network's shape and meaning; written as `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TftShape {
+    pub format_version: u32,
+    pub metrics: Vec<String>,
+    /// Each metric's catalog range (forecasts are clamped into it).
+    pub metric_ranges: Vec<(f64, f64)>,
+    pub profiles: Vec<String>,
+    pub default_profile: String,
+    pub step_seconds: u32,
+    pub encoder_steps: usize,
+    pub horizon_steps: usize,
+    /// The decoder also reads each metric's value one season before every forecast step
+    /// (known at forecast time), so the network learns corrections to the seasonal pattern.
+    pub season_steps: usize,
+    pub quantiles: Vec<f64>,
+    pub hidden: usize,
+    pub heads: usize,
+    pub dropout: f64,
+    /// How inputs are scaled (recorded so a reader knows what the weights expect).
+    pub normalisation: String,
+}
+
+impl TftShape {
+    pub fn from_config(config: &Config, hidden: usize, heads: usize, dropout: f64) -> TftShape {
+        TftShape {
+            format_version: FORMAT_VERSION,
+            metrics: config.metrics.iter().map(|m| m.name.clone()).collect(),
+            metric_ranges: config.metrics.iter().map(|m| (m.min, m.max)).collect(),
+            profiles: config.profiles.iter().map(|p| p.name.clone()).collect(),
+            default_profile: config.ingest.default_profile.clone(),
+            step_seconds: config.model.step_seconds,
+            encoder_steps: config.model.encoder_steps,
+            horizon_steps: config.model.horizon_steps,
+            season_steps: config.season_steps(),
+            quantiles: config.model.quantiles.clone(),
+            hidden,
+            heads,
+            dropout,
+            normalisation:
+                "per series and metric: mean and standard deviation of the encoder window".into(),
+        }
+    }
+
+    #[cfg(test)]
+    pub fn for_test(metrics: usize, encoder: usize, horizon: usize) -> TftShape {
+        TftShape {
+            format_version: FORMAT_VERSION,
+            metrics: (0..metrics).map(|m| format!("m{m}")).collect(),
+            metric_ranges: vec![(0.0, 100.0); metrics],
+            profiles: vec!["generic".into(), "web_api".into()],
+            default_profile: "generic".into(),
+            step_seconds: 3600,
+            encoder_steps: encoder,
+            horizon_steps: horizon,
+            season_steps: 24,
+            quantiles: vec![0.1, 0.5, 0.9],
+            hidden: 8,
+            heads: 2,
+            dropout: 0.0,
+            normalisation: "test".into(),
+        }
+    }
+
+    pub fn encoder_vars(&self) -> usize {
+        self.metrics.len() + TIME_FEATURES
+    }
+
+    pub fn decoder_vars(&self) -> usize {
+        TIME_FEATURES + self.metrics.len()
+    }
+
+    pub fn profile_index(&self, profile: &str) -> i64 {
+        self.profiles
+            .iter()
+            .position(|p| p == profile)
+            .or_else(|| {
+                self.profiles
+                    .iter()
+                    .position(|p| *p == self.default_profile)
+            })
+            .unwrap_or(0) as i64
+    }
+
+    /// Whether a daemon with `config` can be served by this model: same metrics in the
+    /// same order, same step, horizon and quantiles.
+    pub fn compatible_with(&self, config: &Config) -> Result<(), String> {
+        let names: Vec<&str> = config.metrics.iter().map(|m| m.name.as_str()).collect();
+        if names != self.metrics.iter().map(String::as_str).collect::<Vec<_>>() {
+            return Err(format!(
+                "the model's metrics {:?} differ from the catalog {names:?}",
+                self.metrics
+            ));
+        }
+        if self.step_seconds != config.model.step_seconds
+            || self.horizon_steps != config.model.horizon_steps
+            || self.encoder_steps != config.model.encoder_steps
+            || self.quantiles != config.model.quantiles
+        {
+            return Err(format!(
+                "the model was trained for step {} s, encoder {}, horizon {}, quantiles {:?}; the config says {} s, {}, {}, {:?}",
+                self.step_seconds,
+                self.encoder_steps,
+                self.horizon_steps,
+                self.quantiles,
+                config.model.step_seconds,
+                config.model.encoder_steps,
+                config.model.horizon_steps,
+                config.model.quantiles
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Why a model could not be built, loaded or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{path}: {message}")]
+    Load { path: String, message: String },
+    #[error("model error: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+/// A network with its weights.
+pub struct TftModel {
+    pub shape: TftShape,
+    pub vs: nn::VarStore,
+    pub net: Tft,
+}
+
+/// Tensors of a batch of prepared windows.
+pub struct Batch {
+    pub past: Tensor,
+    pub future: Tensor,
+    pub profile: Tensor,
+    pub target: Option<(Tensor, Tensor)>,
+}
+
+impl TftModel {
+    pub fn new(shape: TftShape, device: Device, seed: u64) -> TftModel {
+        tch::manual_seed(seed as i64);
+        let vs = nn::VarStore::new(device);
+        let net = Tft::new(&vs.root(), &shape);
+        TftModel { shape, vs, net }
+    }
+
+    /// Loads `dir/config.json` and `dir/weights.safetensors`.
+    pub fn load(dir: &Path, device: Device) -> Result<TftModel, ModelError> {
+        let err = |path: &Path, message: String| ModelError::Load {
+            path: path.display().to_string(),
+            message,
+        };
+        let config_path = dir.join("config.json");
+        let text =
+            std::fs::read_to_string(&config_path).map_err(|e| err(&config_path, e.to_string()))?;
+        let shape: TftShape =
+            serde_json::from_str(&text).map_err(|e| err(&config_path, e.to_string()))?;
+        if shape.format_version != FORMAT_VERSION {
+            return Err(err(
+                &config_path,
+                format!(
+                    "format version {} (this build reads {FORMAT_VERSION})",
+                    shape.format_version
+                ),
+            ));
+        }
+        let mut model = TftModel::new(shape, device, 0);
+        let weights = dir.join("weights.safetensors");
+        model
+            .vs
+            .load(&weights)
+            .map_err(|e| err(&weights, e.to_string()))?;
+        Ok(model)
+    }
+
+    /// Writes `config.json` and `weights.safetensors` into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<(), ModelError> {
+        let config_path = dir.join("config.json");
+        let json = serde_json::to_vec_pretty(&self.shape).map_err(|e| ModelError::Load {
+            path: config_path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        std::fs::write(&config_path, json).map_err(|e| ModelError::Load {
+            path: config_path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        self.vs.save(dir.join("weights.safetensors"))?;
+        Ok(())
+    }
+
+    pub fn batch(&self, windows: &[&Prepared]) -> Batch {
+        let device = self.vs.device();
+        let (b, t, h, m) = (
+            windows.len() as i64,
+            self.shape.encoder_steps as i64,
+            self.shape.horizon_steps as i64,
+            self.shape.metrics.len() as i64,
+        );
+        let cat = |f: &dyn Fn(&Prepared) -> &[f32]| -> Vec<f32> {
+            windows.iter().flat_map(|w| f(w).iter().copied()).collect()
+        };
+        let past = Tensor::from_slice(&cat(&|w| &w.past))
+            .view([b, t, self.shape.encoder_vars() as i64])
+            .to(device);
+        let future = Tensor::from_slice(&cat(&|w| &w.future))
+            .view([b, h, self.shape.decoder_vars() as i64])
+            .to(device);
+        let profile =
+            Tensor::from_slice(&windows.iter().map(|w| w.profile).collect::<Vec<_>>()).to(device);
+        let target = windows.iter().all(|w| w.target.is_some()).then(|| {
+            let y: Vec<f32> = windows
+                .iter()
+                .flat_map(|w| w.target.as_ref().map(|t| t.0.clone()).unwrap_or_default())
+                .collect();
+            let mask: Vec<f32> = windows
+                .iter()
+                .flat_map(|w| w.target.as_ref().map(|t| t.1.clone()).unwrap_or_default())
+                .collect();
+            (
+                Tensor::from_slice(&y).view([b, h, m]).to(device),
+                Tensor::from_slice(&mask).view([b, h, m]).to(device),
+            )
+        });
+        Batch {
+            past,
+            future,
+            profile,
+            target,
+        }
+    }
+
+    /// Prepares a snapshot for inference.
+    pub fn prepare_snapshot(&self, s: &WindowSnapshot) -> Prepared {
+        features::prepare(
+            &self.shape,
+            &|m| s.series(m),
+            s.last_step,
+            self.shape.profile_index(&s.profile),
+            None,
+        )
+    }
+
+    /// Forecasts prepared windows in one forward pass: denormalised, quantiles sorted
+    /// (so they never cross), clamped to each metric's range.
+    pub fn forecast(&self, windows: &[&Prepared]) -> Vec<ServerForecast> {
+        if windows.is_empty() {
+            return Vec::new();
+        }
+        let batch = self.batch(windows);
+        let out = tch::no_grad(|| {
+            self.net
+                .forward(&batch.past, &batch.future, &batch.profile, false)
+        });
+        let q = out
+            .quantiles
+            .sort(-1, false)
+            .0
+            .to(Device::Cpu)
+            .to_kind(Kind::Float);
+        let (h, m, nq) = (
+            self.shape.horizon_steps,
+            self.shape.metrics.len(),
+            self.shape.quantiles.len(),
+        );
+        let flat: Vec<f32> = match Vec::<f32>::try_from(q.flatten(0, -1)) {
+            Ok(v) => v,
+            Err(_) => {
+                return windows
+                    .iter()
+                    .map(|_| ServerForecast::empty("tft", m, nq, h))
+                    .collect()
+            }
+        };
+        windows
+            .iter()
+            .enumerate()
+            .map(|(b, w)| {
+                let mut f = ServerForecast::empty("tft", m, nq, h);
+                for mi in 0..m {
+                    let (lo, hi) = self.shape.metric_ranges[mi];
+                    for qi in 0..nq {
+                        let series = f.series_mut(mi, qi);
+                        for (hi_step, dst) in series.iter_mut().enumerate() {
+                            let v = flat[((b * h + hi_step) * m + mi) * nq + qi];
+                            let real = (v * w.scale[mi] + w.mean[mi]) as f64;
+                            *dst = if real.is_finite() {
+                                real.clamp(lo, hi) as f32
+                            } else {
+                                f32::NAN
+                            };
+                        }
+                    }
+                }
+                f
+            })
+            .collect()
+    }
+
+    /// The model's own explanation of one window: variable-selection weights (encoder and
+    /// decoder, averaged over time) and attention of each forecast step over past steps.
+    pub fn explain(&self, window: &Prepared) -> Explanation {
+        let batch = self.batch(&[window]);
+        let out = tch::no_grad(|| {
+            self.net
+                .forward(&batch.past, &batch.future, &batch.profile, false)
+        });
+        let to_vec = |t: Tensor| {
+            Vec::<f32>::try_from(t.to(Device::Cpu).to_kind(Kind::Float).flatten(0, -1))
+                .unwrap_or_default()
+        };
+        let mut encoder_names = self.shape.metrics.clone();
+        let time_names = [
+            "time_of_day_sin",
+            "time_of_day_cos",
+            "day_of_week_sin",
+            "day_of_week_cos",
+            "weekend",
+        ];
+        encoder_names.extend(time_names.iter().map(|s| s.to_string()));
+        let enc = to_vec(out.encoder_weights.mean_dim(1, false, Kind::Float));
+        let dec = to_vec(out.decoder_weights.mean_dim(1, false, Kind::Float));
+        let t = self.shape.encoder_steps;
+        // Mean attention over forecast steps, on the encoder positions only.
+        let attention = to_vec(
+            out.attention
+                .mean_dim(1, false, Kind::Float)
+                .narrow(1, 0, t as i64),
+        );
+        Explanation {
+            encoder_variables: encoder_names.into_iter().zip(enc).collect(),
+            decoder_variables: time_names
+                .iter()
+                .map(|s| s.to_string())
+                .chain(
+                    self.shape
+                        .metrics
+                        .iter()
+                        .map(|m| format!("{m}_one_season_earlier")),
+                )
+                .zip(dec)
+                .collect(),
+            attention_over_past_steps: attention,
+        }
+    }
+}
+
+/// `GET /explain/{server}`'s body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Explanation {
+    pub encoder_variables: Vec<(String, f32)>,
+    pub decoder_variables: Vec<(String, f32)>,
+    /// One weight per past step, oldest first (sums to the share of attention on the past).
+    pub attention_over_past_steps: Vec<f32>,
+}
+
+#[cfg(test)]
+mod tests;

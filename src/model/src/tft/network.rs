@@ -1,0 +1,313 @@
+//! The Temporal Fusion Transformer (Lim et al., 2021) in tch: gated residual networks,
+//! variable selection, static covariate encoders, an LSTM encoder–decoder, static
+//! enrichment, interpretable multi-head attention with a causal mask, a position-wise GRN
+//! and one quantile head per metric.
+
+use super::TftShape;
+use tch::nn::{self, Module, RNN};
+use tch::{Kind, Tensor};
+
+/// Gated residual network: ELU(W1·x + W3·c) → W2 → dropout → GLU, plus the skip, layer norm.
+#[derive(Debug)]
+struct Grn {
+    fc1: nn::Linear,
+    context: Option<nn::Linear>,
+    fc2: nn::Linear,
+    gate: nn::Linear,
+    skip: Option<nn::Linear>,
+    norm: nn::LayerNorm,
+    dropout: f64,
+}
+
+impl Grn {
+    fn new(p: nn::Path, input: i64, hidden: i64, output: i64, context: bool, dropout: f64) -> Grn {
+        let no_bias = nn::LinearConfig {
+            bias: false,
+            ..Default::default()
+        };
+        Grn {
+            fc1: nn::linear(&p / "fc1", input, hidden, Default::default()),
+            context: context.then(|| nn::linear(&p / "context", hidden, hidden, no_bias)),
+            fc2: nn::linear(&p / "fc2", hidden, hidden, Default::default()),
+            gate: nn::linear(&p / "gate", hidden, 2 * output, Default::default()),
+            skip: (input != output)
+                .then(|| nn::linear(&p / "skip", input, output, Default::default())),
+            norm: nn::layer_norm(&p / "norm", vec![output], Default::default()),
+            dropout,
+        }
+    }
+
+    /// `x`: [..., input]; `c`: [B, hidden], broadcast over the time axis when `x` has one.
+    fn forward(&self, x: &Tensor, c: Option<&Tensor>, train: bool) -> Tensor {
+        let mut a = self.fc1.forward(x);
+        if let (Some(ctx), Some(c)) = (&self.context, c) {
+            let mut c = ctx.forward(c);
+            while c.dim() < a.dim() {
+                c = c.unsqueeze(1);
+            }
+            a += c;
+        }
+        let a = self.fc2.forward(&a.elu()).dropout(self.dropout, train);
+        let g = self.gate.forward(&a).glu(-1);
+        let residual = match &self.skip {
+            Some(s) => s.forward(x),
+            None => x.shallow_clone(),
+        };
+        self.norm.forward(&(g + residual))
+    }
+}
+
+/// GLU gate, then add the skip input and layer-normalise.
+#[derive(Debug)]
+struct GateAddNorm {
+    gate: nn::Linear,
+    norm: nn::LayerNorm,
+    dropout: f64,
+}
+
+impl GateAddNorm {
+    fn new(p: nn::Path, d: i64, dropout: f64) -> Self {
+        GateAddNorm {
+            gate: nn::linear(&p / "gate", d, 2 * d, Default::default()),
+            norm: nn::layer_norm(&p / "norm", vec![d], Default::default()),
+            dropout,
+        }
+    }
+
+    fn forward(&self, x: &Tensor, skip: &Tensor, train: bool) -> Tensor {
+        let g = self.gate.forward(&x.dropout(self.dropout, train)).glu(-1);
+        self.norm.forward(&(g + skip))
+    }
+}
+
+/// Variable selection: each real-valued input gets its own linear embedding and GRN; a GRN
+/// over all of them (with the static context) yields softmax weights that mix them.
+#[derive(Debug)]
+struct Vsn {
+    embed_w: Tensor,
+    embed_b: Tensor,
+    flat: Grn,
+    per_var: Vec<Grn>,
+}
+
+impl Vsn {
+    fn new(p: nn::Path, vars: i64, d: i64, dropout: f64) -> Vsn {
+        Vsn {
+            embed_w: p.var(
+                "embed_w",
+                &[vars, d],
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.5,
+                },
+            ),
+            embed_b: p.var("embed_b", &[vars, d], nn::Init::Const(0.0)),
+            flat: Grn::new(&p / "flat", vars * d, d, vars, true, dropout),
+            per_var: (0..vars)
+                .map(|i| Grn::new(&p / format!("var{i}"), d, d, d, false, dropout))
+                .collect(),
+        }
+    }
+
+    /// `x`: [B, T, V]; returns ([B, T, d], weights [B, T, V]).
+    fn forward(&self, x: &Tensor, c: &Tensor, train: bool) -> (Tensor, Tensor) {
+        let emb = x.unsqueeze(-1) * &self.embed_w + &self.embed_b; // [B, T, V, d]
+        let weights = self
+            .flat
+            .forward(&emb.flatten(-2, -1), Some(c), train)
+            .softmax(-1, Kind::Float);
+        let processed: Vec<Tensor> = self
+            .per_var
+            .iter()
+            .enumerate()
+            .map(|(i, g)| g.forward(&emb.select(2, i as i64), None, train))
+            .collect();
+        let stacked = Tensor::stack(&processed, 2); // [B, T, V, d]
+        (
+            (stacked * weights.unsqueeze(-1)).sum_dim_intlist(2, false, Kind::Float),
+            weights,
+        )
+    }
+}
+
+/// Interpretable multi-head attention: per-head queries and keys, one value projection
+/// shared by all heads, heads averaged, so the averaged weights explain the output.
+#[derive(Debug)]
+struct InterpretableAttention {
+    queries: Vec<nn::Linear>,
+    keys: Vec<nn::Linear>,
+    value: nn::Linear,
+    out: nn::Linear,
+    head_dim: i64,
+    dropout: f64,
+}
+
+impl InterpretableAttention {
+    fn new(p: nn::Path, d: i64, heads: i64, dropout: f64) -> Self {
+        let head_dim = (d / heads).max(1);
+        InterpretableAttention {
+            queries: (0..heads)
+                .map(|h| nn::linear(&p / format!("q{h}"), d, head_dim, Default::default()))
+                .collect(),
+            keys: (0..heads)
+                .map(|h| nn::linear(&p / format!("k{h}"), d, head_dim, Default::default()))
+                .collect(),
+            value: nn::linear(&p / "v", d, head_dim, Default::default()),
+            out: nn::linear(&p / "out", head_dim, d, Default::default()),
+            head_dim,
+            dropout,
+        }
+    }
+
+    /// `q`: [B, H, d] (decoder positions), `kv`: [B, T+H, d], `mask`: [H, T+H] (true =
+    /// hidden). Returns ([B, H, d], weights averaged over heads [B, H, T+H]).
+    fn forward(&self, q: &Tensor, kv: &Tensor, mask: &Tensor, train: bool) -> (Tensor, Tensor) {
+        let v = self.value.forward(kv);
+        let scale = (self.head_dim as f64).sqrt();
+        let mut outputs = Vec::new();
+        let mut weights = Vec::new();
+        for (wq, wk) in self.queries.iter().zip(&self.keys) {
+            let scores = wq.forward(q).matmul(&wk.forward(kv).transpose(1, 2)) / scale;
+            let attn = scores
+                .masked_fill(mask, f64::NEG_INFINITY)
+                .softmax(-1, Kind::Float);
+            let attn = attn.dropout(self.dropout, train);
+            outputs.push(attn.matmul(&v));
+            weights.push(attn);
+        }
+        let avg = Tensor::stack(&outputs, 0).mean_dim(0, false, Kind::Float);
+        let w = Tensor::stack(&weights, 0).mean_dim(0, false, Kind::Float);
+        (self.out.forward(&avg), w)
+    }
+}
+
+/// What one forward pass returns.
+pub struct TftOutput {
+    /// [B, H, M, Q] in normalised units.
+    pub quantiles: Tensor,
+    /// Encoder variable-selection weights [B, T, V_enc].
+    pub encoder_weights: Tensor,
+    /// Decoder variable-selection weights [B, H, V_dec].
+    pub decoder_weights: Tensor,
+    /// Attention of each decoder step over all positions [B, H, T+H].
+    pub attention: Tensor,
+}
+
+/// The network.
+#[derive(Debug)]
+pub struct Tft {
+    shape: TftShape,
+    profile: nn::Embedding,
+    static_selection: Grn,
+    static_enrichment: Grn,
+    static_h: Grn,
+    static_c: Grn,
+    encoder_vsn: Vsn,
+    decoder_vsn: Vsn,
+    encoder: nn::LSTM,
+    decoder: nn::LSTM,
+    post_lstm: GateAddNorm,
+    enrichment: Grn,
+    attention: InterpretableAttention,
+    post_attention: GateAddNorm,
+    position_wise: Grn,
+    post_ff: GateAddNorm,
+    head: nn::Linear,
+}
+
+impl Tft {
+    pub fn new(p: &nn::Path, shape: &TftShape) -> Tft {
+        let d = shape.hidden as i64;
+        let dr = shape.dropout;
+        let lstm = nn::RNNConfig {
+            batch_first: true,
+            ..Default::default()
+        };
+        Tft {
+            shape: shape.clone(),
+            profile: nn::embedding(
+                p / "profile",
+                shape.profiles.len().max(1) as i64,
+                d,
+                Default::default(),
+            ),
+            static_selection: Grn::new(p / "static_selection", d, d, d, false, dr),
+            static_enrichment: Grn::new(p / "static_enrichment", d, d, d, false, dr),
+            static_h: Grn::new(p / "static_h", d, d, d, false, dr),
+            static_c: Grn::new(p / "static_c", d, d, d, false, dr),
+            encoder_vsn: Vsn::new(p / "encoder_vsn", shape.encoder_vars() as i64, d, dr),
+            decoder_vsn: Vsn::new(p / "decoder_vsn", shape.decoder_vars() as i64, d, dr),
+            encoder: nn::lstm(p / "encoder", d, d, lstm),
+            decoder: nn::lstm(p / "decoder", d, d, lstm),
+            post_lstm: GateAddNorm::new(p / "post_lstm", d, dr),
+            enrichment: Grn::new(p / "enrichment", d, d, d, true, dr),
+            attention: InterpretableAttention::new(p / "attention", d, shape.heads as i64, dr),
+            post_attention: GateAddNorm::new(p / "post_attention", d, dr),
+            position_wise: Grn::new(p / "position_wise", d, d, d, false, dr),
+            post_ff: GateAddNorm::new(p / "post_ff", d, dr),
+            head: nn::linear(
+                p / "head",
+                d,
+                (shape.metrics.len() * shape.quantiles.len()) as i64,
+                Default::default(),
+            ),
+        }
+    }
+
+    /// `past`: [B, T, V_enc], `future`: [B, H, V_dec], `profile`: [B] (i64).
+    pub fn forward(
+        &self,
+        past: &Tensor,
+        future: &Tensor,
+        profile: &Tensor,
+        train: bool,
+    ) -> TftOutput {
+        let (b, t) = (past.size()[0], past.size()[1]);
+        let h = future.size()[1];
+        let s = self.profile.forward(profile);
+        let c_sel = self.static_selection.forward(&s, None, train);
+        let c_enr = self.static_enrichment.forward(&s, None, train);
+        let c_h = self.static_h.forward(&s, None, train);
+        let c_c = self.static_c.forward(&s, None, train);
+        let (enc_in, encoder_weights) = self.encoder_vsn.forward(past, &c_sel, train);
+        let (dec_in, decoder_weights) = self.decoder_vsn.forward(future, &c_sel, train);
+        let state = nn::LSTMState((c_h.unsqueeze(0), c_c.unsqueeze(0)));
+        let (enc_out, state) = self.encoder.seq_init(&enc_in, &state);
+        let (dec_out, _) = self.decoder.seq_init(&dec_in, &state);
+        let lstm_out = Tensor::cat(&[enc_out, dec_out], 1);
+        let vsn_out = Tensor::cat(&[enc_in, dec_in], 1);
+        let temporal = self.post_lstm.forward(&lstm_out, &vsn_out, train);
+        let enriched = self.enrichment.forward(&temporal, Some(&c_enr), train);
+        // Decoder step i sits at position t + i and sees positions 0 ..= t + i.
+        let positions = Tensor::arange(t + h, (Kind::Int64, past.device()));
+        let query_pos = Tensor::arange(h, (Kind::Int64, past.device())) + t;
+        let mask = positions.unsqueeze(0).gt_tensor(&query_pos.unsqueeze(1));
+        let queries = enriched.narrow(1, t, h);
+        let (attended, attention) = self.attention.forward(&queries, &enriched, &mask, train);
+        let attended = self.post_attention.forward(&attended, &queries, train);
+        let ff = self.position_wise.forward(&attended, None, train);
+        let out = self.post_ff.forward(&ff, &temporal.narrow(1, t, h), train);
+        let quantiles = self.head.forward(&out).view([
+            b,
+            h,
+            self.shape.metrics.len() as i64,
+            self.shape.quantiles.len() as i64,
+        ]);
+        TftOutput {
+            quantiles,
+            encoder_weights,
+            decoder_weights,
+            attention,
+        }
+    }
+}
+
+/// Mean pinball loss over quantiles of the points where `mask` is 1.
+/// `pred`: [B, H, M, Q]; `target`, `mask`: [B, H, M].
+pub fn pinball_loss(pred: &Tensor, target: &Tensor, mask: &Tensor, quantiles: &Tensor) -> Tensor {
+    let diff = target.unsqueeze(-1) - pred; // [B, H, M, Q]
+    let loss = (quantiles * &diff).maximum(&((quantiles - 1.0) * &diff));
+    let masked = loss * mask.unsqueeze(-1);
+    let points = mask.sum(Kind::Float) * quantiles.size()[0] as f64;
+    masked.sum(Kind::Float) / points.clamp_min(1.0)
+}

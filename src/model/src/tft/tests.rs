@@ -1,0 +1,160 @@
+use super::train::{split_origins, train, TrainOptions};
+use super::*;
+use crate::backtest::Grid;
+use std::sync::atomic::AtomicBool;
+
+fn model(seed: u64) -> TftModel {
+    tch::set_num_threads(1);
+    TftModel::new(TftShape::for_test(2, 24, 6), Device::Cpu, seed)
+}
+
+/// Two series on an hourly grid: a daily wave and a flat noisy line.
+fn grids(days: usize) -> Vec<Grid> {
+    let len = days * 24;
+    let mut x = 7u64;
+    (0..2)
+        .map(|g| {
+            let mut values = Vec::with_capacity(2 * len);
+            for m in 0..2 {
+                for t in 0..len {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let noise = ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2.0;
+                    let v = if m == 0 {
+                        50.0 + 20.0 * ((t % 24) as f32 / 24.0 * std::f32::consts::TAU).sin() + noise
+                    } else {
+                        30.0 + g as f32 * 5.0 + noise
+                    };
+                    values.push(v);
+                }
+            }
+            Grid {
+                server: format!("s{g}"),
+                profile: if g == 0 {
+                    "generic".into()
+                } else {
+                    "web_api".into()
+                },
+                start_step: 500_000,
+                len,
+                values,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn forward_shapes_weights_and_causal_attention() {
+    let m = model(1);
+    let g = grids(3);
+    let prepared = train::prepare_origin(&m, &g, train::Origin { grid: 0, t: 40 });
+    let batch = m.batch(&[&prepared, &prepared]);
+    let out = tch::no_grad(|| {
+        m.net
+            .forward(&batch.past, &batch.future, &batch.profile, false)
+    });
+    assert_eq!(out.quantiles.size(), vec![2, 6, 2, 3]);
+    assert_eq!(
+        out.encoder_weights.size(),
+        vec![2, 24, 2 + features::TIME_FEATURES as i64]
+    );
+    let sums = out.encoder_weights.sum_dim_intlist(-1, false, Kind::Float);
+    assert!(
+        (sums - 1.0).abs().max().double_value(&[]) < 1e-5,
+        "selection weights are a softmax"
+    );
+    assert_eq!(out.attention.size(), vec![2, 6, 30]);
+    // Decoder step 0 (position 24) must not see positions 25..30.
+    let future_attention = out
+        .attention
+        .select(1, 0)
+        .narrow(1, 25, 5)
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert_eq!(future_attention, 0.0, "attention is causal");
+    let step5 = out
+        .attention
+        .select(1, 5)
+        .sum_dim_intlist(-1, false, Kind::Float);
+    assert!((step5 - 1.0).abs().max().double_value(&[]) < 1e-5);
+}
+
+#[test]
+fn training_lowers_validation_loss_and_is_reproducible() {
+    let g = grids(12);
+    let options = TrainOptions {
+        epochs: 6,
+        batch_size: 16,
+        max_windows: 96,
+        stride: 3,
+        patience: 10,
+        learning_rate: 3e-3,
+        ..TrainOptions::default()
+    };
+    let run = || {
+        let mut m = model(3);
+        let (tr, val) = split_origins(&g, 24, 6, &|grid| grid.len, &options);
+        let before = train::evaluate(&m, &g, &val, 32);
+        let mut reports = Vec::new();
+        let summary = train(
+            &mut m,
+            &g,
+            &tr,
+            &val,
+            &options,
+            &AtomicBool::new(false),
+            &mut |r| reports.push(r.clone()),
+        )
+        .unwrap();
+        (m, before, summary, reports)
+    };
+    let (m, before, summary, reports) = run();
+    assert_eq!(reports.len(), 6);
+    assert!(
+        summary.best_validation_loss < before * 0.7,
+        "before {before}, after {}",
+        summary.best_validation_loss
+    );
+    assert!(
+        summary.train_windows > 100 && summary.validation_windows > 5,
+        "{summary:?}"
+    );
+    // The same seed gives the same weights, hence the same forecasts.
+    let (m2, _, summary2, _) = run();
+    assert_eq!(summary.best_validation_loss, summary2.best_validation_loss);
+    let p = train::prepare_origin(&m, &g, train::Origin { grid: 1, t: 200 });
+    assert_eq!(m.forecast(&[&p]), m2.forecast(&[&p]));
+}
+
+#[test]
+fn save_load_round_trip_and_forecasts_are_ordered_and_clamped() {
+    let m = model(5);
+    let dir = std::env::temp_dir().join(format!("nordiq-tft-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    m.save(&dir).unwrap();
+    let loaded = TftModel::load(&dir, Device::Cpu).unwrap();
+    assert_eq!(loaded.shape, m.shape);
+    let g = grids(3);
+    let p = train::prepare_origin(&m, &g, train::Origin { grid: 0, t: 30 });
+    let a = m.forecast(&[&p]);
+    assert_eq!(a, loaded.forecast(&[&p]));
+    for metric in 0..2 {
+        for h in 0..6 {
+            let (lo, mid, hi) = (
+                a[0].series(metric, 0)[h],
+                a[0].series(metric, 1)[h],
+                a[0].series(metric, 2)[h],
+            );
+            assert!(lo <= mid && mid <= hi, "quantiles never cross");
+            assert!((0.0..=100.0).contains(&lo) && (0.0..=100.0).contains(&hi));
+        }
+    }
+    // A config whose catalog differs is refused.
+    let config = nordiq_core::config::Config::default();
+    assert!(loaded.shape.compatible_with(&config).is_err());
+    std::fs::write(dir.join("config.json"), "{}").unwrap();
+    assert!(TftModel::load(&dir, Device::Cpu).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}

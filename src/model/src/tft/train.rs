@@ -1,0 +1,309 @@
+//! Training: windows cut from step-grid history with a time-based split, Adam with
+//! gradient-norm clipping, early stopping on validation pinball loss, the best weights kept.
+
+use super::features::{prepare, Prepared};
+use super::{pinball_loss, TftModel};
+use crate::backtest::Grid;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use tch::nn::{self, OptimizerConfig};
+use tch::{Kind, Tensor};
+
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Training windows drawn per epoch at most (0 = all).
+    pub max_windows: usize,
+    pub learning_rate: f64,
+    pub clip_norm: f64,
+    /// Epochs without a better validation loss before stopping.
+    pub patience: usize,
+    pub seed: u64,
+    /// Steps between window origins.
+    pub stride: usize,
+    /// Share of each series' training span kept for validation (its most recent part).
+    pub validation_fraction: f64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            epochs: 20,
+            batch_size: 64,
+            max_windows: 2048,
+            learning_rate: 1e-3,
+            clip_norm: 1.0,
+            patience: 4,
+            seed: 42,
+            stride: 12,
+            validation_fraction: 0.15,
+        }
+    }
+}
+
+/// One epoch's figures (also printed as a JSON line by `nordiq-train`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub epochs: usize,
+    pub train_loss: f64,
+    pub validation_loss: f64,
+    pub best: bool,
+    pub elapsed_s: f64,
+    pub eta_s: f64,
+    pub windows: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    Completed,
+    EarlyStopped,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TrainSummary {
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    pub best_validation_loss: f64,
+    pub seconds: f64,
+    pub seconds_per_epoch: f64,
+    pub train_windows: usize,
+    pub validation_windows: usize,
+    pub stop: Stop,
+}
+
+/// A window: grid index and origin (history is `t - T .. t`, truth `t .. t + H`).
+#[derive(Debug, Clone, Copy)]
+pub struct Origin {
+    pub grid: usize,
+    pub t: usize,
+}
+
+/// Training and validation origins from each grid's steps before `train_end(grid)`; the
+/// validation origins are the most recent, and no training truth reaches into them.
+pub fn split_origins(
+    grids: &[Grid],
+    encoder: usize,
+    horizon: usize,
+    train_end: &dyn Fn(&Grid) -> usize,
+    options: &TrainOptions,
+) -> (Vec<Origin>, Vec<Origin>) {
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    let stride = options.stride.max(1);
+    for (g, grid) in grids.iter().enumerate() {
+        let end = train_end(grid).min(grid.len);
+        if end < encoder + 2 * horizon {
+            continue;
+        }
+        let span = end - encoder;
+        let val_len = ((span as f64 * options.validation_fraction) as usize).max(horizon);
+        let val_start = end - val_len;
+        let mut t = encoder;
+        while t + horizon <= val_start {
+            train.push(Origin { grid: g, t });
+            t += stride;
+        }
+        let mut t = val_start.max(encoder);
+        while t + horizon <= end {
+            val.push(Origin { grid: g, t });
+            t += stride;
+        }
+    }
+    (train, val)
+}
+
+/// Prepares one origin with its truth.
+pub fn prepare_origin(model: &TftModel, grids: &[Grid], o: Origin) -> Prepared {
+    let grid = &grids[o.grid];
+    let (t_len, h_len) = (model.shape.encoder_steps, model.shape.horizon_steps);
+    let from = o.t.saturating_sub(t_len);
+    let history = |m: usize| -> &[f32] { &grid.series(m)[from..o.t] };
+    let truth = |m: usize| -> &[f32] { &grid.series(m)[o.t..o.t + h_len] };
+    prepare(
+        &model.shape,
+        &history,
+        grid.start_step + o.t as i64 - 1,
+        model.shape.profile_index(&grid.profile),
+        Some(&truth),
+    )
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Mean validation loss (pinball, normalised units) over `origins`.
+pub fn evaluate(model: &TftModel, grids: &[Grid], origins: &[Origin], batch_size: usize) -> f64 {
+    let quantiles = Tensor::from_slice(
+        &model
+            .shape
+            .quantiles
+            .iter()
+            .map(|q| *q as f32)
+            .collect::<Vec<_>>(),
+    )
+    .to(model.vs.device());
+    let (mut total, mut n) = (0.0, 0usize);
+    for chunk in origins.chunks(batch_size.max(1)) {
+        let prepared: Vec<Prepared> = chunk
+            .iter()
+            .map(|o| prepare_origin(model, grids, *o))
+            .collect();
+        let refs: Vec<&Prepared> = prepared.iter().collect();
+        let batch = model.batch(&refs);
+        let Some((target, mask)) = &batch.target else {
+            continue;
+        };
+        let loss = tch::no_grad(|| {
+            let out = model
+                .net
+                .forward(&batch.past, &batch.future, &batch.profile, false);
+            pinball_loss(&out.quantiles, target, mask, &quantiles)
+        });
+        total += loss.double_value(&[]) * chunk.len() as f64;
+        n += chunk.len();
+    }
+    if n == 0 {
+        f64::NAN
+    } else {
+        total / n as f64
+    }
+}
+
+/// Trains `model` in place; keeps the weights of the best validation epoch.
+pub fn train(
+    model: &mut TftModel,
+    grids: &[Grid],
+    train_origins: &[Origin],
+    val_origins: &[Origin],
+    options: &TrainOptions,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(&EpochReport),
+) -> Result<TrainSummary, tch::TchError> {
+    let started = Instant::now();
+    let mut opt = nn::Adam::default().build(&model.vs, options.learning_rate)?;
+    let quantiles = Tensor::from_slice(
+        &model
+            .shape
+            .quantiles
+            .iter()
+            .map(|q| *q as f32)
+            .collect::<Vec<_>>(),
+    )
+    .to(model.vs.device());
+    let mut rng = Rng(options.seed.max(1));
+    let mut best = f64::INFINITY;
+    let mut best_epoch = 0;
+    let mut best_weights: Vec<Tensor> = Vec::new();
+    let mut since_best = 0;
+    let mut stop = Stop::Completed;
+    let mut epochs_run = 0;
+    let mut order: Vec<Origin> = train_origins.to_vec();
+    'epochs: for epoch in 1..=options.epochs {
+        // Fisher–Yates with the seeded generator: the same seed, the same model.
+        for i in (1..order.len()).rev() {
+            let j = (rng.next() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        let take = if options.max_windows == 0 {
+            order.len()
+        } else {
+            options.max_windows.min(order.len())
+        };
+        let (mut sum, mut count) = (0.0, 0usize);
+        for chunk in order[..take].chunks(options.batch_size.max(1)) {
+            if cancel.load(Ordering::Relaxed) {
+                stop = Stop::Cancelled;
+                break 'epochs;
+            }
+            let prepared: Vec<Prepared> = chunk
+                .iter()
+                .map(|o| prepare_origin(model, grids, *o))
+                .collect();
+            let refs: Vec<&Prepared> = prepared.iter().collect();
+            let batch = model.batch(&refs);
+            let Some((target, mask)) = &batch.target else {
+                continue;
+            };
+            let out = model
+                .net
+                .forward(&batch.past, &batch.future, &batch.profile, true);
+            let loss = pinball_loss(&out.quantiles, target, mask, &quantiles);
+            opt.backward_step_clip_norm(&loss, options.clip_norm);
+            sum += loss.double_value(&[]) * chunk.len() as f64;
+            count += chunk.len();
+        }
+        epochs_run = epoch;
+        let val = evaluate(model, grids, val_origins, options.batch_size);
+        let improved = val < best;
+        if improved {
+            best = val;
+            best_epoch = epoch;
+            since_best = 0;
+            best_weights = model
+                .vs
+                .trainable_variables()
+                .iter()
+                .map(|t| t.detach().copy())
+                .collect();
+        } else {
+            since_best += 1;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        progress(&EpochReport {
+            epoch,
+            epochs: options.epochs,
+            train_loss: if count > 0 {
+                sum / count as f64
+            } else {
+                f64::NAN
+            },
+            validation_loss: val,
+            best: improved,
+            elapsed_s: elapsed,
+            eta_s: elapsed / epoch as f64 * (options.epochs - epoch) as f64,
+            windows: count,
+        });
+        if since_best >= options.patience {
+            stop = Stop::EarlyStopped;
+            break;
+        }
+    }
+    if !best_weights.is_empty() {
+        tch::no_grad(|| {
+            for (var, saved) in model.vs.trainable_variables().iter_mut().zip(&best_weights) {
+                var.copy_(saved);
+            }
+        });
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(TrainSummary {
+        epochs_run,
+        best_epoch,
+        best_validation_loss: best,
+        seconds,
+        seconds_per_epoch: if epochs_run > 0 {
+            seconds / epochs_run as f64
+        } else {
+            0.0
+        },
+        train_windows: train_origins.len(),
+        validation_windows: val_origins.len(),
+        stop,
+    })
+}
+
+/// Mean of a loss tensor, for tests and reports.
+pub fn scalar(t: &Tensor) -> f64 {
+    t.to_kind(Kind::Double).double_value(&[])
+}

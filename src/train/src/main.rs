@@ -1,0 +1,338 @@
+//! `nordiq-train`: trains the TFT on the buffer (or on given history), evaluates it against
+//! the baselines on held-out time, and writes a complete model directory atomically.
+
+mod model_dir;
+
+use anyhow::Context;
+use clap::Parser;
+use nordiq_core::config::{BaselineKind, Config};
+use nordiq_core::exit;
+use nordiq_core::ingest::Sample;
+use nordiq_core::systemd::Notifier;
+use nordiq_core::timefmt::{format_ms, now_ms, parse_rfc3339_ms};
+use nordiq_model::backtest::{backtest, to_grids, Grid, Options};
+use nordiq_model::baseline::Baseline;
+use nordiq_model::tft::train::{split_origins, train, TrainOptions};
+use nordiq_model::tft::{TftForecaster, TftModel, TftShape};
+use nordiq_model::Forecaster;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Train the NordIQ forecaster (a Temporal Fusion Transformer) and write a model directory
+/// (config.json, weights.safetensors, metrics.json, training.json) under state_dir/models.
+///
+/// Progress: one JSON line per epoch on stdout, STATUS= under systemd, a progress line on
+/// a terminal. SIGTERM stops cleanly and leaves no partial model directory.
+#[derive(Parser, Debug)]
+#[command(name = "nordiq-train", version, about, long_about = None)]
+struct Args {
+    /// Config file [default: $NORDIQ_CONFIG, else /etc/nordiq/nordiq.toml]
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Train on these history files (CSV or Parquet) instead of the buffer.
+    #[arg(long = "data", value_name = "FILE")]
+    data: Vec<PathBuf>,
+    /// Days of buffer history to train on [default: buffer.export_days]
+    #[arg(long)]
+    days: Option<u32>,
+    /// Start of the held-out test time (RFC 3339) [default: the last --holdout-days]
+    #[arg(long, value_name = "TIME")]
+    test_start: Option<String>,
+    /// Days held out for the test evaluation when --test-start is not given.
+    #[arg(long, default_value_t = 2.0)]
+    holdout_days: f64,
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    /// Training windows per epoch at most (0 = all).
+    #[arg(long, default_value_t = 2048)]
+    max_windows: usize,
+    /// libtorch threads [default: cores]
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, default_value_t = 32)]
+    hidden: usize,
+    #[arg(long, default_value_t = 4)]
+    heads: usize,
+    #[arg(long, default_value_t = 0.1)]
+    dropout: f64,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    learning_rate: f64,
+    /// Steps between training windows.
+    #[arg(long, default_value_t = 12)]
+    stride: usize,
+    /// Epochs without a better validation loss before stopping.
+    #[arg(long, default_value_t = 4)]
+    patience: usize,
+    /// Warm-start from models/current.
+    #[arg(long)]
+    incremental: bool,
+    /// Where model directories go [default: state_dir/models]
+    #[arg(long, value_name = "DIR")]
+    models_dir: Option<PathBuf>,
+    /// Use CUDA when available.
+    #[arg(long)]
+    cuda: bool,
+}
+
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    CANCEL.store(true, Ordering::SeqCst);
+}
+
+fn fail(code: i32, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("nordiq-train: {message}");
+    ExitCode::from(code as u8)
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+    }
+    let config = match Config::load(&Config::resolve_path(args.config.as_deref())) {
+        Ok(c) => c,
+        Err(e) => return fail(exit::CONFIG, e),
+    };
+    match run(&args, &config) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => fail(exit::SOFTWARE, format!("{e:#}")),
+    }
+}
+
+fn load_samples(args: &Args, config: &Config) -> anyhow::Result<Vec<Sample>> {
+    let mut samples = Vec::new();
+    if args.data.is_empty() {
+        let root = config.paths.state_dir.join("buffer");
+        let days = args.days.unwrap_or(config.buffer.export_days) as i64;
+        let metrics: Vec<String> = config.metrics.iter().map(|m| m.name.clone()).collect();
+        nordiq_buffer::read_range(
+            &root,
+            &metrics,
+            now_ms() - days * 86_400_000,
+            i64::MAX,
+            &mut |s| samples.push(s),
+        )
+        .with_context(|| format!("reading the buffer at {}", root.display()))?;
+    } else {
+        for file in &args.data {
+            let history =
+                nordiq_buffer::import::read_history(file, config, &Default::default(), now_ms())
+                    .with_context(|| format!("reading {}", file.display()))?;
+            if history.rejected_rows > 0 {
+                eprintln!(
+                    "{}: {} rows rejected (first: {:?})",
+                    file.display(),
+                    history.rejected_rows,
+                    history.rejected.first()
+                );
+            }
+            samples.extend(history.samples);
+        }
+    }
+    Ok(samples)
+}
+
+fn run(args: &Args, config: &Config) -> anyhow::Result<i32> {
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    tch::set_num_threads(threads as i32);
+    let notifier = Notifier;
+    notifier.status("loading history");
+    let samples = load_samples(args, config)?;
+    let (first_ms, last_ms) = samples.iter().fold((i64::MAX, i64::MIN), |(a, b), s| {
+        (a.min(s.timestamp_ms), b.max(s.timestamp_ms))
+    });
+    let rows = samples.len();
+    let step_ms = config.model.step_seconds as i64 * 1000;
+    let aggregates: Vec<_> = config.metrics.iter().map(|m| m.aggregate).collect();
+    let grids = to_grids(samples, step_ms, &aggregates);
+    let test_start_ms = match &args.test_start {
+        Some(t) => parse_rfc3339_ms(t).map_err(|e| anyhow::anyhow!("--test-start `{t}`: {e}"))?,
+        None => last_ms - (args.holdout_days * 86_400_000.0) as i64,
+    };
+    let train_end = |g: &Grid| {
+        (test_start_ms.div_euclid(step_ms) - g.start_step).clamp(0, g.len as i64) as usize
+    };
+    let options = TrainOptions {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        max_windows: args.max_windows,
+        learning_rate: args.learning_rate,
+        patience: args.patience,
+        seed: args.seed,
+        stride: args.stride,
+        ..TrainOptions::default()
+    };
+    let shape = TftShape::from_config(config, args.hidden, args.heads, args.dropout);
+    let (train_origins, val_origins) = split_origins(
+        &grids,
+        shape.encoder_steps,
+        shape.horizon_steps,
+        &train_end,
+        &options,
+    );
+    if train_origins.is_empty() || val_origins.is_empty() {
+        eprintln!(
+            "nordiq-train: not enough history: {rows} rows of {} servers give {} training and {} validation windows (each needs {} + {} steps before the test start {})",
+            grids.len(),
+            train_origins.len(),
+            val_origins.len(),
+            shape.encoder_steps,
+            shape.horizon_steps,
+            format_ms(test_start_ms)
+        );
+        return Ok(exit::DATA_ERR);
+    }
+    let device = if args.cuda && tch::Cuda::is_available() {
+        tch::Device::Cuda(0)
+    } else {
+        tch::Device::Cpu
+    };
+    let models_dir = args
+        .models_dir
+        .clone()
+        .unwrap_or_else(|| config.paths.state_dir.join("models"));
+    let parent = if args.incremental {
+        let current = models_dir.join("current");
+        let dir = std::fs::canonicalize(&current)
+            .with_context(|| format!("--incremental: no model at {}", current.display()))?;
+        Some(dir)
+    } else {
+        None
+    };
+    let mut model = match &parent {
+        Some(dir) => {
+            let m = TftModel::load(dir, device)?;
+            m.shape
+                .compatible_with(config)
+                .map_err(|e| anyhow::anyhow!("--incremental: {e}"))?;
+            m
+        }
+        None => TftModel::new(shape, device, args.seed),
+    };
+    let tty = std::io::stderr().is_terminal();
+    eprintln!(
+        "training on {rows} rows of {} servers: {} training and {} validation windows, test from {}",
+        grids.len(),
+        train_origins.len(),
+        val_origins.len(),
+        format_ms(test_start_ms)
+    );
+    let summary = train(
+        &mut model,
+        &grids,
+        &train_origins,
+        &val_origins,
+        &options,
+        &CANCEL,
+        &mut |r| {
+            println!("{}", serde_json::to_string(r).unwrap_or_default());
+            notifier.status(&format!(
+                "epoch {}/{}: validation loss {:.4}, ETA {:.0} s",
+                r.epoch, r.epochs, r.validation_loss, r.eta_s
+            ));
+            if tty {
+                let done = r.epoch * 30 / r.epochs.max(1);
+                eprint!(
+                    "\r[{}{}] epoch {}/{} val {:.4} ETA {:.0} s   ",
+                    "#".repeat(done),
+                    " ".repeat(30 - done),
+                    r.epoch,
+                    r.epochs,
+                    r.validation_loss,
+                    r.eta_s
+                );
+            }
+        },
+    )?;
+    if tty {
+        eprintln!();
+    }
+    if summary.stop == nordiq_model::tft::train::Stop::Cancelled {
+        eprintln!("nordiq-train: stopped by a signal; no model written");
+        return Ok(exit::TEMP_FAIL);
+    }
+    notifier.status("evaluating against the baselines");
+    let id = model_dir::new_id(now_ms());
+    let staging = model_dir::Staging::create(&models_dir, &id)?;
+    model.save(staging.path())?;
+    let tft = TftForecaster::load(staging.path(), &id, threads, args.cuda)?;
+    let baselines: Vec<Baseline> = [BaselineKind::SeasonalNaive, BaselineKind::Holt]
+        .into_iter()
+        .map(|kind| {
+            let mut c = config.clone();
+            c.forecast.baseline = kind;
+            Baseline::from_config(&c)
+        })
+        .collect();
+    let models: Vec<&dyn Forecaster> = std::iter::once(&tft as &dyn Forecaster)
+        .chain(baselines.iter().map(|b| b as &dyn Forecaster))
+        .collect();
+    let reports = backtest(
+        config,
+        &models,
+        &grids,
+        &Options {
+            test_start_ms: Some(test_start_ms),
+            stride: 0,
+        },
+    );
+    if CANCEL.load(Ordering::SeqCst) {
+        eprintln!("nordiq-train: stopped by a signal; no model written");
+        return Ok(exit::TEMP_FAIL);
+    }
+    let metrics = serde_json::json!({
+        "held_out_from": format_ms(test_start_ms),
+        "validation_pinball": summary.best_validation_loss,
+        "mase": reports[0].mase,
+        "tft": reports[0],
+        "seasonal_naive": reports[1],
+        "holt": reports[2],
+    });
+    let training = serde_json::json!({
+        "id": id,
+        "data": { "rows": rows, "servers": grids.len(), "from": format_ms(first_ms), "to": format_ms(last_ms),
+                  "source": if args.data.is_empty() { "buffer".to_string() } else { format!("{:?}", args.data) } },
+        "parent": parent.map(|p| p.display().to_string()),
+        "seed": args.seed,
+        "threads": threads,
+        "options": { "epochs": args.epochs, "max_windows": args.max_windows, "batch_size": args.batch_size,
+                     "learning_rate": args.learning_rate, "stride": args.stride, "patience": args.patience },
+        "summary": summary,
+        "finished": format_ms(now_ms()),
+    });
+    let dir = staging.finish(&metrics, &training)?;
+    eprintln!(
+        "model {id}: MASE {:.3} (seasonal naive 1.000, holt {:.3}), coverage {:.1} %, {} epochs in {:.0} s → {}",
+        reports[0].mase,
+        reports[2].mase,
+        reports[0].coverage * 100.0,
+        summary.epochs_run,
+        summary.seconds,
+        dir.display()
+    );
+    Ok(exit::OK)
+}
