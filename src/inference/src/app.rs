@@ -10,7 +10,7 @@ use nordiq_core::auth::ApiKey;
 use nordiq_core::config::Config;
 use nordiq_core::systemd::Notifier;
 use nordiq_core::window::WindowShape;
-use nordiq_model::baseline::Baseline;
+use nordiq_model::serving::Serving;
 use nordiq_model::Forecaster;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -61,7 +61,7 @@ pub struct App {
     pub store: WindowStore,
     /// The data buffer (None when `buffer.enabled = false`).
     pub buffer: Option<nordiq_buffer::Buffer>,
-    pub forecaster: ArcSwap<Box<dyn Forecaster>>,
+    pub forecaster: ArcSwap<Serving>,
     pub forecasts: ArcSwap<ForecastSet>,
     pub alerts: Mutex<AlertTracker>,
     pub counters: Counters,
@@ -82,7 +82,7 @@ impl App {
         key: Option<ApiKey>,
         buffer: Option<nordiq_buffer::Buffer>,
     ) -> Arc<App> {
-        let forecaster: Box<dyn Forecaster> = Box::new(Baseline::from_config(&config));
+        let forecaster = crate::serving::build(&config);
         let forecasts = ForecastSet::empty(&config, forecaster.id());
         Arc::new(App {
             store: WindowStore::new(WindowShape::from_config(&config), config.window.max_servers),

@@ -8,7 +8,7 @@ use nordiq_core::alerts::Assessment;
 use nordiq_core::api::RefreshInfo;
 use nordiq_core::assess;
 use nordiq_core::timefmt::{format_ms, now_ms};
-use nordiq_model::{parallel_map, ForecastSpec};
+use nordiq_model::{parallel_map, ForecastSpec, Forecaster};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -15,6 +15,7 @@ use nordiq_core::api::{ErrorBody, IngestResponse, StatusResponse};
 use nordiq_core::config::{Config, MixedBatchPolicy};
 use nordiq_core::ingest::{BodyError, RecordError, Validated, Validator};
 use nordiq_core::timefmt::now_ms;
+use nordiq_model::Forecaster;
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::Ordering;
@@ -37,6 +38,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/alerts/active", get(alerts_active))
         .route("/admin/refresh", post(admin_refresh))
         .route("/admin/training-stats", get(training_stats))
+        .route("/explain/{server}", get(explain))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&app),
             require_key,
@@ -390,6 +392,49 @@ async fn training_stats(State(app): State<Arc<App>>) -> Response {
         Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("reading buffer stats: {e}"),
+        ),
+    }
+}
+
+/// `GET /explain/{server}`: the trained model's own explanation for the server's current
+/// window: variable-selection weights (encoder and decoder) and attention over past steps.
+async fn explain(State(app): State<Arc<App>>, Path(server): Path<String>) -> Response {
+    let serving = app.forecaster.load_full();
+    if serving.model.is_none() {
+        return error(
+            StatusCode::CONFLICT,
+            "no trained model is serving: explanations are the model's own (train one with nordiq-train); the baselines have none",
+        );
+    }
+    let config = app.config.load_full();
+    let now_step = now_ms().div_euclid(config.model.step_seconds as i64 * 1000);
+    let Some(snapshot) = app.store.snapshot_of(&server, now_step) else {
+        return error(StatusCode::NOT_FOUND, format!("unknown server `{server}`"));
+    };
+    if snapshot.len < config.model.encoder_steps {
+        return error(
+            StatusCode::CONFLICT,
+            format!(
+                "`{server}` is not warm ({} of {} steps): the model serves warm servers, the baselines the rest",
+                snapshot.len, config.model.encoder_steps
+            ),
+        );
+    }
+    let model_id = serving.id().to_string();
+    let answer = tokio::task::spawn_blocking(move || {
+        serving.model.as_ref().and_then(|m| m.explain(&snapshot))
+    })
+    .await;
+    match answer {
+        Ok(Some(explanation)) => axum::Json(serde_json::json!({
+            "server": server,
+            "model_id": model_id,
+            "explanation": explanation,
+        }))
+        .into_response(),
+        _ => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the model worker did not answer; see the log",
         ),
     }
 }

@@ -11,7 +11,6 @@ use hyper_util::service::TowerToHyperService;
 use nordiq_core::auth::{resolve_key, KeyEnv};
 use nordiq_core::config::Config;
 use nordiq_core::logging::LogHandle;
-use nordiq_model::baseline::Baseline;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -188,7 +187,7 @@ fn try_reload(app: &App, source: &ConfigSource, log: &LogHandle) -> Result<Strin
         buffer.set_settings(merged.buffer.clone());
     }
     app.forecaster
-        .store(Arc::new(Box::new(Baseline::from_config(&merged))));
+        .store(Arc::new(crate::serving::build(&merged)));
     app.config.store(Arc::new(merged));
     app.refresh_requested.notify_one();
     let mut notes = format!("key from {key_source}");

@@ -5,6 +5,7 @@ mod app;
 mod forecast_loop;
 mod http;
 mod lifecycle;
+mod serving;
 mod store;
 mod warm;
 

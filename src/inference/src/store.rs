@@ -133,6 +133,14 @@ impl WindowStore {
         out
     }
 
+    /// One server's window (steps the clock has passed closed), if the server is known.
+    pub fn snapshot_of(&self, server: &str, now_step: i64) -> Option<WindowSnapshot> {
+        let mut shard = self.lock(Self::shard_of(server));
+        let window = shard.get_mut(server)?;
+        window.close_until(&self.shape, now_step);
+        Some(window.snapshot(server))
+    }
+
     /// How many servers have at least `min_history` closed steps.
     pub fn count_with_history(&self, min_history: usize) -> usize {
         (0..SHARDS)

@@ -20,6 +20,8 @@ use tch::nn;
 use tch::{Device, Kind, Tensor};
 
 pub const FORMAT_VERSION: u32 = 1;
+/// Windows per forward pass when serving.
+pub const FORWARD_CHUNK: usize = 64;
 
 /// Everything that fixes the network's shape and meaning; written as `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -264,9 +266,18 @@ impl TftModel {
         )
     }
 
-    /// Forecasts prepared windows in one forward pass: denormalised, quantiles sorted
+    /// Forecasts prepared windows, a forward pass per [`FORWARD_CHUNK`] windows (the
+    /// variable-selection embeddings are windows × steps × variables × hidden floats, so
+    /// one pass over 1,000 servers would need gigabytes): denormalised, quantiles sorted
     /// (so they never cross), clamped to each metric's range.
     pub fn forecast(&self, windows: &[&Prepared]) -> Vec<ServerForecast> {
+        windows
+            .chunks(FORWARD_CHUNK)
+            .flat_map(|chunk| self.forecast_chunk(chunk))
+            .collect()
+    }
+
+    fn forecast_chunk(&self, windows: &[&Prepared]) -> Vec<ServerForecast> {
         if windows.is_empty() {
             return Vec::new();
         }

@@ -106,10 +106,12 @@ pub fn split_origins(
             train.push(Origin { grid: g, t });
             t += stride;
         }
+        // Validation windows a horizon apart: they do not overlap, and an epoch's
+        // validation costs a fraction of its training.
         let mut t = val_start.max(encoder);
         while t + horizon <= end {
             val.push(Origin { grid: g, t });
-            t += stride;
+            t += horizon.max(stride);
         }
     }
     (train, val)
@@ -129,6 +131,15 @@ pub fn prepare_origin(model: &TftModel, grids: &[Grid], o: Origin) -> Prepared {
         model.shape.profile_index(&grid.profile),
         Some(&truth),
     )
+}
+
+fn batch_of(model: &TftModel, grids: &[Grid], origins: &[Origin]) -> super::Batch {
+    let prepared: Vec<Prepared> = origins
+        .iter()
+        .map(|o| prepare_origin(model, grids, *o))
+        .collect();
+    let refs: Vec<&Prepared> = prepared.iter().collect();
+    model.batch(&refs)
 }
 
 struct Rng(u64);
@@ -155,12 +166,7 @@ pub fn evaluate(model: &TftModel, grids: &[Grid], origins: &[Origin], batch_size
     .to(model.vs.device());
     let (mut total, mut n) = (0.0, 0usize);
     for chunk in origins.chunks(batch_size.max(1)) {
-        let prepared: Vec<Prepared> = chunk
-            .iter()
-            .map(|o| prepare_origin(model, grids, *o))
-            .collect();
-        let refs: Vec<&Prepared> = prepared.iter().collect();
-        let batch = model.batch(&refs);
+        let batch = batch_of(model, grids, chunk);
         let Some((target, mask)) = &batch.target else {
             continue;
         };
@@ -226,12 +232,7 @@ pub fn train(
                 stop = Stop::Cancelled;
                 break 'epochs;
             }
-            let prepared: Vec<Prepared> = chunk
-                .iter()
-                .map(|o| prepare_origin(model, grids, *o))
-                .collect();
-            let refs: Vec<&Prepared> = prepared.iter().collect();
-            let batch = model.batch(&refs);
+            let batch = batch_of(model, grids, chunk);
             let Some((target, mask)) = &batch.target else {
                 continue;
             };

@@ -1,0 +1,248 @@
+//! nordiq-train on generated history, then nordiq-inference serving that model: warm
+//! servers get TFT forecasts, cold ones the baseline, /explain answers from the model.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TRAIN: &str = env!("CARGO_BIN_EXE_nordiq-train");
+const KEY: &str = "train-test-key-0123456789";
+
+fn inference_bin() -> PathBuf {
+    let path = Path::new(TRAIN).with_file_name("nordiq-inference");
+    assert!(
+        path.exists(),
+        "{} is missing: run the workspace's tests (cargo test --workspace builds it)",
+        path.display()
+    );
+    path
+}
+
+fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Hourly history ending now: a daily wave per server, with deterministic noise (a
+/// noiseless wave would make seasonal naive perfect and MASE undefined).
+fn history(servers: &[&str], hours: i64) -> String {
+    let now = nordiq_core::timefmt::now_ms() / 1000 / 3600 * 3600;
+    let mut out = String::new();
+    for h in 0..hours {
+        let ts = now - (hours - 1 - h) * 3600;
+        for (i, s) in servers.iter().enumerate() {
+            let noise = ((ts / 3600 * 7919 + i as i64 * 104729) % 1000) as f64 / 250.0 - 2.0;
+            let v = 40.0
+                + 20.0 * ((ts / 3600 % 24) as f64 / 24.0 * std::f64::consts::TAU).sin()
+                + i as f64 * 5.0
+                + noise;
+            out.push_str(&format!(
+                "{{\"timestamp\":{ts},\"server_name\":\"{s}\",\"cpu_user_pct\":{v:.2},\"mem_used_pct\":{:.2}}}\n",
+                50.0 + i as f64 + noise
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn train_then_serve_warm_servers_with_the_model() {
+    let dir = std::env::temp_dir().join(format!("nordiq-train-serve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.join("nordiq.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[server]
+listen = "127.0.0.1:{port}"
+[paths]
+state_dir = "{state}"
+[model]
+step_seconds = 3600
+encoder_steps = 24
+horizon_steps = 6
+[forecast]
+summary_horizons_minutes = [60, 360]
+min_history_steps = 3
+[risk]
+lookahead_minutes = 120
+
+[[metrics]]
+name = "cpu_user_pct"
+min = 0
+max = 100
+risk = {{ ok = 60, warn = 85, crit = 95 }}
+[[metrics]]
+name = "mem_used_pct"
+min = 0
+max = 100
+"#,
+            state = dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    // Train on a CSV export of 12 days of three servers.
+    let csv = dir.join("history.csv");
+    let mut text = String::from("timestamp,server_name,cpu_user_pct,mem_used_pct\n");
+    for line in history(&["ppweb001", "ppdb001", "ppml0001"], 12 * 24).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        text.push_str(&format!(
+            "{},{},{},{}\n",
+            v["timestamp"],
+            v["server_name"].as_str().unwrap(),
+            v["cpu_user_pct"],
+            v["mem_used_pct"]
+        ));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let out = Command::new(TRAIN)
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--data",
+            csv.to_str().unwrap(),
+        ])
+        .args([
+            "--epochs",
+            "2",
+            "--max-windows",
+            "64",
+            "--hidden",
+            "8",
+            "--heads",
+            "2",
+            "--batch-size",
+            "32",
+            "--stride",
+            "3",
+            "--threads",
+            "1",
+            "--holdout-days",
+            "2",
+        ])
+        .env_remove("NOTIFY_SOCKET")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "nordiq-train failed: {stderr}");
+    let epochs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(epochs.len(), 2, "one JSON line per epoch");
+    assert!(epochs[1]["validation_loss"].as_f64().unwrap().is_finite());
+    let models = dir.join("state/models");
+    let model_dirs: Vec<PathBuf> = std::fs::read_dir(&models)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(model_dirs.len(), 1, "{model_dirs:?}");
+    let model = &model_dirs[0];
+    for f in [
+        "config.json",
+        "weights.safetensors",
+        "metrics.json",
+        "training.json",
+    ] {
+        assert!(model.join(f).exists(), "{f} missing in {}", model.display());
+    }
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("metrics.json")).unwrap()).unwrap();
+    assert!(metrics["mase"].as_f64().unwrap().is_finite(), "{metrics}");
+    assert_eq!(metrics["seasonal_naive"]["mase"], 1.0);
+    let id = model.file_name().unwrap().to_str().unwrap().to_string();
+    assert!(id.starts_with("tft_"));
+    std::os::unix::fs::symlink(&id, models.join("current")).unwrap();
+
+    // Serve it.
+    let log = dir.join("inference.log");
+    let mut daemon = Command::new(inference_bin())
+        .args(["--config", config.to_str().unwrap()])
+        .env("NORDIQ_API_KEY", KEY)
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("LISTEN_FDS")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "daemon did not start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Two warm servers (30 h of history) and one cold (4 h).
+    let (status, body) = http(
+        port,
+        "POST",
+        "/feed/data",
+        &history(&["ppweb001", "ppdb001"], 30),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = http(port, "POST", "/feed/data", &history(&["ppcold01"], 4));
+    assert_eq!(status, 200);
+    let (status, body) = http(port, "POST", "/admin/refresh", "");
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = http(port, "GET", "/predictions/current", "");
+    let current: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(current["model_id"], id.as_str(), "{body}");
+    assert_eq!(current["servers"]["ppweb001"]["method"], "tft");
+    assert_ne!(
+        current["servers"]["ppcold01"]["method"], "tft",
+        "cold servers get the baseline"
+    );
+    let p50 = current["servers"]["ppweb001"]["metrics"]["cpu_user_pct"]["forecast"]["p50"][0]
+        .as_f64()
+        .unwrap();
+    assert!((0.0..=100.0).contains(&p50));
+
+    let (status, body) = http(port, "GET", "/explain/ppweb001", "");
+    assert_eq!(status, 200, "{body}");
+    let explain: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let vars = explain["explanation"]["encoder_variables"]
+        .as_array()
+        .unwrap();
+    assert_eq!(vars.len(), 2 + 5, "2 metrics + 5 time features");
+    let total: f64 = vars.iter().map(|v| v[1].as_f64().unwrap()).sum();
+    assert!(
+        (total - 1.0).abs() < 1e-3,
+        "selection weights sum to 1: {total}"
+    );
+    assert_eq!(
+        explain["explanation"]["attention_over_past_steps"]
+            .as_array()
+            .unwrap()
+            .len(),
+        24
+    );
+    let (status, _) = http(port, "GET", "/explain/ppcold01", "");
+    assert_eq!(status, 409, "a cold server has no model explanation");
+
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
