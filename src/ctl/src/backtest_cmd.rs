@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct BacktestArgs {
-    /// What to score (repeatable): baseline:seasonal_naive, baseline:holt.
-    /// Trained model directories come with the TFT.
+    /// What to score (repeatable): baseline:seasonal_naive, baseline:holt, or a trained
+    /// model directory (written by nordiq-train).
     #[arg(long = "model", value_name = "MODEL", default_values_t = ["baseline:seasonal_naive".to_string(), "baseline:holt".to_string()])]
     models: Vec<String>,
     /// History files (CSV with a header row, or Parquet), as for `nordiqctl import`.
@@ -35,12 +35,22 @@ fn model(config: &Config, name: &str) -> anyhow::Result<Box<dyn Forecaster>> {
     let kind = match name {
         "baseline:seasonal_naive" => BaselineKind::SeasonalNaive,
         "baseline:holt" => BaselineKind::Holt,
+        dir if std::path::Path::new(dir).join("config.json").is_file() => {
+            let path = std::path::Path::new(dir);
+            let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            let id = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.to_string());
+            let model = nordiq_model::tft::TftForecaster::load(path, &id, threads, false)
+                .map_err(|e| failure(exit::DATA_ERR, format!("--model {dir}: {e}")))?;
+            model
+                .shape
+                .compatible_with(config)
+                .map_err(|e| failure(exit::CONFIG, format!("--model {dir}: {e}")))?;
+            return Ok(Box::new(model));
+        }
         other => {
             return Err(failure(
                 exit::USAGE,
-                format!(
-                    "--model `{other}`: known models are baseline:seasonal_naive and baseline:holt"
-                ),
+                format!("--model `{other}`: not baseline:seasonal_naive, baseline:holt, nor a model directory"),
             ))
         }
     };

@@ -246,3 +246,86 @@ max = 100
     let _ = daemon.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sigterm_stops_training_without_a_model_directory() {
+    let dir = std::env::temp_dir().join(format!("nordiq-train-sigterm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("nordiq.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[paths]\nstate_dir = \"{}\"\n[model]\nstep_seconds = 3600\nencoder_steps = 24\nhorizon_steps = 6\n[forecast]\nsummary_horizons_minutes = [60]\n[risk]\nlookahead_minutes = 60\n[[metrics]]\nname = \"cpu_user_pct\"\nmin = 0\nmax = 100\n[[metrics]]\nname = \"mem_used_pct\"\nmin = 0\nmax = 100\n",
+            dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    let csv = dir.join("history.csv");
+    let mut text = String::from("timestamp,server_name,cpu_user_pct,mem_used_pct\n");
+    for line in history(&["ppweb001", "ppdb001"], 20 * 24).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        text.push_str(&format!(
+            "{},{},{},{}\n",
+            v["timestamp"],
+            v["server_name"].as_str().unwrap(),
+            v["cpu_user_pct"],
+            v["mem_used_pct"]
+        ));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let mut child = Command::new(TRAIN)
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--data",
+            csv.to_str().unwrap(),
+        ])
+        .args([
+            "--epochs",
+            "1000",
+            "--patience",
+            "1000",
+            "--max-windows",
+            "64",
+            "--hidden",
+            "8",
+            "--batch-size",
+            "16",
+            "--threads",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the first epoch line, then stop it.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert!(line.contains("\"epoch\":1"), "{line}");
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "nordiq-train ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        status.code(),
+        Some(75),
+        "stopped by a signal: temporary failure"
+    );
+    let models = dir.join("state/models");
+    let left: Vec<_> = std::fs::read_dir(&models)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "no model directory, no temp directory: {left:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

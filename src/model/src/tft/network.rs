@@ -1,7 +1,7 @@
 //! The Temporal Fusion Transformer (Lim et al., 2021) in tch: gated residual networks,
 //! variable selection, static covariate encoders, an LSTM encoder–decoder, static
 //! enrichment, interpretable multi-head attention with a causal mask, a position-wise GRN
-//! and one quantile head per metric.
+//! and one quantile head per metric, whose output is added to the seasonal-naive value.
 
 use super::TftShape;
 use tch::nn::{self, Module, RNN};
@@ -287,12 +287,18 @@ impl Tft {
         let attended = self.post_attention.forward(&attended, &queries, train);
         let ff = self.position_wise.forward(&attended, None, train);
         let out = self.post_ff.forward(&ff, &temporal.narrow(1, t, h), train);
-        let quantiles = self.head.forward(&out).view([
-            b,
-            h,
-            self.shape.metrics.len() as i64,
-            self.shape.quantiles.len() as i64,
-        ]);
+        // The head learns a correction to seasonal naive: the decoder's inputs carry each
+        // metric's value one season before the step (after the time features), and it is
+        // added to every quantile, so an untrained network already forecasts seasonally.
+        let m = self.shape.metrics.len() as i64;
+        let seasonal = future
+            .narrow(2, super::features::TIME_FEATURES as i64, m)
+            .unsqueeze(-1);
+        let quantiles = self
+            .head
+            .forward(&out)
+            .view([b, h, m, self.shape.quantiles.len() as i64])
+            + seasonal;
         TftOutput {
             quantiles,
             encoder_weights,
