@@ -9,6 +9,7 @@ pub mod api;
 pub mod assess;
 pub mod auth;
 pub mod bench_report;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod exit;

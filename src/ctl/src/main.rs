@@ -78,17 +78,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
-            let _ = e.print();
-            return ExitCode::from(code as u8);
-        }
+    let cli = match nordiq_core::cli::parse::<Cli>() {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     match run(cli) {
         Ok(code) => ExitCode::from(code as u8),

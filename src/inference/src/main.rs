@@ -46,22 +46,13 @@ struct Args {
 }
 
 fn fail(code: i32, message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("nordiq-inference: {message}");
-    ExitCode::from(code as u8)
+    nordiq_core::cli::fail("nordiq-inference", code, message)
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args = match nordiq_core::cli::parse::<Args>() {
         Ok(a) => a,
-        Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
-            let _ = e.print();
-            return ExitCode::from(code as u8);
-        }
+        Err(code) => return code,
     };
     let source = if args.dev {
         match std::env::current_dir() {

@@ -87,22 +87,13 @@ extern "C" fn on_signal(_: libc::c_int) {
 }
 
 fn fail(code: i32, message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("nordiq-train: {message}");
-    ExitCode::from(code as u8)
+    nordiq_core::cli::fail("nordiq-train", code, message)
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args = match nordiq_core::cli::parse::<Args>() {
         Ok(a) => a,
-        Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
-            let _ = e.print();
-            return ExitCode::from(code as u8);
-        }
+        Err(code) => return code,
     };
     // SAFETY: the handler only stores to an atomic.
     unsafe {
