@@ -8,7 +8,7 @@ use nordiq_model::tft::{pinball_loss, TftModel, TftShape};
 use std::fmt::Write as _;
 use std::time::Instant;
 use tch::nn::OptimizerConfig;
-use tch::{Device, Tensor};
+use tch::Device;
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -68,7 +68,7 @@ fn main() {
         .collect();
     let train_refs: Vec<_> = train_windows.iter().collect();
     let mut opt = tch::nn::Adam::default().build(&model.vs, 1e-3).unwrap();
-    let q = Tensor::from_slice(&[0.1f32, 0.5, 0.9]);
+    let q = model.quantile_tensor();
     let mut step_times = Vec::new();
     for _ in 0..(if quick { 2 } else { 5 }) {
         let started = Instant::now();

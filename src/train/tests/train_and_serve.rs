@@ -60,6 +60,22 @@ fn history(servers: &[&str], hours: i64) -> String {
     out
 }
 
+/// The same history as a CSV file, as `nordiq-train --data` reads it.
+fn write_history_csv(path: &Path, servers: &[&str], hours: i64) {
+    let mut text = String::from("timestamp,server_name,cpu_user_pct,mem_used_pct\n");
+    for line in history(servers, hours).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        text.push_str(&format!(
+            "{},{},{},{}\n",
+            v["timestamp"],
+            v["server_name"].as_str().unwrap(),
+            v["cpu_user_pct"],
+            v["mem_used_pct"]
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
 #[test]
 fn train_then_serve_warm_servers_with_the_model() {
     let dir = std::env::temp_dir().join(format!("nordiq-train-serve-{}", std::process::id()));
@@ -104,18 +120,7 @@ max = 100
     .unwrap();
     // Train on a CSV export of 12 days of three servers.
     let csv = dir.join("history.csv");
-    let mut text = String::from("timestamp,server_name,cpu_user_pct,mem_used_pct\n");
-    for line in history(&["ppweb001", "ppdb001", "ppml0001"], 12 * 24).lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        text.push_str(&format!(
-            "{},{},{},{}\n",
-            v["timestamp"],
-            v["server_name"].as_str().unwrap(),
-            v["cpu_user_pct"],
-            v["mem_used_pct"]
-        ));
-    }
-    std::fs::write(&csv, text).unwrap();
+    write_history_csv(&csv, &["ppweb001", "ppdb001", "ppml0001"], 12 * 24);
     let out = Command::new(TRAIN)
         .args([
             "--config",
@@ -262,18 +267,7 @@ fn sigterm_stops_training_without_a_model_directory() {
     )
     .unwrap();
     let csv = dir.join("history.csv");
-    let mut text = String::from("timestamp,server_name,cpu_user_pct,mem_used_pct\n");
-    for line in history(&["ppweb001", "ppdb001"], 20 * 24).lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        text.push_str(&format!(
-            "{},{},{},{}\n",
-            v["timestamp"],
-            v["server_name"].as_str().unwrap(),
-            v["cpu_user_pct"],
-            v["mem_used_pct"]
-        ));
-    }
-    std::fs::write(&csv, text).unwrap();
+    write_history_csv(&csv, &["ppweb001", "ppdb001"], 20 * 24);
     let mut child = Command::new(TRAIN)
         .args([
             "--config",

@@ -214,6 +214,12 @@ impl TftModel {
         Ok(())
     }
 
+    /// The model's quantile levels as a tensor on its device (for the pinball loss).
+    pub fn quantile_tensor(&self) -> Tensor {
+        let levels: Vec<f32> = self.shape.quantiles.iter().map(|q| *q as f32).collect();
+        Tensor::from_slice(&levels).to(self.vs.device())
+    }
+
     pub fn batch(&self, windows: &[&Prepared]) -> Batch {
         let device = self.vs.device();
         let (b, t, h, m) = (

@@ -155,15 +155,7 @@ impl Rng {
 
 /// Mean validation loss (pinball, normalised units) over `origins`.
 pub fn evaluate(model: &TftModel, grids: &[Grid], origins: &[Origin], batch_size: usize) -> f64 {
-    let quantiles = Tensor::from_slice(
-        &model
-            .shape
-            .quantiles
-            .iter()
-            .map(|q| *q as f32)
-            .collect::<Vec<_>>(),
-    )
-    .to(model.vs.device());
+    let quantiles = model.quantile_tensor();
     let (mut total, mut n) = (0.0, 0usize);
     for chunk in origins.chunks(batch_size.max(1)) {
         let batch = batch_of(model, grids, chunk);
@@ -198,15 +190,7 @@ pub fn train(
 ) -> Result<TrainSummary, tch::TchError> {
     let started = Instant::now();
     let mut opt = nn::Adam::default().build(&model.vs, options.learning_rate)?;
-    let quantiles = Tensor::from_slice(
-        &model
-            .shape
-            .quantiles
-            .iter()
-            .map(|q| *q as f32)
-            .collect::<Vec<_>>(),
-    )
-    .to(model.vs.device());
+    let quantiles = model.quantile_tensor();
     let mut rng = Rng(options.seed.max(1));
     let mut best = f64::INFINITY;
     let mut best_epoch = 0;
