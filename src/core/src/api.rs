@@ -228,3 +228,57 @@ mod tests {
         assert_eq!(quantile_label(0.05), "p5");
     }
 }
+
+/// The outcome of one model reload (`POST /admin/reload-model`, SIGHUP, and in
+/// `GET /admin/model-info`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReloadOutcome {
+    /// The candidate was validated and now serves (or, with no model to load, the
+    /// baselines serve).
+    pub ok: bool,
+    /// What now serves: a model id or `baseline:…`.
+    pub serving: String,
+    /// The directory asked for (`models/current` resolved, or `model_path`).
+    pub candidate: Option<String>,
+    /// Load and validation time.
+    pub duration_ms: f64,
+    /// Windows the candidate forecast before it was accepted, and whether they were
+    /// real (from live servers) or synthetic (no server was warm yet).
+    pub smoke_windows: usize,
+    pub smoke_real: bool,
+    pub at: String,
+    /// Why the candidate was refused (the old model kept serving).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `GET /admin/model-info`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// What serves warm servers: a model id, or `baseline:…` when no model is loaded.
+    pub serving: String,
+    /// The baseline serving servers whose window is not yet full.
+    pub baseline: String,
+    pub path: Option<String>,
+    /// Where `models/current` and `models/previous` point.
+    pub current: Option<String>,
+    pub previous: Option<String>,
+    pub loaded_at: Option<String>,
+    /// The model's shape (`config.json`) and held-out figures (`metrics.json`).
+    pub shape: Option<serde_json::Value>,
+    pub mase: Option<f64>,
+    pub coverage: Option<f64>,
+    pub validation_pinball: Option<f64>,
+    pub reloads_ok: u64,
+    pub reloads_failed: u64,
+    pub last_reload: Option<ReloadOutcome>,
+}
+
+/// `POST /admin/trigger-training` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainingTriggered {
+    pub job_id: String,
+    /// `systemd` (nordiq-retrain.service) or `process` (a nordiq-train child).
+    pub launcher: String,
+    pub status: crate::jobs::JobStatus,
+}

@@ -3,6 +3,7 @@
 mod backtest_cmd;
 mod buffer_cmd;
 mod demo_feed;
+mod model_cmd;
 
 use anyhow::{anyhow, Context};
 use clap::{Parser, Subcommand};
@@ -75,6 +76,34 @@ enum Command {
     /// Feed a scripted demo fleet (deterministic synthetic metrics, with history so the
     /// forecasts start at once). A stand-in until `nordiq-metrics simulate` exists.
     DemoFeed(demo_feed::DemoFeedArgs),
+    /// Model directories under state_dir/models, with their held-out figures.
+    Models {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make model ID current and have the daemon load it (undone if the daemon refuses it).
+    Promote {
+        /// A model id as `nordiqctl models` lists it.
+        id: String,
+    },
+    /// Make the previous model current again and have the daemon load it.
+    Rollback,
+    /// Have the daemon load models/current (or --model) now; the old model keeps serving
+    /// if the new one fails its checks.
+    Reload {
+        /// A model id or a model directory's path, instead of models/current.
+        #[arg(long, value_name = "ID|DIR")]
+        model: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What the daemon serves: model, its figures, reload history.
+    ModelInfo {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a training job and follow it (`train status`, `train cancel`).
+    Train(model_cmd::TrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -321,6 +350,16 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Buffer(command) => buffer_cmd::run_buffer(&config, command),
         Command::Import(args) => buffer_cmd::run_import(&config, args),
         Command::Backtest(args) => backtest_cmd::run(&config, args),
+        Command::Models { json } => model_cmd::run_models(&config, *json),
+        Command::Promote { id } => {
+            model_cmd::run_promote(&config, &client(&cli, &config)?, Some(id))
+        }
+        Command::Rollback => model_cmd::run_promote(&config, &client(&cli, &config)?, None),
+        Command::Reload { model, json } => {
+            model_cmd::run_reload(&client(&cli, &config)?, model.as_deref(), *json)
+        }
+        Command::ModelInfo { json } => model_cmd::run_model_info(&client(&cli, &config)?, *json),
+        Command::Train(args) => model_cmd::run_train(&client(&cli, &config)?, args),
         Command::DemoFeed(args) => {
             let client = client(&cli, &config)?;
             runtime()?.block_on(demo_feed::run(&client, &config, args))?;

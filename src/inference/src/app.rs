@@ -62,6 +62,10 @@ pub struct App {
     /// The data buffer (None when `buffer.enabled = false`).
     pub buffer: Option<nordiq_buffer::Buffer>,
     pub forecaster: ArcSwap<Serving>,
+    /// Where the serving model came from, and the reload history.
+    pub model: crate::reload::ModelState,
+    /// The training job this daemon launched, if any.
+    pub jobs: crate::jobs::Jobs,
     pub forecasts: ArcSwap<ForecastSet>,
     pub alerts: Mutex<AlertTracker>,
     pub counters: Counters,
@@ -81,14 +85,17 @@ impl App {
         config: Config,
         key: Option<ApiKey>,
         buffer: Option<nordiq_buffer::Buffer>,
+        source: crate::lifecycle::ConfigSource,
     ) -> Arc<App> {
-        let forecaster = crate::serving::build(&config);
+        let (forecaster, model_path) = crate::serving::initial(&config);
         let forecasts = ForecastSet::empty(&config, forecaster.id());
         Arc::new(App {
             store: WindowStore::new(WindowShape::from_config(&config), config.window.max_servers),
             buffer,
             alerts: Mutex::new(AlertTracker::new(config.alerts.max_events)),
             forecaster: ArcSwap::from_pointee(forecaster),
+            model: crate::reload::ModelState::new(model_path),
+            jobs: crate::jobs::Jobs::new(source),
             forecasts: ArcSwap::from_pointee(forecasts),
             config: ArcSwap::from_pointee(config),
             key: ArcSwap::from_pointee(key),
@@ -108,13 +115,17 @@ impl App {
         let config = self.config.load();
         let servers = self.store.server_count();
         let warm = self.store.count_with_history(config.model.encoder_steps);
-        format!(
+        let mut line = format!(
             "model {}; {} servers, {} warm, {} forecast",
             set.model_id,
             servers,
             warm,
             set.assessed.len()
-        )
+        );
+        if let Some(reason) = self.model.last_error() {
+            line.push_str(&format!("; last model reload refused: {reason}"));
+        }
+        line
     }
 
     pub fn heartbeat(&self) {

@@ -37,8 +37,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/predictions/{server}", get(prediction_for_server))
         .route("/alerts/active", get(alerts_active))
         .route("/admin/refresh", post(admin_refresh))
-        .route("/admin/training-stats", get(training_stats))
         .route("/explain/{server}", get(explain))
+        .merge(crate::admin::routes())
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&app),
             require_key,
@@ -50,7 +50,7 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (
         status,
         axum::Json(ErrorBody {
@@ -370,28 +370,6 @@ async fn admin_refresh(State(app): State<Arc<App>>) -> Response {
         Err(_) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the refresh did not finish in time; see the log",
-        ),
-    }
-}
-
-/// `GET /admin/training-stats`: the buffer's records, files, days, bytes, records per
-/// server, and readiness to train.
-async fn training_stats(State(app): State<Arc<App>>) -> Response {
-    let Some(buffer) = app.buffer.clone() else {
-        return error(
-            StatusCode::CONFLICT,
-            "the buffer is disabled (buffer.enabled = false)",
-        );
-    };
-    match tokio::task::spawn_blocking(move || buffer.stats()).await {
-        Ok(Ok(stats)) => axum::Json(serde_json::json!({ "buffer": stats })).into_response(),
-        Ok(Err(e)) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("reading buffer stats: {e}"),
-        ),
-        Err(e) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("reading buffer stats: {e}"),
         ),
     }
 }

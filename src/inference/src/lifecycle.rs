@@ -146,22 +146,30 @@ pub async fn run(
     Ok(())
 }
 
-/// SIGHUP: RELOADING=1 → re-read config and key → READY=1. A config that fails to load or
-/// validate is refused and the running one kept.
-pub fn reload(app: &App, source: &ConfigSource, log: &LogHandle) {
+/// SIGHUP: RELOADING=1 → re-read config and key → load and validate `models/current` off
+/// the main loop → READY=1. A config that fails to load or validate is refused and the
+/// running one kept; so is a model that fails validation (the old one keeps serving).
+pub fn reload(app: &Arc<App>, source: &ConfigSource, log: &LogHandle) {
     app.notifier.reloading();
-    let outcome = try_reload(app, source, log);
-    let status = match &outcome {
-        Ok(notes) => {
-            tracing::info!(notes = %notes, "configuration reloaded");
-            app.status_line()
-        }
+    let config_outcome = try_reload(app, source, log);
+    match &config_outcome {
+        Ok(notes) => tracing::info!(notes = %notes, "configuration reloaded"),
         Err(reason) => {
-            tracing::error!(reason = %reason, "reload refused; keeping the running configuration");
-            format!("{}; last reload refused: {reason}", app.status_line())
+            tracing::error!(reason = %reason, "reload refused; keeping the running configuration")
         }
-    };
-    app.notifier.ready(&status);
+    }
+    let app = Arc::clone(app);
+    tokio::spawn(async move {
+        crate::reload::reload_model(&app, crate::reload::Candidate::Current).await;
+        let status = match config_outcome {
+            Ok(_) => app.status_line(),
+            Err(reason) => format!(
+                "{}; last config reload refused: {reason}",
+                app.status_line()
+            ),
+        };
+        app.notifier.ready(&status);
+    });
 }
 
 fn try_reload(app: &App, source: &ConfigSource, log: &LogHandle) -> Result<String, String> {
@@ -186,9 +194,8 @@ fn try_reload(app: &App, source: &ConfigSource, log: &LogHandle) -> Result<Strin
     if let Some(buffer) = &app.buffer {
         buffer.set_settings(merged.buffer.clone());
     }
-    app.forecaster
-        .store(Arc::new(crate::serving::build(&merged)));
     app.config.store(Arc::new(merged));
+    crate::reload::rebuild_baseline(app);
     app.refresh_requested.notify_one();
     let mut notes = format!("key from {key_source}");
     if !restart_only.is_empty() {

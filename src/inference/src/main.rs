@@ -1,10 +1,13 @@
 //! `nordiq-inference`: the ingest API, rolling windows, forecasts, risk and alerts.
 //! Thin: parse arguments, load config, take what systemd passed, wire the parts, run.
 
+mod admin;
 mod app;
 mod forecast_loop;
 mod http;
+mod jobs;
 mod lifecycle;
+mod reload;
 mod serving;
 mod store;
 mod warm;
@@ -158,7 +161,7 @@ fn main() -> ExitCode {
             tracing::warn!("buffer.enabled = false: nothing ingested survives a restart");
             None
         };
-        let app = app::App::new(config, key, buffer);
+        let app = app::App::new(config, key, buffer, source.clone());
         if let Some(buffer) = &app.buffer {
             let config = app.config.load_full();
             match warm::refill(&app.store, buffer, &config, nordiq_core::timefmt::now_ms()) {

@@ -119,17 +119,32 @@ impl WindowStore {
     /// Closes steps the clock has passed and copies every server with at least
     /// `min_history` closed steps, sorted by name.
     pub fn snapshots(&self, now_step: i64, min_history: usize) -> Vec<WindowSnapshot> {
+        let mut out = self.sample_snapshots(now_step, min_history, usize::MAX);
+        out.sort_by(|a, b| a.server.cmp(&b.server));
+        out
+    }
+
+    /// Like [`snapshots`](Self::snapshots), but at most `limit` of them, in no particular
+    /// order (a model's smoke test needs a few real windows, not all of them).
+    pub fn sample_snapshots(
+        &self,
+        now_step: i64,
+        min_history: usize,
+        limit: usize,
+    ) -> Vec<WindowSnapshot> {
         let mut out = Vec::new();
         for i in 0..SHARDS {
             let mut shard = self.lock(i);
             for (name, window) in shard.iter_mut() {
+                if out.len() >= limit {
+                    return out;
+                }
                 window.close_until(&self.shape, now_step);
                 if window.observed_steps() >= min_history {
                     out.push(window.snapshot(name));
                 }
             }
         }
-        out.sort_by(|a, b| a.server.cmp(&b.server));
         out
     }
 

@@ -7,16 +7,22 @@ use crate::tft::TftForecaster;
 use crate::Forecaster;
 use nordiq_core::forecast::ServerForecast;
 use nordiq_core::window::WindowSnapshot;
+use std::sync::Arc;
 
 pub struct Serving {
-    pub model: Option<TftForecaster>,
+    /// Shared so a config reload can pair the loaded model with a new baseline.
+    pub model: Option<Arc<TftForecaster>>,
     pub baseline: Baseline,
     encoder_steps: usize,
     id: String,
 }
 
 impl Serving {
-    pub fn new(model: Option<TftForecaster>, baseline: Baseline, encoder_steps: usize) -> Serving {
+    pub fn new(
+        model: Option<Arc<TftForecaster>>,
+        baseline: Baseline,
+        encoder_steps: usize,
+    ) -> Serving {
         let id = match &model {
             Some(m) => m.id().to_string(),
             None => baseline.id().to_string(),

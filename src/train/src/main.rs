@@ -1,13 +1,16 @@
 //! `nordiq-train`: trains the TFT on the buffer (or on given history), evaluates it against
 //! the baselines on held-out time, and writes a complete model directory atomically.
 
-mod model_dir;
+mod job;
+mod promote;
 
 use anyhow::Context;
 use clap::Parser;
 use nordiq_core::config::{BaselineKind, Config};
 use nordiq_core::exit;
 use nordiq_core::ingest::Sample;
+use nordiq_core::jobs::{JobParams, JobStatus, JobStore, Promotion};
+use nordiq_core::models::ModelStore;
 use nordiq_core::systemd::Notifier;
 use nordiq_core::timefmt::{format_ms, now_ms, parse_rfc3339_ms};
 use nordiq_model::backtest::{backtest, to_grids, Grid, Options};
@@ -78,6 +81,42 @@ struct Args {
     /// Use CUDA when available.
     #[arg(long)]
     cuda: bool,
+    /// Development mode: the embedded default config rooted in the current directory (as
+    /// `nordiq-inference --dev`).
+    #[arg(long, conflicts_with = "config")]
+    dev: bool,
+    /// Work under this job record in state_dir/jobs (`next`: the oldest queued job, else a
+    /// new one). Without it every run still gets a record of its own.
+    #[arg(long, value_name = "ID|next")]
+    job: Option<String>,
+    /// What started this run, for a new job record (`cli`, `timer`, `api`).
+    #[arg(long, default_value = "cli")]
+    trigger: String,
+    /// Exit 0 with a logged reason when the buffer is not ready to train (the timer's unit
+    /// uses it).
+    #[arg(long)]
+    skip_unready: bool,
+    /// Promote the new model even if it does not beat the current one.
+    #[arg(long, conflicts_with = "no_promote")]
+    force: bool,
+    /// Write the model directory but never promote it.
+    #[arg(long)]
+    no_promote: bool,
+    /// How the daemon is told to load a promoted model.
+    #[arg(long, value_enum, default_value = "auto")]
+    reload: promote::ReloadVia,
+}
+
+/// How a run ended, for the exit code and the job record.
+enum Outcome {
+    Trained {
+        id: String,
+        path: PathBuf,
+        promotion: Option<Promotion>,
+    },
+    Skipped(String),
+    NotEnoughData(String),
+    Cancelled,
 }
 
 static CANCEL: AtomicBool = AtomicBool::new(false);
@@ -100,13 +139,66 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
     }
-    let config = match Config::load(&Config::resolve_path(args.config.as_deref())) {
-        Ok(c) => c,
-        Err(e) => return fail(exit::CONFIG, e),
+    let config = if args.dev {
+        match std::env::current_dir() {
+            Ok(dir) => Config::dev(&dir),
+            Err(e) => return fail(exit::IO_ERR, format!("current directory: {e}")),
+        }
+    } else {
+        match Config::load(&Config::resolve_path(args.config.as_deref())) {
+            Ok(c) => c,
+            Err(e) => return fail(exit::CONFIG, e),
+        }
     };
-    match run(&args, &config) {
-        Ok(code) => ExitCode::from(code as u8),
-        Err(e) => fail(exit::SOFTWARE, format!("{e:#}")),
+    let store = JobStore::new(config.paths.state_dir.join("jobs"));
+    let claim = match args.job.as_deref() {
+        None => job::Claim::New,
+        Some("next") => job::Claim::Next,
+        Some(id) => job::Claim::Id(id),
+    };
+    let cli_params = JobParams {
+        epochs: Some(args.epochs),
+        incremental: args.incremental,
+        force: args.force,
+    };
+    let mut job = match job::JobHandle::claim(store, claim, &args.trigger, cli_params) {
+        Ok(j) => j,
+        Err(e) => return fail(exit::IO_ERR, format!("{e:#}")),
+    };
+    eprintln!("job {}", job.record.job_id);
+    match run(&args, &config, &mut job) {
+        Ok(Outcome::Trained {
+            id,
+            path,
+            promotion,
+        }) => {
+            job.record.model_id = Some(id);
+            job.record.model_path = Some(path.display().to_string());
+            job.record.promotion = promotion;
+            job.finish(JobStatus::Completed, "completed");
+            ExitCode::from(exit::OK as u8)
+        }
+        Ok(Outcome::Skipped(reason)) => {
+            eprintln!("nordiq-train: skipped: {reason}");
+            job.finish(JobStatus::Completed, &format!("skipped: {reason}"));
+            ExitCode::from(exit::OK as u8)
+        }
+        Ok(Outcome::NotEnoughData(message)) => {
+            eprintln!("nordiq-train: {message}");
+            job.record.error = Some(message);
+            job.finish(JobStatus::Failed, "failed");
+            ExitCode::from(exit::DATA_ERR as u8)
+        }
+        Ok(Outcome::Cancelled) => {
+            eprintln!("nordiq-train: stopped by a signal; no model written");
+            job.finish(JobStatus::Cancelled, "cancelled");
+            ExitCode::from(exit::TEMP_FAIL as u8)
+        }
+        Err(e) => {
+            job.record.error = Some(format!("{e:#}"));
+            job.finish(JobStatus::Failed, "failed");
+            fail(exit::SOFTWARE, format!("{e:#}"))
+        }
     }
 }
 
@@ -143,7 +235,7 @@ fn load_samples(args: &Args, config: &Config) -> anyhow::Result<Vec<Sample>> {
     Ok(samples)
 }
 
-fn run(args: &Args, config: &Config) -> anyhow::Result<i32> {
+fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result<Outcome> {
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -151,6 +243,22 @@ fn run(args: &Args, config: &Config) -> anyhow::Result<i32> {
     });
     tch::set_num_threads(threads as i32);
     let notifier = Notifier;
+    // A job queued through the API carries its own parameters.
+    let params = &job.record.params;
+    let epochs = params.epochs.unwrap_or(args.epochs);
+    let incremental = args.incremental || params.incremental;
+    let force = args.force || params.force;
+    if args.skip_unready && args.data.is_empty() {
+        let root = config.paths.state_dir.join("buffer");
+        let stats = nordiq_buffer::stats_of(&root, &config.buffer)
+            .with_context(|| format!("reading buffer stats at {}", root.display()))?;
+        if !stats.readiness.ready {
+            return Ok(Outcome::Skipped(format!(
+                "the buffer is not ready to train: {}",
+                stats.readiness.reason
+            )));
+        }
+    }
     notifier.status("loading history");
     let samples = load_samples(args, config)?;
     let (first_ms, last_ms) = samples.iter().fold((i64::MAX, i64::MIN), |(a, b), s| {
@@ -168,7 +276,7 @@ fn run(args: &Args, config: &Config) -> anyhow::Result<i32> {
         (test_start_ms.div_euclid(step_ms) - g.start_step).clamp(0, g.len as i64) as usize
     };
     let options = TrainOptions {
-        epochs: args.epochs,
+        epochs,
         batch_size: args.batch_size,
         max_windows: args.max_windows,
         learning_rate: args.learning_rate,
@@ -186,16 +294,15 @@ fn run(args: &Args, config: &Config) -> anyhow::Result<i32> {
         &options,
     );
     if train_origins.is_empty() || val_origins.is_empty() {
-        eprintln!(
-            "nordiq-train: not enough history: {rows} rows of {} servers give {} training and {} validation windows (each needs {} + {} steps before the test start {})",
+        return Ok(Outcome::NotEnoughData(format!(
+            "not enough history: {rows} rows of {} servers give {} training and {} validation windows (each needs {} + {} steps before the test start {})",
             grids.len(),
             train_origins.len(),
             val_origins.len(),
             shape.encoder_steps,
             shape.horizon_steps,
             format_ms(test_start_ms)
-        );
-        return Ok(exit::DATA_ERR);
+        )));
     }
     let device = if args.cuda && tch::Cuda::is_available() {
         tch::Device::Cuda(0)
@@ -206,7 +313,7 @@ fn run(args: &Args, config: &Config) -> anyhow::Result<i32> {
         .models_dir
         .clone()
         .unwrap_or_else(|| config.paths.state_dir.join("models"));
-    let parent = if args.incremental {
+    let parent = if incremental {
         let current = models_dir.join("current");
         let dir = std::fs::canonicalize(&current)
             .with_context(|| format!("--incremental: no model at {}", current.display()))?;
@@ -241,6 +348,10 @@ fn run(args: &Args, config: &Config) -> anyhow::Result<i32> {
         &CANCEL,
         &mut |r| {
             println!("{}", serde_json::to_string(r).unwrap_or_default());
+            job.epoch(r);
+            if job.cancel_requested() {
+                CANCEL.store(true, Ordering::SeqCst);
+            }
             notifier.status(&format!(
                 "epoch {}/{}: validation loss {:.4}, ETA {:.0} s",
                 r.epoch, r.epochs, r.validation_loss, r.eta_s
@@ -263,12 +374,32 @@ fn run(args: &Args, config: &Config) -> anyhow::Result<i32> {
         eprintln!();
     }
     if summary.stop == nordiq_model::tft::train::Stop::Cancelled {
-        eprintln!("nordiq-train: stopped by a signal; no model written");
-        return Ok(exit::TEMP_FAIL);
+        return Ok(Outcome::Cancelled);
     }
+    notifier.status("comparing with the current model");
+    job.stage("comparing with the current model");
+    let current = evaluate_current(
+        &ModelStore::new(&models_dir),
+        config,
+        &grids,
+        &val_origins,
+        device,
+        args.batch_size,
+    );
+    let promotion = if args.no_promote {
+        None
+    } else {
+        Some(promote::decide(
+            summary.best_validation_loss,
+            &current,
+            config.training.promote_margin,
+            force,
+        ))
+    };
     notifier.status("evaluating against the baselines");
-    let id = model_dir::new_id(now_ms());
-    let staging = model_dir::Staging::create(&models_dir, &id)?;
+    job.stage("evaluating against the baselines");
+    let id = nordiq_core::models::new_id(now_ms());
+    let staging = nordiq_core::models::Staging::create(&models_dir, &id)?;
     model.save(staging.path())?;
     let tft = TftForecaster::load(staging.path(), &id, threads, args.cuda)?;
     let baselines: Vec<Baseline> = [BaselineKind::SeasonalNaive, BaselineKind::Holt]
@@ -292,8 +423,7 @@ fn run(args: &Args, config: &Config) -> anyhow::Result<i32> {
         },
     );
     if CANCEL.load(Ordering::SeqCst) {
-        eprintln!("nordiq-train: stopped by a signal; no model written");
-        return Ok(exit::TEMP_FAIL);
+        return Ok(Outcome::Cancelled);
     }
     let metrics = serde_json::json!({
         "held_out_from": format_ms(test_start_ms),
@@ -310,7 +440,9 @@ fn run(args: &Args, config: &Config) -> anyhow::Result<i32> {
         "parent": parent.map(|p| p.display().to_string()),
         "seed": args.seed,
         "threads": threads,
-        "options": { "epochs": args.epochs, "max_windows": args.max_windows, "batch_size": args.batch_size,
+        "job": job.record.job_id,
+        "promotion": promotion,
+        "options": { "epochs": epochs, "incremental": incremental, "max_windows": args.max_windows, "batch_size": args.batch_size,
                      "learning_rate": args.learning_rate, "stride": args.stride, "patience": args.patience },
         "summary": summary,
         "finished": format_ms(now_ms()),
@@ -325,5 +457,61 @@ fn run(args: &Args, config: &Config) -> anyhow::Result<i32> {
         summary.seconds,
         dir.display()
     );
-    Ok(exit::OK)
+    job.stage("promoting");
+    if let Some(p) = &promotion {
+        eprintln!(
+            "promotion: {} ({})",
+            if p.promoted {
+                "promoted"
+            } else {
+                "not promoted"
+            },
+            p.reason
+        );
+        if p.promoted {
+            let before = ModelStore::new(&models_dir).promote(&id)?;
+            eprintln!(
+                "models/current → {id} (was {})",
+                before.as_deref().unwrap_or("none")
+            );
+            match promote::notify_daemon(config, args.reload) {
+                Ok(what) => eprintln!("{what}"),
+                Err(e) => eprintln!(
+                    "nordiq-train: promoted, but the daemon was not reloaded ({e}); run `nordiqctl reload`"
+                ),
+            }
+        }
+    }
+    Ok(Outcome::Trained {
+        id,
+        path: dir,
+        promotion,
+    })
+}
+
+/// The current model's loss on the new model's validation windows.
+fn evaluate_current(
+    store: &ModelStore,
+    config: &Config,
+    grids: &[Grid],
+    val_origins: &[nordiq_model::tft::train::Origin],
+    device: tch::Device,
+    batch_size: usize,
+) -> promote::Current {
+    let Some(id) = store.current() else {
+        return promote::Current::None;
+    };
+    let unusable = |reason: String| promote::Current::Unusable {
+        id: id.clone(),
+        reason,
+    };
+    let model = match TftModel::load(&store.dir().join(&id), device) {
+        Ok(m) => m,
+        Err(e) => return unusable(e.to_string()),
+    };
+    if let Err(reason) = model.shape.compatible_with(config) {
+        return unusable(reason);
+    }
+    let loss = nordiq_model::tft::train::evaluate(&model, grids, val_origins, batch_size);
+    promote::Current::Evaluated { id, loss }
 }

@@ -1,80 +1,13 @@
 //! nordiq-train on generated history, then nordiq-inference serving that model: warm
 //! servers get TFT forecasts, cold ones the baseline, /explain answers from the model.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const TRAIN: &str = env!("CARGO_BIN_EXE_nordiq-train");
-const KEY: &str = "train-test-key-0123456789";
+mod common;
 
-fn inference_bin() -> PathBuf {
-    let path = Path::new(TRAIN).with_file_name("nordiq-inference");
-    assert!(
-        path.exists(),
-        "{} is missing: run the workspace's tests (cargo test --workspace builds it)",
-        path.display()
-    );
-    path
-}
-
-fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    let status = answer[9..12].parse().unwrap();
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// Hourly history ending now: a daily wave per server, with deterministic noise (a
-/// noiseless wave would make seasonal naive perfect and MASE undefined).
-fn history(servers: &[&str], hours: i64) -> String {
-    let now = nordiq_core::timefmt::now_ms() / 1000 / 3600 * 3600;
-    let mut out = String::new();
-    for h in 0..hours {
-        let ts = now - (hours - 1 - h) * 3600;
-        for (i, s) in servers.iter().enumerate() {
-            let noise = ((ts / 3600 * 7919 + i as i64 * 104729) % 1000) as f64 / 250.0 - 2.0;
-            let v = 40.0
-                + 20.0 * ((ts / 3600 % 24) as f64 / 24.0 * std::f64::consts::TAU).sin()
-                + i as f64 * 5.0
-                + noise;
-            out.push_str(&format!(
-                "{{\"timestamp\":{ts},\"server_name\":\"{s}\",\"cpu_user_pct\":{v:.2},\"mem_used_pct\":{:.2}}}\n",
-                50.0 + i as f64 + noise
-            ));
-        }
-    }
-    out
-}
-
-/// The same history as a CSV file, as `nordiq-train --data` reads it.
-fn write_history_csv(path: &Path, servers: &[&str], hours: i64) {
-    let mut text = String::from("timestamp,server_name,cpu_user_pct,mem_used_pct\n");
-    for line in history(servers, hours).lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        text.push_str(&format!(
-            "{},{},{},{}\n",
-            v["timestamp"],
-            v["server_name"].as_str().unwrap(),
-            v["cpu_user_pct"],
-            v["mem_used_pct"]
-        ));
-    }
-    std::fs::write(path, text).unwrap();
-}
+use common::{history, http, inference_bin, write_history_csv, KEY, TRAIN};
 
 #[test]
 fn train_then_serve_warm_servers_with_the_model() {
@@ -145,6 +78,8 @@ max = 100
             "1",
             "--holdout-days",
             "2",
+            "--reload",
+            "none",
         ])
         .env_remove("NOTIFY_SOCKET")
         .output()
@@ -161,6 +96,7 @@ max = 100
     let model_dirs: Vec<PathBuf> = std::fs::read_dir(&models)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap() != "current")
         .collect();
     assert_eq!(model_dirs.len(), 1, "{model_dirs:?}");
     let model = &model_dirs[0];
@@ -178,7 +114,23 @@ max = 100
     assert_eq!(metrics["seasonal_naive"]["mase"], 1.0);
     let id = model.file_name().unwrap().to_str().unwrap().to_string();
     assert!(id.starts_with("tft_"));
-    std::os::unix::fs::symlink(&id, models.join("current")).unwrap();
+    // With no model current yet, the first one is promoted.
+    assert_eq!(
+        std::fs::read_link(models.join("current")).unwrap(),
+        PathBuf::from(&id)
+    );
+    let training: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("training.json")).unwrap()).unwrap();
+    assert_eq!(training["promotion"]["promoted"], true, "{training}");
+    // The run has a job record of its own.
+    let job_id = training["job"].as_str().unwrap();
+    let job: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join(format!("state/jobs/{job_id}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["model_id"], id.as_str());
+    assert_eq!(job["trigger"], "cli");
 
     // Serve it.
     let log = dir.join("inference.log");
@@ -313,6 +265,12 @@ fn sigterm_stops_training_without_a_model_directory() {
         Some(75),
         "stopped by a signal: temporary failure"
     );
+    let jobs: Vec<_> = std::fs::read_dir(dir.join("state/jobs"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(jobs.len(), 1);
+    assert!(jobs[0].contains("\"status\": \"cancelled\""), "{}", jobs[0]);
     let models = dir.join("state/models");
     let left: Vec<_> = std::fs::read_dir(&models)
         .map(|d| d.flatten().map(|e| e.path()).collect())

@@ -32,6 +32,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub buffer: BufferConfig,
     pub import: ImportConfig,
+    pub training: TrainingConfig,
     pub log: LogConfig,
     /// The metric catalog; absent means the 14 defaults.
     pub metrics: Vec<MetricDef>,
@@ -53,6 +54,7 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             buffer: BufferConfig::default(),
             import: ImportConfig::default(),
+            training: TrainingConfig::default(),
             log: LogConfig::default(),
             metrics: default_catalog(),
             profiles: default_profiles(),
@@ -332,6 +334,49 @@ pub struct ImportConfig {
     pub columns: std::collections::BTreeMap<String, String>,
 }
 
+/// How `POST /admin/trigger-training` runs `nordiq-train`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Launcher {
+    /// `systemd` when the daemon runs under systemd, `process` otherwise.
+    Auto,
+    /// `systemctl start` the retrain unit (it picks up the queued job).
+    Systemd,
+    /// A `nordiq-train` child process of the daemon.
+    Process,
+}
+
+/// Training jobs and promotion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainingConfig {
+    pub launcher: Launcher,
+    /// The unit the systemd launcher starts.
+    pub unit: String,
+    /// The unit `nordiq-train` reloads after promoting a model under systemd.
+    pub inference_unit: String,
+    /// `nordiq-train` for the process launcher; empty: next to nordiq-inference, else $PATH.
+    pub trainer: PathBuf,
+    /// A new model is promoted only if its validation loss is at least this fraction
+    /// below the current model's on the same windows (0.02 = 2 % better).
+    pub promote_margin: f64,
+    /// `POST /admin/cancel-training` waits this long after SIGTERM, then kills.
+    pub cancel_timeout_seconds: u64,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        TrainingConfig {
+            launcher: Launcher::Auto,
+            unit: "nordiq-retrain.service".into(),
+            inference_unit: "nordiq-inference.service".into(),
+            trainer: PathBuf::new(),
+            promote_margin: 0.0,
+            cancel_timeout_seconds: 30,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -462,6 +507,18 @@ impl Config {
                     self.server.listen
                 ),
             );
+        }
+        if !(0.0..1.0).contains(&self.training.promote_margin) {
+            return bad(
+                "training.promote_margin",
+                format!(
+                    "{} is not a fraction in [0, 1)",
+                    self.training.promote_margin
+                ),
+            );
+        }
+        if self.training.unit.is_empty() || self.training.inference_unit.is_empty() {
+            return bad("training.unit", "unit names must not be empty".into());
         }
         if self.server.max_body_bytes < 1024 {
             return bad("server.max_body_bytes", "must be at least 1024".into());

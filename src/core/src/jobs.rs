@@ -1,0 +1,313 @@
+//! Training job records: one JSON file per job under `state_dir/jobs/`, written atomically
+//! (temp file, fsync, rename). The trainer updates its record as it goes and the daemon
+//! reads it, so the record is the one source of truth, and it survives restarts of both.
+
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn is_active(self) -> bool {
+        matches!(self, JobStatus::Queued | JobStatus::Running)
+    }
+}
+
+/// What a job was asked to do.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobParams {
+    pub epochs: Option<usize>,
+    pub incremental: bool,
+    /// Promote even when the new model does not beat the current one.
+    pub force: bool,
+}
+
+/// The promotion decision and the figures it rests on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Promotion {
+    pub promoted: bool,
+    pub reason: String,
+    /// The new model's validation pinball loss.
+    pub candidate_loss: f64,
+    /// The current model's loss on the same validation windows (None: no current model).
+    pub current_loss: Option<f64>,
+    pub current_model: Option<String>,
+    /// The candidate must be at least this fraction better.
+    pub margin: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub job_id: String,
+    pub status: JobStatus,
+    /// `api`, `timer`, `cli`.
+    pub trigger: String,
+    pub params: JobParams,
+    /// 0–100.
+    pub progress: f64,
+    pub epoch: usize,
+    pub epochs: usize,
+    pub train_loss: Option<f64>,
+    pub validation_loss: Option<f64>,
+    pub created: String,
+    pub started: Option<String>,
+    pub completed: Option<String>,
+    pub duration_s: Option<f64>,
+    /// What the job is doing right now, in words.
+    pub stage: String,
+    pub model_id: Option<String>,
+    pub model_path: Option<String>,
+    pub promotion: Option<Promotion>,
+    pub error: Option<String>,
+    /// The trainer's process id while it runs (to detect a trainer that died).
+    pub pid: Option<u32>,
+}
+
+impl JobRecord {
+    pub fn new(job_id: String, trigger: &str, params: JobParams, now_ms: i64) -> JobRecord {
+        JobRecord {
+            job_id,
+            status: JobStatus::Queued,
+            trigger: trigger.to_string(),
+            params,
+            progress: 0.0,
+            epoch: 0,
+            epochs: 0,
+            train_loss: None,
+            validation_loss: None,
+            created: crate::timefmt::format_ms(now_ms),
+            started: None,
+            completed: None,
+            duration_s: None,
+            stage: "queued".into(),
+            model_id: None,
+            model_path: None,
+            promotion: None,
+            error: None,
+            pid: None,
+        }
+    }
+
+    /// Marks the record finished with `status` at `now_ms`.
+    pub fn finish(&mut self, status: JobStatus, stage: &str, now_ms: i64) {
+        self.status = status;
+        self.stage = stage.to_string();
+        self.pid = None;
+        let now = crate::timefmt::format_ms(now_ms);
+        if let Some(started) = self
+            .started
+            .as_deref()
+            .and_then(|s| crate::timefmt::parse_rfc3339_ms(s).ok())
+        {
+            self.duration_s = Some((now_ms - started) as f64 / 1000.0);
+        }
+        self.completed = Some(now);
+        if status == JobStatus::Completed {
+            self.progress = 100.0;
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a job record: {message}")]
+    Parse { path: String, message: String },
+    #[error("no training job `{0}`")]
+    Unknown(String),
+}
+
+/// `state_dir/jobs/`.
+#[derive(Debug, Clone)]
+pub struct JobStore {
+    dir: PathBuf,
+}
+
+/// `job_YYYYMMDD_HHMMSS_mmm` for a job created at `now_ms`.
+pub fn new_job_id(now_ms: i64) -> String {
+    let stamp = crate::timefmt::format_ms(now_ms);
+    let digits: String = stamp.chars().filter(char::is_ascii_digit).collect();
+    format!(
+        "job_{}_{}_{:03}",
+        &digits[..8],
+        &digits[8..14],
+        now_ms.rem_euclid(1000)
+    )
+}
+
+fn valid_job_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl JobStore {
+    pub fn new(dir: impl Into<PathBuf>) -> JobStore {
+        JobStore { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path_of(&self, id: &str) -> Result<PathBuf, JobError> {
+        if !valid_job_id(id) {
+            return Err(JobError::Unknown(id.to_string()));
+        }
+        Ok(self.dir.join(format!("{id}.json")))
+    }
+
+    /// Writes the record atomically.
+    pub fn write(&self, record: &JobRecord) -> Result<(), JobError> {
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| JobError::Io { path, source }
+        };
+        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        let path = self.path_of(&record.job_id)?;
+        let tmp = self
+            .dir
+            .join(format!(".{}.tmp-{}", record.job_id, std::process::id()));
+        let bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
+        std::fs::File::create(&tmp)
+            .and_then(|mut f| {
+                f.write_all(&bytes)?;
+                f.sync_all()
+            })
+            .map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        Ok(())
+    }
+
+    pub fn read(&self, id: &str) -> Result<JobRecord, JobError> {
+        let path = self.path_of(id)?;
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(JobError::Unknown(id.to_string()))
+            }
+            Err(source) => {
+                return Err(JobError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        };
+        serde_json::from_slice(&bytes).map_err(|e| JobError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Every readable record, oldest first. Unreadable files are skipped (and named in
+    /// the second half of the answer).
+    pub fn list(&self) -> (Vec<JobRecord>, Vec<String>) {
+        let Ok(read) = std::fs::read_dir(&self.dir) else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut ids: Vec<String> = read
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".json")
+                    .filter(|id| valid_job_id(id))
+                    .map(str::to_string)
+            })
+            .collect();
+        ids.sort();
+        let (mut records, mut bad) = (Vec::new(), Vec::new());
+        for id in ids {
+            match self.read(&id) {
+                Ok(r) => records.push(r),
+                Err(e) => bad.push(e.to_string()),
+            }
+        }
+        (records, bad)
+    }
+
+    /// The most recently created job.
+    pub fn latest(&self) -> Option<JobRecord> {
+        self.list().0.pop()
+    }
+
+    /// The oldest job still queued (what a trainer started by systemd picks up).
+    pub fn oldest_queued(&self) -> Option<JobRecord> {
+        self.list()
+            .0
+            .into_iter()
+            .find(|r| r.status == JobStatus::Queued)
+    }
+}
+
+/// Whether process `pid` exists (signal 0 probes without sending anything).
+pub fn process_alive(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 only checks permission and existence.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_list_in_order() {
+        let dir = std::env::temp_dir().join(format!("nordiq-jobs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = JobStore::new(&dir);
+        assert!(store.latest().is_none());
+        let t0 = 1_795_824_000_000;
+        let mut a = JobRecord::new(new_job_id(t0), "api", JobParams::default(), t0);
+        let b = JobRecord::new(
+            new_job_id(t0 + 1500),
+            "timer",
+            JobParams {
+                epochs: Some(3),
+                incremental: true,
+                force: false,
+            },
+            t0 + 1500,
+        );
+        assert_eq!(a.job_id, "job_20261128_000000_000");
+        store.write(&a).unwrap();
+        store.write(&b).unwrap();
+        std::fs::write(dir.join("job_broken.json"), "{").unwrap();
+        assert_eq!(store.read(&b.job_id).unwrap(), b);
+        assert_eq!(store.oldest_queued().unwrap().job_id, a.job_id);
+        a.status = JobStatus::Running;
+        a.started = Some(crate::timefmt::format_ms(t0 + 10_000));
+        store.write(&a).unwrap();
+        assert_eq!(store.oldest_queued().unwrap().job_id, b.job_id);
+        a.finish(JobStatus::Completed, "done", t0 + 70_000);
+        assert_eq!(a.duration_s, Some(60.0));
+        assert_eq!(a.progress, 100.0);
+        let (records, bad) = store.list();
+        assert_eq!(records.len(), 2);
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert_eq!(store.latest().unwrap().job_id, b.job_id);
+        assert!(matches!(store.read("job_nope"), Err(JobError::Unknown(_))));
+        assert!(matches!(store.read("../x"), Err(JobError::Unknown(_))));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn process_probe() {
+        assert!(process_alive(std::process::id()));
+        assert!(!process_alive(u32::MAX / 2));
+    }
+}

@@ -1,0 +1,313 @@
+//! Training jobs started through the API: one at a time, recorded under `state_dir/jobs/`
+//! (the trainer keeps its record up to date; see `nordiq_core::jobs`). Under systemd the
+//! job runs as `nordiq-retrain.service` (it picks up the queued record); otherwise as a
+//! `nordiq-train` child of this daemon, which reloads the model itself when the child
+//! promoted one.
+
+use crate::app::App;
+use crate::lifecycle::ConfigSource;
+use crate::reload::{reload_model, Candidate};
+use nordiq_core::api::TrainingTriggered;
+use nordiq_core::config::{Config, Launcher};
+use nordiq_core::jobs::{new_job_id, process_alive, JobParams, JobRecord, JobStatus, JobStore};
+use nordiq_core::timefmt::{now_ms, parse_rfc3339_ms};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A queued job nobody picked up in this long is marked failed.
+const QUEUED_TIMEOUT_MS: i64 = 10 * 60 * 1000;
+
+/// Why a job request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum JobRequestError {
+    #[error("training job {0} is still {1:?}; cancel it first (POST /admin/cancel-training)")]
+    Busy(String, JobStatus),
+    #[error("no training job is running")]
+    NothingToCancel,
+    #[error("{0}")]
+    Unknown(String),
+    #[error("cannot start the trainer: {0}")]
+    Launch(String),
+    #[error("job store: {0}")]
+    Store(String),
+}
+
+/// The daemon's side of training jobs.
+pub struct Jobs {
+    source: ConfigSource,
+    /// Serialises trigger and cancel.
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl Jobs {
+    pub fn new(source: ConfigSource) -> Jobs {
+        Jobs {
+            source,
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+fn store_of(config: &Config) -> JobStore {
+    JobStore::new(config.paths.state_dir.join("jobs"))
+}
+
+fn under_systemd() -> bool {
+    std::env::var_os("INVOCATION_ID").is_some()
+        && std::path::Path::new("/run/systemd/system").exists()
+}
+
+fn launcher_of(config: &Config) -> Launcher {
+    match config.training.launcher {
+        Launcher::Auto if under_systemd() => Launcher::Systemd,
+        Launcher::Auto => Launcher::Process,
+        other => other,
+    }
+}
+
+/// Marks records whose trainer is gone as failed, so a crash never blocks new jobs.
+fn settle(store: &JobStore, mut record: JobRecord) -> JobRecord {
+    let now = now_ms();
+    let dead = match (record.status, record.pid) {
+        (JobStatus::Running, Some(pid)) => !process_alive(pid),
+        (JobStatus::Running, None) => true,
+        (JobStatus::Queued, _) => parse_rfc3339_ms(&record.created)
+            .map(|t| now - t > QUEUED_TIMEOUT_MS)
+            .unwrap_or(true),
+        _ => false,
+    };
+    if dead {
+        record.error = Some(match record.status {
+            JobStatus::Queued => "no trainer picked the job up within 10 minutes".into(),
+            _ => format!(
+                "the trainer (pid {}) exited without finishing its record",
+                record.pid.unwrap_or(0)
+            ),
+        });
+        record.finish(JobStatus::Failed, "failed", now);
+        let _ = store.write(&record);
+    }
+    record
+}
+
+/// The job `id`, or the latest one.
+pub fn status(app: &App, id: Option<&str>) -> Result<JobRecord, JobRequestError> {
+    let store = store_of(&app.config.load());
+    let record = match id {
+        Some(id) => store
+            .read(id)
+            .map_err(|e| JobRequestError::Unknown(e.to_string()))?,
+        None => store
+            .latest()
+            .ok_or_else(|| JobRequestError::Unknown("no training job has run yet".into()))?,
+    };
+    Ok(settle(&store, record))
+}
+
+fn active(store: &JobStore) -> Option<JobRecord> {
+    store
+        .list()
+        .0
+        .into_iter()
+        .map(|r| settle(store, r))
+        .find(|r| r.status.is_active())
+}
+
+fn trainer_path(config: &Config) -> PathBuf {
+    if !config.training.trainer.as_os_str().is_empty() {
+        return config.training.trainer.clone();
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("nordiq-train")))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("nordiq-train"))
+}
+
+/// `POST /admin/trigger-training`.
+pub async fn trigger(
+    app: &Arc<App>,
+    params: JobParams,
+) -> Result<TrainingTriggered, JobRequestError> {
+    let _one = app.jobs.lock.lock().await;
+    let config = app.config.load_full();
+    let store = store_of(&config);
+    if let Some(busy) = active(&store) {
+        return Err(JobRequestError::Busy(busy.job_id, busy.status));
+    }
+    let record = JobRecord::new(new_job_id(now_ms()), "api", params, now_ms());
+    store
+        .write(&record)
+        .map_err(|e| JobRequestError::Store(e.to_string()))?;
+    let launcher = launcher_of(&config);
+    let launched = match launcher {
+        Launcher::Systemd => start_unit(&config.training.unit).await,
+        _ => spawn_trainer(app, &config, &record.job_id),
+    };
+    if let Err(reason) = launched {
+        let mut failed = record;
+        failed.error = Some(reason.clone());
+        failed.finish(JobStatus::Failed, "failed to start", now_ms());
+        let _ = store.write(&failed);
+        return Err(JobRequestError::Launch(reason));
+    }
+    tracing::info!(job = %record.job_id, launcher = ?launcher, params = ?record.params, "training job started");
+    Ok(TrainingTriggered {
+        job_id: record.job_id,
+        launcher: match launcher {
+            Launcher::Systemd => "systemd".into(),
+            _ => "process".into(),
+        },
+        status: JobStatus::Queued,
+    })
+}
+
+async fn systemctl(args: &[&str]) -> Result<(), String> {
+    let out = tokio::process::Command::new("systemctl")
+        .args(args)
+        .output()
+        .await
+        .map_err(|e| format!("running systemctl {}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "systemctl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+async fn start_unit(unit: &str) -> Result<(), String> {
+    systemctl(&["start", "--no-block", unit]).await
+}
+
+/// Starts `nordiq-train --job ID` as a child and watches it: when it exits, a record it
+/// left unfinished is marked failed, and a promoted model is loaded.
+fn spawn_trainer(app: &Arc<App>, config: &Config, job_id: &str) -> Result<(), String> {
+    let trainer = trainer_path(config);
+    let mut command = tokio::process::Command::new(&trainer);
+    command
+        .args(["--job", job_id, "--reload", "none"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    match &app.jobs.source {
+        ConfigSource::File(path) => {
+            command.arg("--config").arg(path);
+        }
+        ConfigSource::Dev(dir) => {
+            command.arg("--dev").current_dir(dir);
+        }
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("{}: {e}", trainer.display()))?;
+    let app = Arc::clone(app);
+    let job_id = job_id.to_string();
+    let stderr = child.stderr.take();
+    tokio::spawn(async move {
+        // The trainer's own messages go to our log, so journalctl shows them in one place.
+        if let Some(stderr) = stderr {
+            use tokio::io::AsyncBufReadExt;
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::info!(job = %job_id, "trainer: {line}");
+            }
+        }
+        let exit = child.wait().await;
+        let store = store_of(&app.config.load());
+        let Ok(mut record) = store.read(&job_id) else {
+            return;
+        };
+        if record.status.is_active() {
+            record.error = Some(format!("nordiq-train exited ({exit:?}) without finishing"));
+            record.finish(JobStatus::Failed, "failed", now_ms());
+            let _ = store.write(&record);
+        }
+        tracing::info!(job = %job_id, status = ?record.status, model = ?record.model_id, "training job finished");
+        if record.promotion.as_ref().is_some_and(|p| p.promoted) {
+            reload_model(&app, Candidate::Current).await;
+        }
+    });
+    Ok(())
+}
+
+/// `POST /admin/cancel-training`: SIGTERM to the trainer (or `systemctl stop`), then wait
+/// for it to record the cancellation; after `cancel_timeout_seconds` it is killed and the
+/// record and any half-written model directory are cleaned up here.
+pub async fn cancel(app: &Arc<App>) -> Result<JobRecord, JobRequestError> {
+    let _one = app.jobs.lock.lock().await;
+    let config = app.config.load_full();
+    let store = store_of(&config);
+    let mut record = active(&store).ok_or(JobRequestError::NothingToCancel)?;
+    if record.status == JobStatus::Queued && record.pid.is_none() {
+        record.finish(
+            JobStatus::Cancelled,
+            "cancelled before it started",
+            now_ms(),
+        );
+        store
+            .write(&record)
+            .map_err(|e| JobRequestError::Store(e.to_string()))?;
+        return Ok(record);
+    }
+    // The record marks the wish first, so a trainer between epochs sees it even if the
+    // signal is lost.
+    record.stage = "cancelling".into();
+    let _ = store.write(&record);
+    let pid = record.pid;
+    if launcher_of(&config) == Launcher::Systemd && pid.is_none() {
+        systemctl(&["stop", "--no-block", &config.training.unit])
+            .await
+            .map_err(JobRequestError::Launch)?;
+    } else if let Some(pid) = pid {
+        // SAFETY: plain kill(2) on the trainer's pid.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    }
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs(config.training.cancel_timeout_seconds);
+    loop {
+        let now = store
+            .read(&record.job_id)
+            .map_err(|e| JobRequestError::Store(e.to_string()))?;
+        if !now.status.is_active() {
+            tracing::info!(job = %now.job_id, status = ?now.status, "training job stopped");
+            return Ok(now);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if let Some(pid) = pid {
+        // SAFETY: as above.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+    remove_staging(&config);
+    let mut killed = store
+        .read(&record.job_id)
+        .map_err(|e| JobRequestError::Store(e.to_string()))?;
+    killed.error = Some(format!(
+        "the trainer did not stop within {} s of SIGTERM and was killed",
+        config.training.cancel_timeout_seconds
+    ));
+    killed.finish(JobStatus::Cancelled, "killed", now_ms());
+    let _ = store.write(&killed);
+    tracing::warn!(job = %killed.job_id, "training job killed");
+    Ok(killed)
+}
+
+/// Half-built model directories (`models/.tmp-*`) of a killed trainer.
+fn remove_staging(config: &Config) {
+    let models = config.paths.state_dir.join("models");
+    if let Ok(entries) = std::fs::read_dir(&models) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}

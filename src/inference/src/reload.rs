@@ -1,0 +1,204 @@
+//! Model hot reload: resolve the candidate, load and validate it on the blocking pool (the
+//! main loop keeps accepting and pinging the watchdog), then swap the serving forecaster
+//! in one atomic store. A refused candidate changes nothing; the reason is logged, kept
+//! for `GET /admin/model-info`, shown in `STATUS=` and returned to the caller. Windows,
+//! the forecast cache and alert state are untouched either way.
+
+use crate::app::App;
+use crate::serving::{self, SMOKE_WINDOWS};
+use nordiq_core::api::{ModelInfo, ReloadOutcome};
+use nordiq_core::models::ModelStore;
+use nordiq_core::timefmt::{format_ms, now_ms};
+use nordiq_model::baseline::Baseline;
+use nordiq_model::serving::Serving;
+use nordiq_model::Forecaster;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Which model a reload should load.
+#[derive(Debug, Clone)]
+pub enum Candidate {
+    /// Whatever `models/current` points at (the baselines when nothing was promoted).
+    Current,
+    /// A model directory named by the operator.
+    Path(PathBuf),
+}
+
+#[derive(Default)]
+struct Loaded {
+    path: Option<PathBuf>,
+    loaded_at_ms: Option<i64>,
+    last: Option<ReloadOutcome>,
+    ok: u64,
+    failed: u64,
+}
+
+/// The serving model's provenance and the reload history.
+#[derive(Default)]
+pub struct ModelState {
+    /// One reload at a time (SIGHUP and the API may race).
+    reload_lock: tokio::sync::Mutex<()>,
+    loaded: Mutex<Loaded>,
+}
+
+impl ModelState {
+    pub fn new(path: Option<PathBuf>) -> ModelState {
+        let state = ModelState::default();
+        state.with(|l| {
+            l.loaded_at_ms = path.as_ref().map(|_| now_ms());
+            l.path = path;
+        });
+        state
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Loaded) -> R) -> R {
+        f(&mut self.loaded.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The latest reload's refusal, for `STATUS=`.
+    pub fn last_error(&self) -> Option<String> {
+        self.with(|l| l.last.as_ref().and_then(|o| o.error.clone()))
+    }
+}
+
+/// Loads, validates and (if it passes) serves `candidate`.
+pub async fn reload_model(app: &Arc<App>, candidate: Candidate) -> ReloadOutcome {
+    let _one_at_a_time = app.model.reload_lock.lock().await;
+    let started = Instant::now();
+    let config = app.config.load_full();
+    let dir = match &candidate {
+        Candidate::Current => serving::current_dir(&config),
+        Candidate::Path(p) => Some(p.clone()),
+    };
+    let step_ms = config.model.step_seconds as i64 * 1000;
+    let smoke = app.store.sample_snapshots(
+        now_ms().div_euclid(step_ms),
+        config.model.encoder_steps,
+        SMOKE_WINDOWS,
+    );
+    let validated = match dir.clone() {
+        None => Ok(None),
+        Some(dir) => {
+            let config = Arc::clone(&config);
+            tokio::task::spawn_blocking(move || serving::load_validated(&config, &dir, smoke))
+                .await
+                .unwrap_or_else(|e| Err(format!("validation panicked: {e}")))
+                .map(Some)
+        }
+    };
+    let mut outcome = ReloadOutcome {
+        ok: validated.is_ok(),
+        serving: String::new(),
+        candidate: dir.as_ref().map(|d| d.display().to_string()),
+        duration_ms: 0.0,
+        smoke_windows: 0,
+        smoke_real: false,
+        at: format_ms(now_ms()),
+        error: None,
+    };
+    let baseline = Baseline::from_config(&config);
+    match validated {
+        Ok(model) => {
+            let path = model.as_ref().map(|v| v.path.clone());
+            if let Some(v) = &model {
+                outcome.smoke_windows = v.smoke_windows;
+                outcome.smoke_real = v.smoke_real;
+            }
+            let serving = Serving::new(
+                model.map(|v| Arc::new(v.model)),
+                baseline,
+                config.model.encoder_steps,
+            );
+            outcome.serving = serving.id().to_string();
+            app.forecaster.store(Arc::new(serving));
+            app.model.with(|l| {
+                l.path = path;
+                l.loaded_at_ms = Some(now_ms());
+            });
+            // Forecast with the new model now rather than at the next step.
+            app.refresh_requested.notify_one();
+        }
+        Err(reason) => {
+            outcome.serving = app.forecaster.load().id().to_string();
+            outcome.error = Some(reason);
+        }
+    }
+    outcome.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match &outcome.error {
+        None => tracing::info!(
+            serving = %outcome.serving,
+            candidate = outcome.candidate.as_deref().unwrap_or("none (no model promoted)"),
+            duration_ms = outcome.duration_ms,
+            smoke_windows = outcome.smoke_windows,
+            "model reloaded"
+        ),
+        Some(reason) => tracing::error!(
+            candidate = outcome.candidate.as_deref().unwrap_or(""),
+            %reason,
+            kept = %outcome.serving,
+            "model reload refused; the previous model keeps serving"
+        ),
+    }
+    app.model.with(|l| {
+        if outcome.ok {
+            l.ok += 1;
+        } else {
+            l.failed += 1;
+        }
+        l.last = Some(outcome.clone());
+    });
+    outcome
+}
+
+/// Pairs the serving model with a baseline built from the (reloaded) config.
+pub fn rebuild_baseline(app: &App) {
+    let config = app.config.load();
+    let old = app.forecaster.load_full();
+    app.forecaster.store(Arc::new(Serving::new(
+        old.model.clone(),
+        Baseline::from_config(&config),
+        config.model.encoder_steps,
+    )));
+}
+
+/// `GET /admin/model-info`.
+pub fn model_info(app: &App) -> ModelInfo {
+    let config = app.config.load();
+    let serving = app.forecaster.load_full();
+    let store = ModelStore::new(config.paths.state_dir.join("models"));
+    let (path, loaded_at_ms, last, ok, failed) = app.model.with(|l| {
+        (
+            l.path.clone(),
+            l.loaded_at_ms,
+            l.last.clone(),
+            l.ok,
+            l.failed,
+        )
+    });
+    let path = path.filter(|_| serving.model.is_some());
+    let (mase, coverage, validation_pinball) = path
+        .as_deref()
+        .map(nordiq_core::models::headline)
+        .unwrap_or_default();
+    let shape = path.as_ref().and_then(|p| {
+        std::fs::read(p.join("config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    });
+    ModelInfo {
+        serving: serving.id().to_string(),
+        baseline: serving.baseline.id().to_string(),
+        path: path.map(|p| p.display().to_string()),
+        current: store.current(),
+        previous: store.previous(),
+        loaded_at: loaded_at_ms.map(format_ms),
+        shape,
+        mase,
+        coverage,
+        validation_pinball,
+        reloads_ok: ok,
+        reloads_failed: failed,
+        last_reload: last,
+    }
+}
