@@ -4,6 +4,11 @@
 //! (in-process on full windows, and the daemon's own figure). Prints the numbers and
 //! rewrites its section of docs/benchmarks.md. Not a test: nothing here asserts speed.
 
+mod common;
+
+use common::{
+    bodies, ingest, percentile, server_name, start_daemon, BIN, KEY, TIMESTAMPS_PER_BATCH,
+};
 use nordiq_core::assess;
 use nordiq_core::client::ApiClient;
 use nordiq_core::config::{BaselineKind, Config};
@@ -16,155 +21,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nordiq-inference");
-const KEY: &str = "bench-key-0123456789abcdef";
 const SERVERS: usize = 1000;
 const CONNECTIONS: usize = 4;
-/// Timestamps per request: 10 × (1000 servers / 4 connections) = 2,500 records.
-const TIMESTAMPS_PER_BATCH: usize = 10;
 const SAMPLE_SPACING_S: i64 = 5;
-
-fn server_name(i: usize) -> String {
-    format!("bench{i:05}")
-}
-
-fn record(out: &mut String, server: usize, ts: i64) {
-    let x = ((ts / SAMPLE_SPACING_S) as usize * 31 + server * 17) % 1000;
-    let v = x as f64 / 20.0;
-    let _ = write!(
-        out,
-        "{{\"timestamp\":{ts},\"server_name\":\"{}\",\"cpu_user_pct\":{v:.2},\"cpu_sys_pct\":{:.2},\"cpu_iowait_pct\":1.5,\"cpu_idle_pct\":{:.2},\"java_cpu_pct\":{:.2},\"mem_used_pct\":{:.2},\"swap_used_pct\":0.5,\"disk_usage_pct\":61.2,\"net_in_mb_s\":{:.2},\"net_out_mb_s\":{:.2},\"back_close_wait\":4,\"front_close_wait\":2,\"load_average\":{:.2},\"uptime_days\":12.5}}",
-        server_name(server),
-        v / 5.0,
-        (100.0 - v * 1.2 - 1.5).max(0.0),
-        v * 0.6,
-        40.0 + v / 4.0,
-        v / 2.0,
-        v / 3.0,
-        v / 12.0
-    );
-}
-
-/// Builds every request body up front so the client's own work stays out of the timing.
-fn bodies(ndjson: bool, start_ts: i64, timestamps: usize) -> Vec<Vec<String>> {
-    let mut per_conn = vec![Vec::new(); CONNECTIONS];
-    for (c, conn_bodies) in per_conn.iter_mut().enumerate() {
-        let mut t = 0;
-        while t < timestamps {
-            let mut body = String::with_capacity(2 << 20);
-            if !ndjson {
-                body.push_str("{\"records\":[");
-            }
-            let mut first = true;
-            for k in t..(t + TIMESTAMPS_PER_BATCH).min(timestamps) {
-                let ts = start_ts + k as i64 * SAMPLE_SPACING_S;
-                for s in (c..SERVERS).step_by(CONNECTIONS) {
-                    if !ndjson && !first {
-                        body.push(',');
-                    }
-                    first = false;
-                    record(&mut body, s, ts);
-                    if ndjson {
-                        body.push('\n');
-                    }
-                }
-            }
-            if !ndjson {
-                body.push_str("]}");
-            }
-            conn_bodies.push(body);
-            t += TIMESTAMPS_PER_BATCH;
-        }
-    }
-    per_conn
-}
-
-struct Daemon(std::process::Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_daemon(dir: &std::path::Path, port: u16) -> Daemon {
-    let config = dir.join("nordiq.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_body_bytes = 67108864\n[paths]\nstate_dir = \"{}\"\n[auth]\napi_key_file = \"{}\"\n[log]\nlevel = \"warn\"\n",
-            dir.join("state").display(),
-            dir.join("key").display()
-        ),
-    )
-    .expect("write bench config");
-    let child = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .env("NORDIQ_API_KEY", KEY)
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("LISTEN_FDS")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start nordiq-inference");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "daemon did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Daemon(child)
-}
-
-struct IngestResult {
-    samples: usize,
-    seconds: f64,
-    bytes: usize,
-}
-
-async fn ingest(base: &str, per_conn: Vec<Vec<String>>, ndjson: bool) -> IngestResult {
-    let content_type = if ndjson {
-        "application/x-ndjson"
-    } else {
-        "application/json"
-    };
-    let bytes: usize = per_conn.iter().flatten().map(|b| b.len()).sum();
-    let started = Instant::now();
-    let tasks: Vec<_> = per_conn
-        .into_iter()
-        .map(|bodies| {
-            let client =
-                ApiClient::new(base, Some(KEY.to_string())).with_timeout(Duration::from_secs(120));
-            tokio::spawn(async move {
-                let mut accepted = 0usize;
-                for body in bodies {
-                    let a = client
-                        .post("/feed/data", content_type, body)
-                        .await
-                        .expect("feed");
-                    assert!(a.status.is_success(), "{}", a.text());
-                    let r: nordiq_core::api::IngestResponse = a.json().expect("ingest answer");
-                    accepted += r.accepted;
-                }
-                accepted
-            })
-        })
-        .collect();
-    let mut samples = 0;
-    for t in tasks {
-        samples += t.await.expect("ingest task");
-    }
-    IngestResult {
-        samples,
-        seconds: started.elapsed().as_secs_f64(),
-        bytes,
-    }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
 
 /// Full windows for `SERVERS` servers (two days at 5 min), as the refresh sees them.
 fn synthetic_snapshots(config: &Config) -> Vec<WindowSnapshot> {
@@ -255,9 +114,16 @@ fn main() {
         // A fresh state directory per format, so neither run recovers the other's log.
         let run_dir = dir.join(if ndjson { "ndjson" } else { "json" });
         std::fs::create_dir_all(&run_dir).expect("bench dir");
-        let daemon = start_daemon(&run_dir, port);
+        let daemon = start_daemon(&run_dir, port, "");
         let start_ts = now_ms() / 1000 - history_timestamps as i64 * SAMPLE_SPACING_S;
-        let per_conn = bodies(ndjson, start_ts, history_timestamps);
+        let per_conn = bodies(
+            ndjson,
+            SERVERS,
+            CONNECTIONS,
+            start_ts,
+            history_timestamps,
+            SAMPLE_SPACING_S,
+        );
         let r = runtime.block_on(ingest(&base, per_conn, ndjson));
         let rate = r.samples as f64 / r.seconds;
         let name = if ndjson { "NDJSON" } else { "JSON" };
