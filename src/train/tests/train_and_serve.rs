@@ -7,50 +7,15 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{history, http, inference_bin, write_history_csv, KEY, TRAIN};
+use common::{history, http, write_history_csv, TRAIN};
 
 #[test]
 fn train_then_serve_warm_servers_with_the_model() {
     let dir = std::env::temp_dir().join(format!("nordiq-train-serve-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = dir.join("nordiq.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[server]
-listen = "127.0.0.1:{port}"
-[paths]
-state_dir = "{state}"
-[model]
-step_seconds = 3600
-encoder_steps = 24
-horizon_steps = 6
-[forecast]
-summary_horizons_minutes = [60, 360]
-min_history_steps = 3
-[risk]
-lookahead_minutes = 120
-
-[[metrics]]
-name = "cpu_user_pct"
-min = 0
-max = 100
-risk = {{ ok = 60, warn = 85, crit = 95 }}
-[[metrics]]
-name = "mem_used_pct"
-min = 0
-max = 100
-"#,
-            state = dir.join("state").display()
-        ),
-    )
-    .unwrap();
+    let port = common::free_port();
+    let config = common::write_small_config(&dir, port, "");
     // Train on a CSV export of 12 days of three servers.
     let csv = dir.join("history.csv");
     write_history_csv(&csv, &["ppweb001", "ppdb001", "ppml0001"], 12 * 24);
@@ -133,25 +98,7 @@ max = 100
     assert_eq!(job["trigger"], "cli");
 
     // Serve it.
-    let log = dir.join("inference.log");
-    let mut daemon = Command::new(inference_bin())
-        .args(["--config", config.to_str().unwrap()])
-        .env("NORDIQ_API_KEY", KEY)
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("LISTEN_FDS")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "daemon did not start: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let daemon = common::Daemon::start(&dir, &config, port);
     // Two warm servers (30 h of history) and one cold (4 h).
     let (status, body) = http(
         port,
@@ -199,8 +146,7 @@ max = 100
     let (status, _) = http(port, "GET", "/explain/ppcold01", "");
     assert_eq!(status, 409, "a cold server has no model explanation");
 
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    drop(daemon);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -209,15 +155,7 @@ fn sigterm_stops_training_without_a_model_directory() {
     let dir = std::env::temp_dir().join(format!("nordiq-train-sigterm-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("nordiq.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[paths]\nstate_dir = \"{}\"\n[model]\nstep_seconds = 3600\nencoder_steps = 24\nhorizon_steps = 6\n[forecast]\nsummary_horizons_minutes = [60]\n[risk]\nlookahead_minutes = 60\n[[metrics]]\nname = \"cpu_user_pct\"\nmin = 0\nmax = 100\n[[metrics]]\nname = \"mem_used_pct\"\nmin = 0\nmax = 100\n",
-            dir.join("state").display()
-        ),
-    )
-    .unwrap();
+    let config = common::write_small_config(&dir, common::free_port(), "");
     let csv = dir.join("history.csv");
     write_history_csv(&csv, &["ppweb001", "ppdb001"], 20 * 24);
     let mut child = Command::new(TRAIN)
