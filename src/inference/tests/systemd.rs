@@ -129,6 +129,32 @@ fn socket_activation_ready_watchdog_reload_stop() {
         .wait_for(Duration::from_secs(5), |m| m.contains("READY=1"))
         .expect("READY=1 after reload");
 
+    // A model that cannot serve (its weights are missing) is refused on reload: the
+    // reason is in STATUS=, the baseline keeps serving, the watchdog keeps pinging.
+    let models = dir.path().join("state/models");
+    std::fs::create_dir_all(models.join("tft_half")).unwrap();
+    std::fs::write(models.join("tft_half/config.json"), "{}").unwrap();
+    std::os::unix::fs::symlink("tft_half", models.join("current")).unwrap();
+    daemon.signal(libc::SIGHUP);
+    let refused = notify
+        .wait_for(Duration::from_secs(10), |m| m.contains("READY=1"))
+        .expect("READY=1 after a refused model");
+    assert!(
+        refused.contains("last model reload refused") && refused.contains("weights.safetensors"),
+        "{refused}"
+    );
+    assert!(
+        notify
+            .wait_for(Duration::from_secs(3), |m| m.contains("WATCHDOG=1"))
+            .is_some(),
+        "watchdog pings go on"
+    );
+    assert_eq!(
+        client.json("/admin/model-info")["serving"],
+        "baseline:seasonal_naive"
+    );
+    std::fs::remove_file(models.join("current")).unwrap();
+
     // A broken config on reload is refused; the daemon keeps serving with the old one.
     std::fs::write(&config, "[model]\nstep_seconds = \"soon\"\n").unwrap();
     daemon.signal(libc::SIGHUP);
