@@ -11,9 +11,9 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct BacktestArgs {
-    /// What to score (repeatable): baseline:seasonal_naive, baseline:holt, or a trained
-    /// model directory (written by nordiq-train).
-    #[arg(long = "model", value_name = "MODEL", default_values_t = ["baseline:seasonal_naive".to_string(), "baseline:holt".to_string()])]
+    /// What to score (repeatable): baseline:seasonal_naive, baseline:seasonal_median,
+    /// baseline:holt, or a trained model directory (written by nordiq-train).
+    #[arg(long = "model", value_name = "MODEL", default_values_t = ["baseline:seasonal_naive".to_string(), "baseline:seasonal_median".to_string(), "baseline:holt".to_string()])]
     models: Vec<String>,
     /// History files (CSV with a header row, or Parquet), as for `nordiqctl import`.
     #[arg(long = "data", required = true, value_name = "FILE")]
@@ -34,6 +34,7 @@ pub struct BacktestArgs {
 fn model(config: &Config, name: &str) -> anyhow::Result<Box<dyn Forecaster>> {
     let kind = match name {
         "baseline:seasonal_naive" => BaselineKind::SeasonalNaive,
+        "baseline:seasonal_median" => BaselineKind::SeasonalMedian,
         "baseline:holt" => BaselineKind::Holt,
         dir if std::path::Path::new(dir).join("config.json").is_file() => {
             let path = std::path::Path::new(dir);
@@ -50,7 +51,7 @@ fn model(config: &Config, name: &str) -> anyhow::Result<Box<dyn Forecaster>> {
         other => {
             return Err(failure(
                 exit::USAGE,
-                format!("--model `{other}`: not baseline:seasonal_naive, baseline:holt, nor a model directory"),
+                format!("--model `{other}`: not baseline:seasonal_naive, baseline:seasonal_median, baseline:holt, nor a model directory"),
             ))
         }
     };

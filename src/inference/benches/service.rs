@@ -160,7 +160,11 @@ fn main() {
         config.model.quantiles,
         ForecastSpec::from_config(&config).threads
     );
-    for kind in [BaselineKind::SeasonalNaive, BaselineKind::Holt] {
+    for kind in [
+        BaselineKind::SeasonalMedian,
+        BaselineKind::SeasonalNaive,
+        BaselineKind::Holt,
+    ] {
         let (median, max, method) = time_refresh(&config, kind, &snapshots, runs);
         println!("refresh {kind:?}: median {median:.1} ms, max {max:.1} ms ({method})");
         let _ = writeln!(

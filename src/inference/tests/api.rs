@@ -357,7 +357,7 @@ fn forecasts_risk_and_alerts_from_fed_history() {
     assert!((258..=259).contains(&remaining), "{remaining}");
 
     let current = c.json("/predictions/current");
-    assert_eq!(current["model_id"], "baseline:seasonal_naive");
+    assert_eq!(current["model_id"], "baseline:seasonal_median");
     assert_eq!(current["fleet"]["servers"], 2);
     assert_eq!(current["fleet"]["levels"]["critical"], 1);
     assert_eq!(current["fleet"]["top_risks"][0]["server"], "ppdb001");

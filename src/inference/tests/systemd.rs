@@ -79,7 +79,7 @@ fn socket_activation_ready_watchdog_reload_stop() {
         .wait_for(Duration::from_secs(10), |m| m.contains("READY=1"))
         .unwrap_or_else(|| panic!("no READY=1; saw {:?}\n{}", notify.seen, daemon.log_text()));
     assert!(
-        ready.contains("STATUS=model baseline:seasonal_naive"),
+        ready.contains("STATUS=model baseline:seasonal_median"),
         "{ready}"
     );
     assert!(daemon
@@ -151,7 +151,7 @@ fn socket_activation_ready_watchdog_reload_stop() {
     );
     assert_eq!(
         client.json("/admin/model-info")["serving"],
-        "baseline:seasonal_naive"
+        "baseline:seasonal_median"
     );
     std::fs::remove_file(models.join("current")).unwrap();
 

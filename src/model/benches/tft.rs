@@ -74,9 +74,7 @@ fn main() {
         let started = Instant::now();
         let batch = model.batch(&train_refs);
         let (target, mask) = batch.target.as_ref().unwrap();
-        let out = model
-            .net
-            .forward(&batch.past, &batch.future, &batch.profile, true);
+        let out = model.net.forward(&batch, true);
         let loss = pinball_loss(&out.quantiles, target, mask, &q);
         opt.backward_step_clip_norm(&loss, 1.0);
         step_times.push(started.elapsed().as_secs_f64());

@@ -9,7 +9,7 @@
 //! history are skipped for every model alike.
 
 use crate::accuracy::{Accumulator, Report};
-use crate::baseline::seasonal_naive_series;
+use crate::baseline::seasonal_series;
 use crate::Forecaster;
 use nordiq_core::config::{Aggregate, Config};
 use nordiq_core::ingest::Sample;
@@ -198,7 +198,7 @@ pub fn backtest(
             (0..width)
                 .map(|m| {
                     let mut bands = vec![vec![f32::NAN; horizon]; 1];
-                    if !seasonal_naive_series(s.series(m), season, horizon, &[0.5], &mut bands) {
+                    if !seasonal_series(s.series(m), season, 1, horizon, &[0.5], &mut bands) {
                         bands[0].fill(f32::NAN);
                     }
                     bands.pop().unwrap_or_default()

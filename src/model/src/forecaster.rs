@@ -10,6 +10,8 @@ pub struct ForecastSpec {
     pub horizon: usize,
     pub quantiles: Vec<f64>,
     pub season_steps: usize,
+    /// Seasons the seasonal median looks back.
+    pub median_seasons: usize,
     /// History the smoothing baseline reads (the encoder length): its state forgets older
     /// steps anyway (weight (1−α)^n), so reading more only costs time.
     pub smoothing_steps: usize,
@@ -31,6 +33,7 @@ impl ForecastSpec {
             horizon: config.model.horizon_steps,
             quantiles: config.model.quantiles.clone(),
             season_steps: config.season_steps(),
+            median_seasons: config.forecast.median_seasons,
             smoothing_steps: config.model.encoder_steps,
             bounds: config.metrics.iter().map(|m| (m.min, m.max)).collect(),
             threads,

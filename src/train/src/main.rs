@@ -60,6 +60,9 @@ struct Args {
     hidden: usize,
     #[arg(long, default_value_t = 4)]
     heads: usize,
+    /// Width of each input variable's own embedding and GRN (at most --hidden).
+    #[arg(long, default_value_t = nordiq_model::tft::DEFAULT_VARIABLE_HIDDEN)]
+    variable_hidden: usize,
     #[arg(long, default_value_t = 0.1)]
     dropout: f64,
     #[arg(long, default_value_t = 64)]
@@ -285,7 +288,8 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
         stride: args.stride,
         ..TrainOptions::default()
     };
-    let shape = TftShape::from_config(config, args.hidden, args.heads, args.dropout);
+    let mut shape = TftShape::from_config(config, args.hidden, args.heads, args.dropout);
+    shape.variable_hidden = args.variable_hidden.clamp(1, args.hidden.max(1));
     let (train_origins, val_origins) = split_origins(
         &grids,
         shape.encoder_steps,
@@ -402,14 +406,18 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
     let staging = nordiq_core::models::Staging::create(&models_dir, &id)?;
     model.save(staging.path())?;
     let tft = TftForecaster::load(staging.path(), &id, threads, args.cuda)?;
-    let baselines: Vec<Baseline> = [BaselineKind::SeasonalNaive, BaselineKind::Holt]
-        .into_iter()
-        .map(|kind| {
-            let mut c = config.clone();
-            c.forecast.baseline = kind;
-            Baseline::from_config(&c)
-        })
-        .collect();
+    let baselines: Vec<Baseline> = [
+        BaselineKind::SeasonalNaive,
+        BaselineKind::SeasonalMedian,
+        BaselineKind::Holt,
+    ]
+    .into_iter()
+    .map(|kind| {
+        let mut c = config.clone();
+        c.forecast.baseline = kind;
+        Baseline::from_config(&c)
+    })
+    .collect();
     let models: Vec<&dyn Forecaster> = std::iter::once(&tft as &dyn Forecaster)
         .chain(baselines.iter().map(|b| b as &dyn Forecaster))
         .collect();
@@ -431,7 +439,8 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
         "mase": reports[0].mase,
         "tft": reports[0],
         "seasonal_naive": reports[1],
-        "holt": reports[2],
+        "seasonal_median": reports[2],
+        "holt": reports[3],
     });
     let training = serde_json::json!({
         "id": id,
@@ -449,9 +458,10 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
     });
     let dir = staging.finish(&metrics, &training)?;
     eprintln!(
-        "model {id}: MASE {:.3} (seasonal naive 1.000, holt {:.3}), coverage {:.1} %, {} epochs in {:.0} s → {}",
+        "model {id}: MASE {:.3} (seasonal naive 1.000, seasonal median {:.3}, holt {:.3}), coverage {:.1} %, {} epochs in {:.0} s → {}",
         reports[0].mase,
         reports[2].mase,
+        reports[3].mase,
         reports[0].coverage * 100.0,
         summary.epochs_run,
         summary.seconds,

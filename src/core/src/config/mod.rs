@@ -193,8 +193,9 @@ pub struct WindowConfig {
     pub raw_capacity: usize,
     /// Servers tracked at most; records for further new servers are rejected.
     pub max_servers: usize,
-    /// Aggregated steps kept per server; 0 = the larger of the encoder and two seasons
-    /// (seasonal baselines need a season of history plus a season of residuals).
+    /// Aggregated steps kept per server; 0 = the larger of the encoder and
+    /// `forecast.median_seasons` seasons (at least two: seasonal baselines need a season of
+    /// history plus a season of residuals).
     pub history_steps: usize,
 }
 
@@ -212,6 +213,9 @@ impl Default for WindowConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BaselineKind {
+    /// The median of the same step in the last `median_seasons` seasons (as many as the
+    /// history holds); damped trend while history is shorter than a season.
+    SeasonalMedian,
     /// Seasonal naive at the daily season, damped trend while history is shorter.
     SeasonalNaive,
     /// Damped-trend exponential smoothing.
@@ -222,8 +226,10 @@ pub enum BaselineKind {
 #[serde(deny_unknown_fields, default)]
 pub struct ForecastConfig {
     pub baseline: BaselineKind,
-    /// Season length for seasonal naive (a multiple of the step).
+    /// Season length for the seasonal baselines (a multiple of the step).
     pub season_seconds: u32,
+    /// Seasons the seasonal median (and the trained model's seasonal input) looks back.
+    pub median_seasons: usize,
     /// Aggregated steps a server needs before it is forecast at all.
     pub min_history_steps: usize,
     /// Forecasts are recomputed at every step boundary and at least this often, so risk
@@ -241,8 +247,9 @@ pub struct ForecastConfig {
 impl Default for ForecastConfig {
     fn default() -> Self {
         ForecastConfig {
-            baseline: BaselineKind::SeasonalNaive,
+            baseline: BaselineKind::SeasonalMedian,
             season_seconds: 86_400,
+            median_seasons: 3,
             min_history_steps: 12,
             refresh_seconds: 60,
             summary_horizons_minutes: vec![30, 60, 480],
@@ -491,7 +498,10 @@ impl Config {
     /// Aggregated steps each server keeps (see `window.history_steps`).
     pub fn history_steps(&self) -> usize {
         match self.window.history_steps {
-            0 => self.model.encoder_steps.max(2 * self.season_steps()),
+            0 => self
+                .model
+                .encoder_steps
+                .max(self.forecast.median_seasons.max(2) * self.season_steps()),
             n => n.max(self.model.encoder_steps),
         }
     }
@@ -562,6 +572,12 @@ impl Config {
             return bad(
                 "forecast.season_seconds",
                 "must be a positive multiple of model.step_seconds".into(),
+            );
+        }
+        if !(1..=28).contains(&f.median_seasons) {
+            return bad(
+                "forecast.median_seasons",
+                format!("{} must be between 1 and 28", f.median_seasons),
             );
         }
         if f.refresh_seconds == 0 {
@@ -760,6 +776,9 @@ impl Config {
         if self.forecast.season_seconds != new.forecast.season_seconds {
             keys.push("forecast.season_seconds");
         }
+        if self.forecast.median_seasons != new.forecast.median_seasons {
+            keys.push("forecast.median_seasons");
+        }
         if self.window != new.window {
             keys.push("window");
         }
@@ -777,6 +796,7 @@ impl Config {
         merged.model = self.model.clone();
         merged.metrics = self.metrics.clone();
         merged.forecast.season_seconds = self.forecast.season_seconds;
+        merged.forecast.median_seasons = self.forecast.median_seasons;
         merged.window = self.window.clone();
         merged.buffer.enabled = self.buffer.enabled;
         merged

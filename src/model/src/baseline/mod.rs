@@ -5,15 +5,15 @@ mod holt;
 mod seasonal;
 
 pub use holt::{holt_series, HoltParams};
-pub use seasonal::seasonal_naive_series;
+pub use seasonal::{seasonal_median_at, seasonal_series};
 
 use crate::{parallel_map, ForecastSpec, Forecaster};
 use nordiq_core::config::{BaselineKind, Config};
 use nordiq_core::forecast::ServerForecast;
 use nordiq_core::window::WindowSnapshot;
 
-/// A baseline forecaster: seasonal naive (damped trend while history is shorter than a
-/// season) or damped trend alone.
+/// A baseline forecaster: seasonal median or seasonal naive (damped trend while history is
+/// shorter than a season), or damped trend alone.
 pub struct Baseline {
     kind: BaselineKind,
     id: String,
@@ -24,6 +24,7 @@ pub struct Baseline {
 impl Baseline {
     pub fn new(kind: BaselineKind, spec: ForecastSpec, holt: HoltParams) -> Self {
         let id = match kind {
+            BaselineKind::SeasonalMedian => "baseline:seasonal_median",
             BaselineKind::SeasonalNaive => "baseline:seasonal_naive",
             BaselineKind::Holt => "baseline:holt",
         }
@@ -53,18 +54,26 @@ impl Baseline {
     pub fn forecast_one(&self, snapshot: &WindowSnapshot) -> ServerForecast {
         let spec = &self.spec;
         let n_metrics = spec.bounds.len();
-        let seasonal = self.kind == BaselineKind::SeasonalNaive
-            && snapshot.len > spec.season_steps
-            && spec.season_steps > 0;
-        let method = if seasonal { "seasonal_naive" } else { "holt" };
+        let seasons = match self.kind {
+            BaselineKind::SeasonalMedian => spec.median_seasons,
+            BaselineKind::SeasonalNaive => 1,
+            BaselineKind::Holt => 0,
+        };
+        let seasonal = seasons > 0 && snapshot.len > spec.season_steps && spec.season_steps > 0;
+        let method = match (seasonal, self.kind) {
+            (false, _) => "holt",
+            (true, BaselineKind::SeasonalMedian) => "seasonal_median",
+            (true, _) => "seasonal_naive",
+        };
         let mut out = ServerForecast::empty(method, n_metrics, spec.quantiles.len(), spec.horizon);
         let mut bands = vec![vec![0.0f32; spec.horizon]; spec.quantiles.len()];
         for m in 0..n_metrics.min(snapshot.history.len() / snapshot.len.max(1)) {
             let series = snapshot.series(m);
             let ok = if seasonal {
-                seasonal_naive_series(
+                seasonal_series(
                     series,
                     spec.season_steps,
+                    seasons,
                     spec.horizon,
                     &spec.quantiles,
                     &mut bands,

@@ -1,18 +1,71 @@
-//! Seasonal naive: tomorrow at 10:00 looks like today at 10:00.
+//! Seasonal baselines: tomorrow at 10:00 looks like today at 10:00 (seasonal naive), or
+//! like the median of the last few days at 10:00 (seasonal median, robust to one odd day).
+//! Seasonal naive is the seasonal median over one season.
 
 use crate::stats::{fill_forward, quantile_in_place};
 
 /// Fewest seasonal residuals worth taking quantiles of.
 const MIN_RESIDUALS: usize = 8;
 
+/// The median of the values `ahead` steps after the end of `series[..end]`, one, two, …
+/// `seasons` whole seasons earlier (only seasons far enough back to be in the past, and
+/// inside the series; NaN values skipped). None when there is none.
+pub fn seasonal_median_at(
+    series: &[f32],
+    end: usize,
+    ahead: usize,
+    season: usize,
+    seasons: usize,
+) -> Option<f32> {
+    if season == 0 || ahead == 0 {
+        return None;
+    }
+    let first = ahead.div_ceil(season);
+    let mut values = [0f32; 32];
+    let mut n = 0;
+    for k in first..first + seasons.clamp(1, values.len()) {
+        // The target sits at index end - 1 + ahead; k seasons before it:
+        let Some(i) = (end + ahead).checked_sub(1 + k * season) else {
+            break;
+        };
+        let v = series[i];
+        if !v.is_nan() {
+            values[n] = v;
+            n += 1;
+        }
+    }
+    median_small(&mut values[..n])
+}
+
+/// The median of a few values (this runs for every step of every series at every refresh:
+/// one to three values take no sort).
+fn median_small(v: &mut [f32]) -> Option<f32> {
+    Some(match *v {
+        [] => return None,
+        [a] => a,
+        [a, b] => (a + b) / 2.0,
+        [a, b, c] => a.min(b).max(a.max(b).min(c)),
+        _ => {
+            v.sort_by(f32::total_cmp);
+            let n = v.len();
+            if n % 2 == 1 {
+                v[n / 2]
+            } else {
+                (v[n / 2 - 1] + v[n / 2]) / 2.0
+            }
+        }
+    })
+}
+
 /// Forecasts `horizon` steps of `series` (oldest first, NaN = gap; longer than `season`)
-/// into `bands[q][h]`. The median repeats the last season (`y[t + h − k·season]`); quantile
-/// `q` adds the empirical q-quantile of the series' own seasonal differences
-/// `y[t] − y[t − season]` minus their median, widened by √k for steps k seasons ahead.
-/// False when the series has no values.
-pub fn seasonal_naive_series(
+/// into `bands[q][h]`. The median is the seasonal median of up to `seasons` seasons
+/// (gaps filled forward); quantile `q` adds the empirical q-quantile of the series' own
+/// residuals over its last season against the same rule one step at a time, minus their
+/// median, widened by √k for steps k seasons ahead. False when the series has no values.
+pub fn seasonal_series(
     series: &[f32],
     season: usize,
+    seasons: usize,
     horizon: usize,
     quantiles: &[f64],
     bands: &mut [Vec<f32>],
@@ -24,18 +77,28 @@ pub fn seasonal_naive_series(
     if n <= season || season == 0 {
         return false;
     }
-    // Residuals only where both ends were real observations, not gap fills.
-    let mut residuals: Vec<f32> = (season..n)
-        .filter(|&t| !series[t].is_nan() && !series[t - season].is_nan())
-        .map(|t| series[t] - series[t - season])
+    // In-sample residuals: each step against the rule applied to what came before it;
+    // only where the step was observed, not gap-filled (unless too few are).
+    let residual = |t: usize| {
+        if seasons == 1 {
+            // Seasonal naive: no median to take.
+            Some(filled[t] - filled[t - season])
+        } else {
+            seasonal_median_at(&filled, t, 1, season, seasons).map(|p| filled[t] - p)
+        }
+    };
+    // The last season of residuals: the bands follow recent behaviour, and the cost stays
+    // flat however many seasons the window keeps.
+    let from = n.saturating_sub(season).max(season);
+    let mut residuals: Vec<f32> = (from..n)
+        .filter(|&t| !series[t].is_nan())
+        .filter_map(residual)
         .collect();
     if residuals.len() < MIN_RESIDUALS {
-        residuals = (season..n)
-            .map(|t| filled[t] - filled[t - season])
-            .collect();
+        residuals = (season..n).filter_map(residual).collect();
     }
-    // Centred on the median residual, so the median forecast is the plain seasonal naive
-    // value and the bands carry the spread.
+    // Centred on the median residual, so the median forecast is the plain seasonal value
+    // and the bands carry the spread.
     let centre = quantile_in_place(&mut residuals, 0.5);
     let offsets: Vec<f32> = quantiles
         .iter()
@@ -43,11 +106,60 @@ pub fn seasonal_naive_series(
         .collect();
     for h in 1..=horizon {
         let k = h.div_ceil(season);
-        let point = filled[n - 1 + h - k * season];
+        let Some(point) = seasonal_median_at(&filled, n, h, season, seasons) else {
+            return false;
+        };
         let widen = (k as f32).sqrt();
         for (band, offset) in bands.iter_mut().zip(&offsets) {
             band[h - 1] = point + offset * widen;
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seasonal_median_at;
+
+    #[test]
+    fn median_of_the_seasons_in_the_past() {
+        // season 3; values 0..9, newest 8.
+        let s: Vec<f32> = (0..9).map(|v| v as f32).collect();
+        // One step ahead (index 9): seasons back are 6, 3, 0.
+        assert_eq!(seasonal_median_at(&s, 9, 1, 3, 1), Some(6.0));
+        assert_eq!(seasonal_median_at(&s, 9, 1, 3, 2), Some(4.5));
+        assert_eq!(seasonal_median_at(&s, 9, 1, 3, 3), Some(3.0));
+        assert_eq!(
+            seasonal_median_at(&s, 9, 1, 3, 9),
+            Some(3.0),
+            "only what exists"
+        );
+        // Four ahead (index 12): one season back is still the future; 9 → 6, 3, 0.
+        assert_eq!(seasonal_median_at(&s, 9, 4, 3, 1), Some(6.0));
+        // An outlier day does not move the median.
+        let mut spiky = s.clone();
+        spiky[6] = 1000.0;
+        assert_eq!(seasonal_median_at(&spiky, 9, 1, 3, 3), Some(3.0));
+        // Gaps are skipped; all gaps → None.
+        let gaps = [f32::NAN; 9];
+        assert_eq!(seasonal_median_at(&gaps, 9, 1, 3, 3), None);
+        assert_eq!(
+            seasonal_median_at(&s, 2, 1, 3, 3),
+            None,
+            "no season of history"
+        );
+        // Medians of one to five values, in any order.
+        for (values, median) in [
+            (vec![4.0], 4.0),
+            (vec![4.0, 1.0], 2.5),
+            (vec![9.0, 1.0, 4.0], 4.0),
+            (vec![1.0, 9.0, 4.0], 4.0),
+            (vec![4.0, 9.0, 1.0], 4.0),
+            (vec![7.0, 1.0, 9.0, 3.0], 5.0),
+            (vec![5.0, 1.0, 9.0, 3.0, 7.0], 5.0),
+        ] {
+            let mut v = values.clone();
+            assert_eq!(super::median_small(&mut v), Some(median), "{values:?}");
+        }
+    }
 }

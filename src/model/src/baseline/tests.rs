@@ -7,6 +7,7 @@ fn spec(horizon: usize, threads: usize) -> ForecastSpec {
         horizon,
         quantiles: vec![0.1, 0.5, 0.9],
         season_steps: SEASON,
+        median_seasons: 3,
         smoothing_steps: 4 * SEASON,
         bounds: vec![(0.0, 100.0), (-1e9, 1e9)],
         threads,
@@ -147,4 +148,40 @@ fn batch_is_parallel_and_ordered() {
     assert_eq!(serial.len(), 37);
     assert_eq!(serial, parallel);
     assert!(serial[36].series(1, 1)[0] > serial[0].series(1, 1)[0]);
+}
+
+#[test]
+fn seasonal_median_ignores_one_odd_day() {
+    // Three clean days, except that the last day had a spike at hour 5.
+    let mut series: Vec<f32> = (0..3 * SEASON).map(wave).collect();
+    series[2 * SEASON + 5] += 20.0;
+    let b = series.clone();
+    let median = Baseline::new(BaselineKind::SeasonalMedian, spec(SEASON, 1), params());
+    let naive = Baseline::new(BaselineKind::SeasonalNaive, spec(SEASON, 1), params());
+    let m = median.forecast_one(&snapshot("s", &series, &b));
+    let n = naive.forecast_one(&snapshot("s", &series, &b));
+    assert_eq!(m.method, "seasonal_median");
+    assert_eq!(median.id(), "baseline:seasonal_median");
+    // Hour 5 of the next day is step 6 ahead.
+    let truth = wave(3 * SEASON + 5);
+    assert!(
+        (m.series(0, 1)[5] - truth).abs() < 1e-3,
+        "{}",
+        m.series(0, 1)[5]
+    );
+    assert!(
+        (n.series(0, 1)[5] - truth - 20.0).abs() < 1e-3,
+        "naive repeats the spike"
+    );
+    for h in 0..SEASON {
+        assert!(m.series(0, 0)[h] <= m.series(0, 1)[h] && m.series(0, 1)[h] <= m.series(0, 2)[h]);
+    }
+    // With one season of history (more only for the later steps, where both are the same
+    // clean wave) it is seasonal naive.
+    let short: Vec<f32> = series[SEASON + SEASON / 2..].to_vec();
+    let one = median.forecast_one(&snapshot("s", &short, &short));
+    let naive_one = naive.forecast_one(&snapshot("s", &short, &short));
+    for (a, b) in one.series(0, 1).iter().zip(naive_one.series(0, 1)) {
+        assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+    }
 }

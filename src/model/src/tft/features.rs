@@ -3,6 +3,7 @@
 //! profile index. Pure Rust, no tensors, so it is unit-tested directly.
 
 use super::TftShape;
+use crate::baseline::seasonal_median_at;
 
 /// Known inputs per step: time of day (sin, cos), day of week (sin, cos), weekend flag.
 pub const TIME_FEATURES: usize = 5;
@@ -29,7 +30,8 @@ pub fn time_features(ts_ms: i64) -> [f32; TIME_FEATURES] {
 pub struct Prepared {
     /// [T][M + TIME_FEATURES]: normalised metrics (missing = 0, the window mean), then time.
     pub past: Vec<f32>,
-    /// [H][TIME_FEATURES + M]: time, then each metric one season before the step (normalised).
+    /// [H][TIME_FEATURES + M]: time, then each metric's seasonal value for the step: the
+    /// median of the same step in the last `shape.seasons` seasons (normalised).
     pub future: Vec<f32>,
     pub profile: i64,
     /// Per metric: value = normalised · scale + mean.
@@ -92,14 +94,13 @@ pub fn prepare<'a>(
         let ts = (last_step + 1 + h as i64) * step_ms;
         let row = &mut future[h * future_width..(h + 1) * future_width];
         row[..TIME_FEATURES].copy_from_slice(&time_features(ts));
-        // Step h lies h + 1 after the newest value; go back whole seasons until it is past.
-        let back = (h + 1).div_ceil(season) * season - (h + 1);
         for m in 0..m_len {
             let series = history(m);
-            if let Some(v) = series.len().checked_sub(back + 1).map(|i| series[i]) {
-                if !v.is_nan() {
-                    row[TIME_FEATURES + m] = (v - mean[m]) / scale[m];
-                }
+            // Step h lies h + 1 after the newest value.
+            if let Some(v) =
+                seasonal_median_at(series, series.len(), h + 1, season, shape.seasons.max(1))
+            {
+                row[TIME_FEATURES + m] = (v - mean[m]) / scale[m];
             }
         }
     }
@@ -142,6 +143,13 @@ mod tests {
         assert!((back(1) - 4.0).abs() < 1e-4);
         assert!((back(2) - 5.0).abs() < 1e-4);
         assert!((back(3) - 3.0).abs() < 1e-4, "two seasons back");
+        // Over two seasons: the median (mean of the two) of 0 and 3 for the first step.
+        shape.seasons = 2;
+        let p = prepare(&shape, &|_| &series[..], 10, 0, None);
+        let back = |h: usize| p.future[h * width + TIME_FEATURES] * p.scale[0] + p.mean[0];
+        assert!((back(0) - 1.5).abs() < 1e-4, "{}", back(0));
+        // Four ahead: two and three seasons back (values 3 and 0).
+        assert!((back(3) - 1.5).abs() < 1e-4, "{}", back(3));
     }
 
     #[test]

@@ -19,7 +19,15 @@ use std::path::Path;
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: a static variable selection network over the profile and each metric's level and
+/// spread; per-variable width `variable_hidden`; the seasonal-median decoder input.
+pub const FORMAT_VERSION: u32 = 2;
+fn one() -> usize {
+    1
+}
+
+/// Default width of the per-variable processing (`TftShape::variable_hidden`).
+pub const DEFAULT_VARIABLE_HIDDEN: usize = 8;
 /// Windows per forward pass when serving.
 pub const FORWARD_CHUNK: usize = 64;
 
@@ -38,8 +46,19 @@ pub struct TftShape {
     /// The decoder also reads each metric's value one season before every forecast step
     /// (known at forecast time), so the network learns corrections to the seasonal pattern.
     pub season_steps: usize,
+    /// That seasonal input is the median of the same step in this many past seasons (as
+    /// many as the history holds; 1 = the value one season before). Missing in files
+    /// written before it existed: 1.
+    #[serde(default = "one")]
+    pub seasons: usize,
     pub quantiles: Vec<f64>,
     pub hidden: usize,
+    /// Width of each input variable's own embedding and GRN in the variable selection
+    /// networks (the TFT paper's per-variable processing; smaller than `hidden` because it
+    /// runs once per variable and time step). 0 in files written before it existed means
+    /// `hidden`.
+    #[serde(default)]
+    pub variable_hidden: usize,
     pub heads: usize,
     pub dropout: f64,
     /// How inputs are scaled (recorded so a reader knows what the weights expect).
@@ -58,8 +77,10 @@ impl TftShape {
             encoder_steps: config.model.encoder_steps,
             horizon_steps: config.model.horizon_steps,
             season_steps: config.season_steps(),
+            seasons: config.forecast.median_seasons,
             quantiles: config.model.quantiles.clone(),
             hidden,
+            variable_hidden: DEFAULT_VARIABLE_HIDDEN.min(hidden),
             heads,
             dropout,
             normalisation:
@@ -79,12 +100,27 @@ impl TftShape {
             encoder_steps: encoder,
             horizon_steps: horizon,
             season_steps: 24,
+            seasons: 1,
             quantiles: vec![0.1, 0.5, 0.9],
             hidden: 8,
+            variable_hidden: 4,
             heads: 2,
             dropout: 0.0,
             normalisation: "test".into(),
         }
+    }
+
+    /// The per-variable width actually used (see `variable_hidden`).
+    pub fn variable_width(&self) -> usize {
+        match self.variable_hidden {
+            0 => self.hidden,
+            n => n,
+        }
+    }
+
+    /// Real-valued static inputs: each metric's level and spread in the encoder window.
+    pub fn static_reals(&self) -> usize {
+        2 * self.metrics.len()
     }
 
     pub fn encoder_vars(&self) -> usize {
@@ -159,7 +195,31 @@ pub struct Batch {
     pub past: Tensor,
     pub future: Tensor,
     pub profile: Tensor,
+    /// [B, 2M]: per metric, the encoder window's mean as a fraction of the metric's range,
+    /// then its spread as ln(std / range) / 4 (see [`static_reals_of`]).
+    pub static_real: Tensor,
     pub target: Option<(Tensor, Tensor)>,
+}
+
+/// The static real inputs of one window: level and spread of each metric relative to its
+/// catalog range (a range without a finite end counts as width 1), so servers of any scale
+/// land in similar numbers.
+pub fn static_reals_of(shape: &TftShape, w: &Prepared) -> Vec<f32> {
+    let m = shape.metrics.len();
+    let mut out = vec![0f32; 2 * m];
+    for i in 0..m {
+        let (lo, hi) = shape.metric_ranges.get(i).copied().unwrap_or((0.0, 1.0));
+        let (lo, width) = if lo.is_finite() && hi.is_finite() && hi > lo {
+            (lo, hi - lo)
+        } else {
+            (0.0, 1.0)
+        };
+        let level = (w.mean[i] as f64 - lo) / width;
+        let spread = (w.scale[i] as f64 / width).max(1e-9).ln() / 4.0;
+        out[i] = level.clamp(-10.0, 10.0) as f32;
+        out[m + i] = spread.clamp(-10.0, 10.0) as f32;
+    }
+    out
 }
 
 impl TftModel {
@@ -239,6 +299,13 @@ impl TftModel {
             .to(device);
         let profile =
             Tensor::from_slice(&windows.iter().map(|w| w.profile).collect::<Vec<_>>()).to(device);
+        let reals: Vec<f32> = windows
+            .iter()
+            .flat_map(|w| static_reals_of(&self.shape, w))
+            .collect();
+        let static_real = Tensor::from_slice(&reals)
+            .view([b, self.shape.static_reals() as i64])
+            .to(device);
         let target = windows.iter().all(|w| w.target.is_some()).then(|| {
             let y: Vec<f32> = windows
                 .iter()
@@ -257,6 +324,7 @@ impl TftModel {
             past,
             future,
             profile,
+            static_real,
             target,
         }
     }
@@ -288,10 +356,7 @@ impl TftModel {
             return Vec::new();
         }
         let batch = self.batch(windows);
-        let out = tch::no_grad(|| {
-            self.net
-                .forward(&batch.past, &batch.future, &batch.profile, false)
-        });
+        let out = tch::no_grad(|| self.net.forward(&batch, false));
         let q = out
             .quantiles
             .sort(-1, false)
@@ -341,10 +406,7 @@ impl TftModel {
     /// decoder, averaged over time) and attention of each forecast step over past steps.
     pub fn explain(&self, window: &Prepared) -> Explanation {
         let batch = self.batch(&[window]);
-        let out = tch::no_grad(|| {
-            self.net
-                .forward(&batch.past, &batch.future, &batch.profile, false)
-        });
+        let out = tch::no_grad(|| self.net.forward(&batch, false));
         let to_vec = |t: Tensor| {
             Vec::<f32>::try_from(t.to(Device::Cpu).to_kind(Kind::Float).flatten(0, -1))
                 .unwrap_or_default()
@@ -358,6 +420,7 @@ impl TftModel {
             "weekend",
         ];
         encoder_names.extend(time_names.iter().map(|s| s.to_string()));
+        let statics = to_vec(out.static_weights);
         let enc = to_vec(out.encoder_weights.mean_dim(1, false, Kind::Float));
         let dec = to_vec(out.decoder_weights.mean_dim(1, false, Kind::Float));
         let t = self.shape.encoder_steps;
@@ -367,7 +430,11 @@ impl TftModel {
                 .mean_dim(1, false, Kind::Float)
                 .narrow(1, 0, t as i64),
         );
+        let static_names = std::iter::once("profile".to_string())
+            .chain(self.shape.metrics.iter().map(|m| format!("{m}_level")))
+            .chain(self.shape.metrics.iter().map(|m| format!("{m}_spread")));
         Explanation {
+            static_variables: static_names.zip(statics).collect(),
             encoder_variables: encoder_names.into_iter().zip(enc).collect(),
             decoder_variables: time_names
                 .iter()
@@ -376,7 +443,7 @@ impl TftModel {
                     self.shape
                         .metrics
                         .iter()
-                        .map(|m| format!("{m}_one_season_earlier")),
+                        .map(|m| format!("{m}_seasonal_median")),
                 )
                 .zip(dec)
                 .collect(),
@@ -388,6 +455,8 @@ impl TftModel {
 /// `GET /explain/{server}`'s body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Explanation {
+    /// The profile and each metric's level and spread in the window.
+    pub static_variables: Vec<(String, f32)>,
     pub encoder_variables: Vec<(String, f32)>,
     pub decoder_variables: Vec<(String, f32)>,
     /// One weight per past step, oldest first (sums to the share of attention on the past).

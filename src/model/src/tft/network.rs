@@ -3,7 +3,7 @@
 //! enrichment, interpretable multi-head attention with a causal mask, a position-wise GRN
 //! and one quantile head per metric, whose output is added to the seasonal-naive value.
 
-use super::TftShape;
+use super::{Batch, TftShape};
 use tch::nn::{self, Module, RNN};
 use tch::{Kind, Tensor};
 
@@ -80,53 +80,122 @@ impl GateAddNorm {
     }
 }
 
-/// Variable selection: each real-valued input gets its own linear embedding and GRN; a GRN
-/// over all of them (with the static context) yields softmax weights that mix them.
+/// Variable selection: each real-valued input gets its own linear embedding (width `e`)
+/// and GRN (e → d); a GRN over all embeddings (with the static context) yields softmax
+/// weights that mix the GRN outputs.
 #[derive(Debug)]
 struct Vsn {
     embed_w: Tensor,
     embed_b: Tensor,
     flat: Grn,
     per_var: Vec<Grn>,
+    d: i64,
 }
 
 impl Vsn {
-    fn new(p: nn::Path, vars: i64, d: i64, dropout: f64) -> Vsn {
+    fn new(p: nn::Path, vars: i64, e: i64, d: i64, dropout: f64) -> Vsn {
         Vsn {
             embed_w: p.var(
                 "embed_w",
-                &[vars, d],
+                &[vars, e],
                 nn::Init::Randn {
                     mean: 0.0,
                     stdev: 0.5,
                 },
             ),
-            embed_b: p.var("embed_b", &[vars, d], nn::Init::Const(0.0)),
-            flat: Grn::new(&p / "flat", vars * d, d, vars, true, dropout),
+            embed_b: p.var("embed_b", &[vars, e], nn::Init::Const(0.0)),
+            flat: Grn::new(&p / "flat", vars * e, d, vars, true, dropout),
             per_var: (0..vars)
-                .map(|i| Grn::new(&p / format!("var{i}"), d, d, d, false, dropout))
+                .map(|i| Grn::new(&p / format!("var{i}"), e, e, d, false, dropout))
                 .collect(),
+            d,
         }
     }
 
     /// `x`: [B, T, V]; returns ([B, T, d], weights [B, T, V]).
     fn forward(&self, x: &Tensor, c: &Tensor, train: bool) -> (Tensor, Tensor) {
-        let emb = x.unsqueeze(-1) * &self.embed_w + &self.embed_b; // [B, T, V, d]
+        let emb = x.unsqueeze(-1) * &self.embed_w + &self.embed_b; // [B, T, V, e]
         let weights = self
             .flat
             .forward(&emb.flatten(-2, -1), Some(c), train)
             .softmax(-1, Kind::Float);
-        let processed: Vec<Tensor> = self
+        // The weighted sum is accumulated variable by variable: stacking the outputs first
+        // would materialise a [B, T, V, d] tensor and cost more than the GRNs.
+        let mixed = self
             .per_var
             .iter()
             .enumerate()
-            .map(|(i, g)| g.forward(&emb.select(2, i as i64), None, train))
-            .collect();
-        let stacked = Tensor::stack(&processed, 2); // [B, T, V, d]
-        (
-            (stacked * weights.unsqueeze(-1)).sum_dim_intlist(2, false, Kind::Float),
-            weights,
-        )
+            .map(|(i, g)| {
+                let i = i as i64;
+                g.forward(&emb.select(2, i), None, train) * weights.narrow(2, i, 1)
+            })
+            .reduce(|acc, term| acc + term)
+            .unwrap_or_else(|| {
+                let size = x.size();
+                Tensor::zeros([size[0], size[1], self.d], (Kind::Float, x.device()))
+            });
+        (mixed, weights)
+    }
+}
+
+/// Static variable selection: the profile (an embedding) and the real-valued static
+/// inputs (each metric's level and spread in the encoder window, each with its own linear
+/// embedding) are each processed by their own GRN and mixed by softmax weights from a GRN
+/// over all of them.
+#[derive(Debug)]
+struct StaticVsn {
+    profile: nn::Embedding,
+    embed_w: Tensor,
+    embed_b: Tensor,
+    flat: Grn,
+    per_var: Vec<Grn>,
+}
+
+impl StaticVsn {
+    fn new(p: nn::Path, profiles: i64, reals: i64, e: i64, d: i64, dropout: f64) -> StaticVsn {
+        let vars = reals + 1;
+        StaticVsn {
+            profile: nn::embedding(&p / "profile", profiles, e, Default::default()),
+            embed_w: p.var(
+                "embed_w",
+                &[reals, e],
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.5,
+                },
+            ),
+            embed_b: p.var("embed_b", &[reals, e], nn::Init::Const(0.0)),
+            flat: Grn::new(&p / "flat", vars * e, d, vars, false, dropout),
+            per_var: (0..vars)
+                .map(|i| Grn::new(&p / format!("var{i}"), e, e, d, false, dropout))
+                .collect(),
+        }
+    }
+
+    /// `profile`: [B] (i64), `reals`: [B, R]; returns ([B, d], weights [B, 1 + R]).
+    fn forward(&self, profile: &Tensor, reals: &Tensor, train: bool) -> (Tensor, Tensor) {
+        let emb = Tensor::cat(
+            &[
+                self.profile.forward(profile).unsqueeze(1),
+                reals.unsqueeze(-1) * &self.embed_w + &self.embed_b,
+            ],
+            1,
+        ); // [B, V, e]
+        let weights = self
+            .flat
+            .forward(&emb.flatten(1, 2), None, train)
+            .softmax(-1, Kind::Float);
+        let mixed = self
+            .per_var
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let i = i as i64;
+                g.forward(&emb.select(1, i), None, train) * weights.narrow(1, i, 1)
+            })
+            .reduce(|acc, term| acc + term)
+            .unwrap_or_else(|| emb.select(1, 0));
+        (mixed, weights)
     }
 }
 
@@ -189,6 +258,8 @@ pub struct TftOutput {
     pub encoder_weights: Tensor,
     /// Decoder variable-selection weights [B, H, V_dec].
     pub decoder_weights: Tensor,
+    /// Static variable-selection weights [B, 1 + V_static_real].
+    pub static_weights: Tensor,
     /// Attention of each decoder step over all positions [B, H, T+H].
     pub attention: Tensor,
 }
@@ -197,7 +268,7 @@ pub struct TftOutput {
 #[derive(Debug)]
 pub struct Tft {
     shape: TftShape,
-    profile: nn::Embedding,
+    static_vsn: StaticVsn,
     static_selection: Grn,
     static_enrichment: Grn,
     static_h: Grn,
@@ -218,6 +289,7 @@ pub struct Tft {
 impl Tft {
     pub fn new(p: &nn::Path, shape: &TftShape) -> Tft {
         let d = shape.hidden as i64;
+        let e = shape.variable_width() as i64;
         let dr = shape.dropout;
         let lstm = nn::RNNConfig {
             batch_first: true,
@@ -225,18 +297,20 @@ impl Tft {
         };
         Tft {
             shape: shape.clone(),
-            profile: nn::embedding(
-                p / "profile",
+            static_vsn: StaticVsn::new(
+                p / "static_vsn",
                 shape.profiles.len().max(1) as i64,
+                shape.static_reals() as i64,
+                e,
                 d,
-                Default::default(),
+                dr,
             ),
             static_selection: Grn::new(p / "static_selection", d, d, d, false, dr),
             static_enrichment: Grn::new(p / "static_enrichment", d, d, d, false, dr),
             static_h: Grn::new(p / "static_h", d, d, d, false, dr),
             static_c: Grn::new(p / "static_c", d, d, d, false, dr),
-            encoder_vsn: Vsn::new(p / "encoder_vsn", shape.encoder_vars() as i64, d, dr),
-            decoder_vsn: Vsn::new(p / "decoder_vsn", shape.decoder_vars() as i64, d, dr),
+            encoder_vsn: Vsn::new(p / "encoder_vsn", shape.encoder_vars() as i64, e, d, dr),
+            decoder_vsn: Vsn::new(p / "decoder_vsn", shape.decoder_vars() as i64, e, d, dr),
             encoder: nn::lstm(p / "encoder", d, d, lstm),
             decoder: nn::lstm(p / "decoder", d, d, lstm),
             post_lstm: GateAddNorm::new(p / "post_lstm", d, dr),
@@ -245,26 +319,29 @@ impl Tft {
             post_attention: GateAddNorm::new(p / "post_attention", d, dr),
             position_wise: Grn::new(p / "position_wise", d, d, d, false, dr),
             post_ff: GateAddNorm::new(p / "post_ff", d, dr),
+            // Zero-initialised: an untrained network forecasts exactly the seasonal median,
+            // and training starts from that baseline instead of from random corrections.
             head: nn::linear(
                 p / "head",
                 d,
                 (shape.metrics.len() * shape.quantiles.len()) as i64,
-                Default::default(),
+                nn::LinearConfig {
+                    ws_init: nn::Init::Const(0.0),
+                    bs_init: Some(nn::Init::Const(0.0)),
+                    bias: true,
+                },
             ),
         }
     }
 
-    /// `past`: [B, T, V_enc], `future`: [B, H, V_dec], `profile`: [B] (i64).
-    pub fn forward(
-        &self,
-        past: &Tensor,
-        future: &Tensor,
-        profile: &Tensor,
-        train: bool,
-    ) -> TftOutput {
+    /// One forward pass over a batch (see [`Batch`] for the tensors' shapes).
+    pub fn forward(&self, batch: &Batch, train: bool) -> TftOutput {
+        let (past, future) = (&batch.past, &batch.future);
         let (b, t) = (past.size()[0], past.size()[1]);
         let h = future.size()[1];
-        let s = self.profile.forward(profile);
+        let (s, static_weights) =
+            self.static_vsn
+                .forward(&batch.profile, &batch.static_real, train);
         let c_sel = self.static_selection.forward(&s, None, train);
         let c_enr = self.static_enrichment.forward(&s, None, train);
         let c_h = self.static_h.forward(&s, None, train);
@@ -303,6 +380,7 @@ impl Tft {
             quantiles,
             encoder_weights,
             decoder_weights,
+            static_weights,
             attention,
         }
     }

@@ -3,6 +3,14 @@ use super::*;
 use crate::backtest::Grid;
 use std::sync::atomic::AtomicBool;
 
+/// libtorch's random generator is global (seeding, initialisation, dropout): tests that
+/// build or train models take turns, or a parallel test changes another's draws.
+static TORCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn torch_turn() -> std::sync::MutexGuard<'static, ()> {
+    TORCH.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn model(seed: u64) -> TftModel {
     tch::set_num_threads(1);
     TftModel::new(TftShape::for_test(2, 24, 6), Device::Cpu, seed)
@@ -46,14 +54,12 @@ fn grids(days: usize) -> Vec<Grid> {
 
 #[test]
 fn forward_shapes_weights_and_causal_attention() {
+    let _turn = torch_turn();
     let m = model(1);
     let g = grids(3);
     let prepared = train::prepare_origin(&m, &g, train::Origin { grid: 0, t: 40 });
     let batch = m.batch(&[&prepared, &prepared]);
-    let out = tch::no_grad(|| {
-        m.net
-            .forward(&batch.past, &batch.future, &batch.profile, false)
-    });
+    let out = tch::no_grad(|| m.net.forward(&batch, false));
     assert_eq!(out.quantiles.size(), vec![2, 6, 2, 3]);
     assert_eq!(
         out.encoder_weights.size(),
@@ -64,6 +70,9 @@ fn forward_shapes_weights_and_causal_attention() {
         (sums - 1.0).abs().max().double_value(&[]) < 1e-5,
         "selection weights are a softmax"
     );
+    assert_eq!(out.static_weights.size(), vec![2, 1 + 2 * 2]);
+    let static_sums = out.static_weights.sum_dim_intlist(-1, false, Kind::Float);
+    assert!((static_sums - 1.0).abs().max().double_value(&[]) < 1e-5);
     assert_eq!(out.attention.size(), vec![2, 6, 30]);
     // Decoder step 0 (position 24) must not see positions 25..30.
     let future_attention = out
@@ -83,6 +92,7 @@ fn forward_shapes_weights_and_causal_attention() {
 
 #[test]
 fn training_lowers_validation_loss_and_is_reproducible() {
+    let _turn = torch_turn();
     let g = grids(12);
     let options = TrainOptions {
         epochs: 6,
@@ -130,6 +140,7 @@ fn training_lowers_validation_loss_and_is_reproducible() {
 
 #[test]
 fn save_load_round_trip_and_forecasts_are_ordered_and_clamped() {
+    let _turn = torch_turn();
     let m = model(5);
     let dir = std::env::temp_dir().join(format!("nordiq-tft-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -157,4 +168,44 @@ fn save_load_round_trip_and_forecasts_are_ordered_and_clamped() {
     std::fs::write(dir.join("config.json"), "{}").unwrap();
     assert!(TftModel::load(&dir, Device::Cpu).is_err());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_untrained_network_forecasts_the_seasonal_median() {
+    let _turn = torch_turn();
+    let mut shape = TftShape::for_test(2, 24, 6);
+    shape.seasons = 3;
+    let m = TftModel::new(shape, Device::Cpu, 5);
+    let g = grids(4);
+    // The last 3 days of server 0, as a snapshot.
+    let len = 72;
+    let mut history = Vec::new();
+    for metric in 0..2 {
+        let series = &g[0].values[metric * g[0].len..(metric + 1) * g[0].len];
+        history.extend_from_slice(&series[series.len() - len..]);
+    }
+    let snapshot = WindowSnapshot {
+        server: "s0".into(),
+        profile: "generic".into(),
+        last_step: g[0].start_step + g[0].len as i64 - 1,
+        history,
+        len,
+        current: vec![0.0; 2],
+        current_ts: 0,
+    };
+    let f = m.forecast(&[&m.prepare_snapshot(&snapshot)]).remove(0);
+    for metric in 0..2 {
+        let series = snapshot.series(metric);
+        for h in 0..6 {
+            let expected =
+                crate::baseline::seasonal_median_at(series, series.len(), h + 1, 24, 3).unwrap();
+            for q in 0..3 {
+                let got = f.series(metric, q)[h];
+                assert!(
+                    (got - expected).abs() < 1e-3,
+                    "metric {metric} step {h} quantile {q}: {got} vs {expected}"
+                );
+            }
+        }
+    }
 }

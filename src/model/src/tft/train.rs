@@ -163,9 +163,7 @@ pub fn evaluate(model: &TftModel, grids: &[Grid], origins: &[Origin], batch_size
             continue;
         };
         let loss = tch::no_grad(|| {
-            let out = model
-                .net
-                .forward(&batch.past, &batch.future, &batch.profile, false);
+            let out = model.net.forward(&batch, false);
             pinball_loss(&out.quantiles, target, mask, &quantiles)
         });
         total += loss.double_value(&[]) * chunk.len() as f64;
@@ -220,9 +218,7 @@ pub fn train(
             let Some((target, mask)) = &batch.target else {
                 continue;
             };
-            let out = model
-                .net
-                .forward(&batch.past, &batch.future, &batch.profile, true);
+            let out = model.net.forward(&batch, true);
             let loss = pinball_loss(&out.quantiles, target, mask, &quantiles);
             opt.backward_step_clip_norm(&loss, options.clip_norm);
             sum += loss.double_value(&[]) * chunk.len() as f64;
