@@ -22,7 +22,8 @@ fn units_verify_and_are_hardened() {
     for entry in std::fs::read_dir(units_dir()).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if !(name.ends_with(".service") || name.ends_with(".timer") || name.ends_with(".socket")) {
+        let unit_kinds = [".service", ".socket", ".timer", ".target"];
+        if !unit_kinds.iter().any(|k| name.ends_with(k)) {
             continue;
         }
         let text = std::fs::read_to_string(&path)
@@ -31,10 +32,15 @@ fn units_verify_and_are_hardened() {
         std::fs::write(tmp.join(&name), text).unwrap();
         units.push(name);
     }
-    assert!(
-        units.iter().any(|u| u == "nordiq-retrain.timer"),
-        "{units:?}"
-    );
+    for expected in [
+        "nordiq.target",
+        "nordiq-inference.socket",
+        "nordiq-inference.service",
+        "nordiq-retrain.service",
+        "nordiq-retrain.timer",
+    ] {
+        assert!(units.iter().any(|u| u == expected), "{expected}: {units:?}");
+    }
     let out = Command::new("systemd-analyze")
         .arg("verify")
         .arg("--recursive-errors=no")
