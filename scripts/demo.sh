@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Runs the NordIQ suite on its embedded development default: no root, no systemd, state in
 # ./.nordiq, API key in ./.nordiq_key. Starts nordiq-inference and a scripted demo feed
-# (20 servers with 26 h of history, then live samples every 5 s), waits for the first
-# forecasts, and shows where to look. `scripts/demo.sh stop` stops both.
-# Port: NORDIQ_DEMO_PORT (default 8000).
+# (20 servers with 26 h of history, then live samples every 5 s) and the dashboard, waits
+# for the first forecasts, and shows where to look. `scripts/demo.sh stop` stops them.
+# Ports: NORDIQ_DEMO_PORT (default 8000), NORDIQ_DASHBOARD_PORT (default 8050).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port="${NORDIQ_DEMO_PORT:-8000}"
 url="http://127.0.0.1:$port"
+dash_port="${NORDIQ_DASHBOARD_PORT:-8050}"
 run=.nordiq/run
 
 stop() {
-    for name in feed inference; do
+    for name in dashboard feed inference; do
         if [ -f "$run/$name.pid" ]; then
             kill "$(cat "$run/$name.pid")" 2>/dev/null || true
             rm -f "$run/$name.pid"
@@ -27,7 +28,7 @@ fi
 
 scripts/ensure-deps.sh
 echo "==> building (debug)"
-cargo build --quiet -p nordiq-inference -p nordiq-ctl
+cargo build --quiet -p nordiq-inference -p nordiq-ctl -p nordiq-dashboard
 stop
 mkdir -p "$run"
 
@@ -53,6 +54,11 @@ for _ in $(seq 1 300); do
     sleep 0.2
 done
 
+echo "==> starting nordiq-dashboard --dev on http://127.0.0.1:$dash_port"
+target/debug/nordiq-dashboard --dev --listen "127.0.0.1:$dash_port" --inference-url "$url" \
+    >"$run/dashboard.log" 2>&1 &
+echo $! >"$run/dashboard.pid"
+
 ctl="target/debug/nordiqctl --dev --url $url"
 $ctl status
 echo
@@ -61,6 +67,7 @@ cat <<INFO
 
 NordIQ is running on $url (state in ./.nordiq, key in ./.nordiq_key).
 Where to look:
+  http://127.0.0.1:$dash_port/         the dashboard (overview, heatmap, servers, alerts, models, history)
   $ctl status                 daemon health, warm-up, last refresh
   $ctl predictions            fleet risk table;  add a server name for its full forecast
   $ctl alerts                 active alerts and level changes

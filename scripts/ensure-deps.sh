@@ -9,6 +9,12 @@ command -v cc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# The tests also drive the dashboard in a real headless browser.
+if [ "${1:-}" = "test" ]; then
+    command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+    command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+    command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+fi
 
 if ((${#need_apt[@]})); then
     sudo=""
@@ -32,6 +38,13 @@ if ! "$venv/bin/python" -c 'import pyarrow' >/dev/null 2>&1; then
     mkdir -p "$cache"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow
+fi
+
+# playwright-core (npm) drives Debian's chromium in the dashboard tests.
+if [ "${1:-}" = "test" ] && [ ! -d "$cache/node/node_modules/playwright-core" ]; then
+    echo "==> installing playwright-core into $cache/node"
+    mkdir -p "$cache/node"
+    npm install --silent --no-audit --no-fund --prefix "$cache/node" playwright-core@1.64.1 >/dev/null
 fi
 
 # libtorch 2.13.0 for tch (the TFT), cached outside the clone.

@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/ensure-deps.sh
+scripts/ensure-deps.sh test
 export NORDIQ_PYTHON="${XDG_CACHE_HOME:-$HOME/.cache}/nordiq/venv/bin/python"
+export NORDIQ_NODE_MODULES="${XDG_CACHE_HOME:-$HOME/.cache}/nordiq/node/node_modules"
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

@@ -2,9 +2,11 @@
 //! values aggregated to the model step (mean / max / last per catalog entry).
 //!
 //! Steps are numbered `floor(timestamp / step)`. The newest step stays open while samples
-//! arrive for it; a sample for a later step closes it (skipped steps become gaps, NaN), and
-//! so does [`ServerWindow::close_until`] when the wall clock has moved past it. A sample for
-//! a step that is already closed is counted as late and kept in the raw ring only.
+//! arrive for it; a sample for a later step closes it (skipped steps become gaps, NaN). A
+//! sample for a step that is already closed is counted as late and kept in the raw ring
+//! only. Forecasting reads a window as of the current step with
+//! [`ServerWindow::snapshot_at`], which closes nothing, so history sent in several requests
+//! is never made late by the clock.
 
 use crate::config::{Aggregate, Config};
 use crate::ingest::Sample;
@@ -310,12 +312,13 @@ impl ServerWindow {
     /// Closed steps that hold at least one value (gaps excluded): what warm-up and
     /// forecast eligibility count, so a server that went silent cools down.
     pub fn observed_steps(&self) -> usize {
-        self.steps.observed
+        let open_has_value = self.open_step.is_some() && self.open.iter().any(|a| a.count > 0);
+        self.steps.observed + usize::from(open_has_value)
     }
 
     /// Observed steps still missing before the encoder is full (0 = warm).
     pub fn warmup_remaining(&self, shape: &WindowShape) -> usize {
-        shape.encoder_steps.saturating_sub(self.steps.observed)
+        shape.encoder_steps.saturating_sub(self.observed_steps())
     }
 
     /// Raw samples held.
@@ -336,7 +339,71 @@ impl ServerWindow {
         })
     }
 
-    /// Copies the closed history for forecasting.
+    /// The history as of `now_step` (every step before it), for forecasting, without
+    /// closing anything: once the clock has passed the open step it is included as
+    /// aggregated so far, and the steps since are gaps. Nothing changes in the window, so
+    /// samples that arrive later for those steps (history sent in several requests while
+    /// the forecast loop runs) still land in it.
+    pub fn snapshot_at(&self, shape: &WindowShape, server: &str, now_step: i64) -> WindowSnapshot {
+        let cap = self.steps.capacity;
+        let width = self.steps.width;
+        let has_ring = self.steps.len > 0;
+        let open = self.open_step.filter(|&o| o < now_step);
+        let open_row: Option<Vec<f32>> = open.map(|_| {
+            self.open
+                .iter()
+                .zip(&shape.aggregates)
+                .map(|(acc, agg)| acc.value(*agg))
+                .collect()
+        });
+        // Counts are capped at the capacity: more would push the whole ring out anyway.
+        let clamp = |n: i64| n.clamp(0, cap as i64 + 1) as usize;
+        let pre_gap = match open {
+            Some(o) if has_ring => clamp(o - self.last_closed_step - 1),
+            _ => 0,
+        };
+        let last = match open {
+            Some(o) => Some(o),
+            None if has_ring => Some(self.last_closed_step),
+            None => None,
+        };
+        let post_gap = last.map(|l| clamp(now_step - 1 - l)).unwrap_or(0);
+        let extra = pre_gap + usize::from(open_row.is_some()) + post_gap;
+        let total = self.steps.len + extra;
+        let len = total.min(cap);
+        let first = total - len;
+        let mut history = vec![f32::NAN; width * len];
+        for (t, i) in (first..total).enumerate() {
+            let row: Option<&[f32]> = if i < self.steps.len {
+                Some(self.steps.row(i))
+            } else if i - self.steps.len == pre_gap {
+                open_row.as_deref()
+            } else {
+                None
+            };
+            if let Some(row) = row {
+                for (m, v) in row.iter().enumerate() {
+                    history[m * len + t] = *v;
+                }
+            }
+        }
+        let last_step = match last {
+            Some(_) if post_gap > 0 => now_step - 1,
+            Some(l) => l,
+            None => self.last_closed_step,
+        };
+        WindowSnapshot {
+            server: server.to_string(),
+            profile: self.profile.clone(),
+            last_step,
+            history,
+            len,
+            current: self.latest.clone(),
+            current_ts: self.latest_ts,
+        }
+    }
+
+    /// Copies the closed history (the open step not included).
     pub fn snapshot(&self, server: &str) -> WindowSnapshot {
         let len = self.steps.len;
         let width = self.steps.width;
@@ -400,6 +467,46 @@ mod tests {
     }
 
     #[test]
+    fn snapshots_close_nothing_so_a_backfill_in_parts_is_kept() {
+        let shape = shape(10, 10);
+        let mut w = ServerWindow::new(&shape, "generic".into());
+        // First half of a backfill: steps 0..=2 (step 2 still open).
+        for t in 0..3 {
+            w.push(&shape, &sample(t * 60_000, [t as f32, 0.0, 0.0]));
+        }
+        // The forecast loop looks at step 6 ("now"): steps 0..=5, the open step 2
+        // aggregated so far, 3..=5 gaps.
+        let snap = w.snapshot_at(&shape, "s", 6);
+        assert_eq!(snap.len, 6);
+        assert_eq!(snap.last_step, 5);
+        let s0 = snap.series(0);
+        assert_eq!(&s0[..3], &[0.0, 1.0, 2.0]);
+        assert!(s0[3..].iter().all(|v| v.is_nan()));
+        // Nothing was closed: the second half of the backfill is not late.
+        for t in 3..6 {
+            w.push(&shape, &sample(t * 60_000, [t as f32, 0.0, 0.0]));
+        }
+        assert_eq!(w.late_samples, 0);
+        let snap = w.snapshot_at(&shape, "s", 6);
+        assert_eq!(snap.series(0), &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(
+            w.observed_steps(),
+            6,
+            "the open step counts once it holds a value"
+        );
+        // The step the clock is in is not included; a long silence keeps the capacity.
+        let snap = w.snapshot_at(&shape, "s", 5);
+        assert_eq!(snap.len, 5);
+        let snap = w.snapshot_at(&shape, "s", 1000);
+        assert_eq!(snap.len, 10);
+        assert_eq!(snap.last_step, 999);
+        assert!(snap.series(0).iter().all(|v| v.is_nan()));
+        // An empty window stays empty.
+        let empty = ServerWindow::new(&shape, "generic".into());
+        assert_eq!(empty.snapshot_at(&shape, "s", 50).len, 0);
+    }
+
+    #[test]
     fn missing_values_do_not_count_and_gaps_become_nan() {
         let shape = shape(10, 10);
         let mut w = ServerWindow::new(&shape, "generic".into());
@@ -438,8 +545,9 @@ mod tests {
         let mut w = ServerWindow::new(&shape, "generic".into());
         for i in 0..20 {
             w.push(&shape, &sample(i * 60_000, [i as f32, 0.0, 0.0]));
+            // The open step counts as soon as it holds a value.
             if i < 4 {
-                assert_eq!(w.warmup_remaining(&shape), 4 - i as usize);
+                assert_eq!(w.warmup_remaining(&shape), 3 - i as usize);
             }
         }
         assert_eq!(w.raw_len(), 3);

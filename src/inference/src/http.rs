@@ -39,6 +39,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/admin/refresh", post(admin_refresh))
         .route("/explain/{server}", get(explain))
         .merge(crate::admin::routes())
+        .merge(crate::historical::routes())
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&app),
             require_key,

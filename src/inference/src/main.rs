@@ -4,6 +4,7 @@
 mod admin;
 mod app;
 mod forecast_loop;
+mod historical;
 mod http;
 mod jobs;
 mod lifecycle;

@@ -139,9 +139,8 @@ impl WindowStore {
                 if out.len() >= limit {
                     return out;
                 }
-                window.close_until(&self.shape, now_step);
                 if window.observed_steps() >= min_history {
-                    out.push(window.snapshot(name));
+                    out.push(window.snapshot_at(&self.shape, name, now_step));
                 }
             }
         }
@@ -152,8 +151,7 @@ impl WindowStore {
     pub fn snapshot_of(&self, server: &str, now_step: i64) -> Option<WindowSnapshot> {
         let mut shard = self.lock(Self::shard_of(server));
         let window = shard.get_mut(server)?;
-        window.close_until(&self.shape, now_step);
-        Some(window.snapshot(server))
+        Some(window.snapshot_at(&self.shape, server, now_step))
     }
 
     /// How many servers have at least `min_history` closed steps.

@@ -417,3 +417,57 @@ fn forecasts_risk_and_alerts_from_fed_history() {
         .collect();
     assert!(kinds.len() >= 2 && kinds[1] != "escalation", "{kinds:?}");
 }
+
+#[test]
+fn history_from_the_window_and_from_the_buffer() {
+    let dir = TempDir::new("historical");
+    let port = free_port();
+    let config = write_config(dir.path(), port, "");
+    let daemon = Daemon::start(dir.path(), &config, port, &[("NORDIQ_API_KEY", KEY)]);
+    let c = daemon.client(Some(KEY));
+    // 24 steps of 5 min for two servers, value = step index (+100 for the second).
+    let body = ndjson_history(&["ppweb001", "ppdb001"], 24, 300, |i, t| {
+        (i * 50 + t) as f64 / 2.0
+    });
+    assert_eq!(
+        c.post("/feed/data", "application/x-ndjson", body).status,
+        200
+    );
+
+    // From the window: the last hour is 12 steps, oldest first.
+    let h = c.json("/historical/ppweb001?hours=1");
+    assert_eq!(h["steps"], 12);
+    assert_eq!(h["step_seconds"], 300);
+    let cpu = h["metrics"]["cpu_user_pct"].as_array().unwrap();
+    assert_eq!(cpu.len(), 12);
+    let values: Vec<f64> = cpu.iter().filter_map(|v| v.as_f64()).collect();
+    assert!(values.len() >= 11, "{h}");
+    assert!(values.windows(2).all(|w| w[1] > w[0]), "rising: {values:?}");
+    assert!(h["metrics"]["disk_usage_pct"].as_array().unwrap()[0].is_null());
+    assert_eq!(c.get("/historical/ppnope").status, 404);
+    assert_eq!(c.get("/historical/ppweb001?hours=-1").status, 400);
+
+    // From the buffer: CSV with a header, one row per sample, filtered by server.
+    let csv = c.get("/historical?servers=ppdb001");
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.content_type.as_deref(), Some("text/csv; charset=utf-8"));
+    let text = csv.text();
+    let mut lines = text.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("timestamp,server_name,profile,cpu_user_pct,"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 24);
+    assert!(rows.iter().all(|r| r.split(',').nth(1) == Some("ppdb001")));
+    let json = c.json("/historical?format=json");
+    assert_eq!(json["records"].as_array().unwrap().len(), 48);
+    assert!(json["records"][0]["cpu_user_pct"].is_number());
+    assert_eq!(c.get("/historical?from=yesterday").status, 400);
+    assert_eq!(c.get("/historical?format=xml").status, 400);
+    assert_eq!(
+        c.get("/historical?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z")
+            .status,
+        400
+    );
+}

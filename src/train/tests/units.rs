@@ -36,6 +36,8 @@ fn units_verify_and_are_hardened() {
         "nordiq.target",
         "nordiq-inference.socket",
         "nordiq-inference.service",
+        "nordiq-dashboard.socket",
+        "nordiq-dashboard.service",
         "nordiq-retrain.service",
         "nordiq-retrain.timer",
     ] {

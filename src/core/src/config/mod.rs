@@ -33,6 +33,7 @@ pub struct Config {
     pub buffer: BufferConfig,
     pub import: ImportConfig,
     pub training: TrainingConfig,
+    pub dashboard: DashboardConfig,
     pub log: LogConfig,
     /// The metric catalog; absent means the 14 defaults.
     pub metrics: Vec<MetricDef>,
@@ -55,6 +56,7 @@ impl Default for Config {
             buffer: BufferConfig::default(),
             import: ImportConfig::default(),
             training: TrainingConfig::default(),
+            dashboard: DashboardConfig::default(),
             log: LogConfig::default(),
             metrics: default_catalog(),
             profiles: default_profiles(),
@@ -384,6 +386,37 @@ impl Default for TrainingConfig {
     }
 }
 
+/// `nordiq-dashboard`, the web UI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardConfig {
+    /// Used only when systemd passes no socket. Loopback by default: the page can trigger
+    /// training, so it is not for the open network without `require_login`.
+    pub listen: String,
+    /// Where nordiq-inference answers; empty: derived from `server.listen`.
+    pub inference_url: String,
+    /// Ask for the API key once (a login form) and keep an HttpOnly session cookie.
+    pub require_login: bool,
+    pub session_hours: u64,
+    /// The page's default refresh interval (it offers 5 s – 5 min).
+    pub refresh_seconds: u64,
+    /// Where `nordiq-metrics simulate` answers (`/scenario/…`); empty: no scenario buttons.
+    pub simulator_url: String,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig {
+            listen: "127.0.0.1:8050".into(),
+            inference_url: String::new(),
+            require_login: false,
+            session_hours: 12,
+            refresh_seconds: 30,
+            simulator_url: String::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -516,6 +549,21 @@ impl Config {
                     "`{}` is not an address like 127.0.0.1:8000",
                     self.server.listen
                 ),
+            );
+        }
+        if self.dashboard.listen.parse::<SocketAddr>().is_err() {
+            return bad(
+                "dashboard.listen",
+                format!(
+                    "`{}` is not an address like 127.0.0.1:8050",
+                    self.dashboard.listen
+                ),
+            );
+        }
+        if !(5..=300).contains(&self.dashboard.refresh_seconds) {
+            return bad(
+                "dashboard.refresh_seconds",
+                "must be between 5 and 300".into(),
             );
         }
         if !(0.0..1.0).contains(&self.training.promote_margin) {

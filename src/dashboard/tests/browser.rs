@@ -1,0 +1,179 @@
+//! The dashboard in a real browser: nordiq-inference (development mode) fed by
+//! `nordiqctl demo-feed` (the scripted fleet, the simulator's stand-in), nordiq-dashboard in
+//! front of it, and tests/browser/dashboard.mjs driving Debian's Chromium through
+//! playwright-core over every view. Screenshots land in target/dashboard-screenshots/.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const DASHBOARD: &str = env!("CARGO_BIN_EXE_nordiq-dashboard");
+
+fn sibling(name: &str) -> PathBuf {
+    let path = Path::new(DASHBOARD).with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the workspace's tests (cargo test --workspace builds it)",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(cmd: &mut Command, log: &Path) -> Killed {
+    Killed(
+        cmd.stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("LISTEN_FDS")
+            .env_remove("NORDIQ_API_KEY")
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn wait_port(port: u16, what: &str, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn get(port: u16, path: &str, key: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn every_view_shows_real_content_in_chromium() {
+    let dir = std::env::temp_dir().join(format!("nordiq-dashboard-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (api_port, dash_port) = (free_port(), free_port());
+    let api_url = format!("http://127.0.0.1:{api_port}");
+
+    // A trained-model directory (untrained weights: the shape, not the accuracy, matters
+    // here), promoted, so the server view has the model's own explanation to show.
+    let config = nordiq_core::config::Config::dev(&dir);
+    let models = config.paths.state_dir.join("models");
+    let model = nordiq_model::tft::TftModel::new(
+        nordiq_model::tft::TftShape::from_config(&config, 8, 2, 0.0),
+        tch::Device::Cpu,
+        7,
+    );
+    let staging = nordiq_core::models::Staging::create(&models, "tft_dashboard_test").unwrap();
+    model.save(staging.path()).unwrap();
+    staging
+        .finish(
+            &serde_json::json!({ "mase": 0.9, "tft": { "coverage": 0.8 } }),
+            &serde_json::json!({ "finished": "2026-11-28T00:00:00Z" }),
+        )
+        .unwrap();
+    nordiq_core::models::ModelStore::new(&models)
+        .promote("tft_dashboard_test")
+        .unwrap();
+
+    let _inference = spawn(
+        Command::new(sibling("nordiq-inference"))
+            .args(["--dev", "--listen", &format!("127.0.0.1:{api_port}")])
+            .current_dir(&dir),
+        &dir.join("inference.log"),
+    );
+    wait_port(api_port, "nordiq-inference", &dir.join("inference.log"));
+    let _feed = spawn(
+        Command::new(sibling("nordiqctl"))
+            .args(["--dev", "--url", &api_url, "demo-feed", "--servers", "30"])
+            .args(["--duration", "600"])
+            .current_dir(&dir),
+        &dir.join("feed.log"),
+    );
+    let key = std::fs::read_to_string(dir.join(".nordiq_key"))
+        .unwrap()
+        .trim()
+        .to_string();
+    // Wait until the whole fleet is forecast.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = get(api_port, "/status", &key);
+        let v: serde_json::Value = serde_json::from_str(&status).unwrap_or_default();
+        if v["forecast_servers"] == 30 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "fleet never forecast: {status}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    let _dashboard = spawn(
+        Command::new(DASHBOARD)
+            .args(["--dev", "--listen", &format!("127.0.0.1:{dash_port}")])
+            .args(["--inference-url", &api_url])
+            .current_dir(&dir),
+        &dir.join("dashboard.log"),
+    );
+    wait_port(dash_port, "nordiq-dashboard", &dir.join("dashboard.log"));
+    // The key is used server-side; the browser-facing API needs none.
+    assert!(get(dash_port, "/api/status", "").contains("\"forecast_servers\":30"));
+
+    let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/dashboard-screenshots");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let modules = std::env::var("NORDIQ_NODE_MODULES").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/nordiq/node/node_modules",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/dashboard.mjs");
+    let out = Command::new("node")
+        .arg(&script)
+        .env("DASH_URL", format!("http://127.0.0.1:{dash_port}"))
+        .env("API_URL", &api_url)
+        .env("API_KEY", &key)
+        .env("OUT_DIR", &out_dir)
+        .env("NORDIQ_NODE_MODULES", &modules)
+        .output()
+        .expect("node (Debian's nodejs; scripts/ensure-deps.sh test installs it)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{text}\ndashboard log:\n{}",
+        std::fs::read_to_string(dir.join("dashboard.log")).unwrap_or_default()
+    );
+    eprintln!("{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,125 @@
+// Drives the dashboard in headless Chromium (Debian's, through playwright-core) and checks
+// each view against the daemon's own API. Run by tests/browser.rs; exits non-zero with the
+// list of problems. Screenshots go to $OUT_DIR.
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+const { DASH_URL, API_URL, API_KEY, OUT_DIR, NORDIQ_NODE_MODULES } = process.env;
+const modules = NORDIQ_NODE_MODULES;
+if (!modules) {
+  console.error("NORDIQ_NODE_MODULES is not set (scripts/test.sh sets it after installing playwright-core)");
+  process.exit(2);
+}
+const { chromium } = await import(pathToFileURL(path.join(modules, "playwright-core", "index.mjs")).href);
+
+const problems = [];
+const check = (ok, what) => { if (!ok) problems.push(what); };
+const daemon = async (p) => {
+  const r = await fetch(API_URL + p, { headers: { "X-API-Key": API_KEY } });
+  if (!r.ok) throw new Error(`${p}: ${r.status}`);
+  return r.json();
+};
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+});
+const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+const consoleErrors = [];
+page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+page.on("pageerror", (e) => consoleErrors.push(String(e)));
+
+async function view(name, ready) {
+  const before = consoleErrors.length;
+  await page.goto(`${DASH_URL}/#${name}`);
+  try {
+    await page.waitForFunction(ready, null, { timeout: 20000 });
+  } catch (e) {
+    problems.push(`${name}: did not show its content (${e.message.split("\n")[0]})`);
+  }
+  await page.screenshot({ path: path.join(OUT_DIR, `${name.replace(/\W/g, "_")}.png`), fullPage: true });
+  const banner = await page.$eval("#banner", (b) => (b.hidden ? "" : b.textContent));
+  check(!banner, `${name}: error banner: ${banner}`);
+  check(consoleErrors.length === before, `${name}: console errors: ${consoleErrors.slice(before).join(" | ")}`);
+}
+
+const current = await daemon("/predictions/current");
+const names = Object.keys(current.servers);
+check(names.length > 0, "the daemon forecasts no server");
+const catalog = 14;
+
+// Overview: KPIs, the outlook, the risk distribution, the top servers by name.
+await view("overview", () => document.querySelectorAll("#kpis .card").length >= 8 && document.querySelectorAll("#top tr").length > 1);
+const overviewText = await page.textContent("#view-overview");
+check(names.some((n) => overviewText.includes(n)), "overview: no server name shown");
+check(/incident in 30 min/.test(overviewText) && /incident in 8 h/.test(overviewText), "overview: no incident probability for 30 min and 8 h");
+const serverCard = await page.$eval("#kpis .card .value", (e) => e.textContent);
+check(Number(serverCard) === names.length, `overview: ${serverCard} servers shown, the API has ${names.length}`);
+check((await page.$$("#histogram svg rect")).length === 10, "overview: no risk histogram");
+
+// Heatmap: one column per metric, a drawn canvas.
+await view("heatmap", () => document.querySelectorAll("#heat-head span").length > 0 && document.getElementById("heat").width > 200);
+check((await page.$$("#heat-head span")).length === catalog, "heatmap: not one column per metric");
+const painted = await page.$eval("#heat", (c) => {
+  const d = c.getContext("2d").getImageData(0, 0, c.width, Math.min(c.height, 100)).data;
+  let n = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+  return n;
+});
+check(painted > 1000, `heatmap: canvas nearly empty (${painted} pixels)`);
+
+// Server: a chart per metric with history, the median and the p10–p90 band.
+const server = names[0];
+await view(`server/${encodeURIComponent(server)}`, () => document.querySelectorAll("#server-charts .chart").length > 0);
+check((await page.$$("#server-charts .chart")).length === catalog, "server: not one chart per metric");
+const bands = await page.$$eval("#server-charts path.band", (ps) => ps.filter((p) => (p.getAttribute("d") || "").length > 20).length);
+check(bands >= catalog - 2, `server: ${bands} forecast bands drawn`);
+const hist = await page.$$eval("#server-charts path.hist", (ps) => ps.filter((p) => (p.getAttribute("d") || "").length > 20).length);
+check(hist >= catalog - 2, `server: ${hist} history lines drawn`);
+check((await page.textContent("#server-head")).includes("forecast by"), "server: no header");
+if (current.servers[server].method === "tft") {
+  const bars = await page.$$("#explain .bars .fill");
+  check(bars.length >= 10, `server: ${bars.length} variable-importance bars`);
+  check((await page.$$("#explain svg rect")).length > 5, "server: no attention chart");
+} else {
+  problems.push(`server: ${server} is forecast by ${current.servers[server].method}, not the model`);
+}
+
+// Alerts: the counts are the API's.
+const alerts = await daemon("/alerts/active");
+await view("alerts", () => document.querySelectorAll("#alert-counts .card").length === 3);
+for (const level of ["critical", "warning", "watch"]) {
+  const shown = await page.$eval(`#alert-counts [data-level=${level}] .value`, (e) => e.textContent);
+  check(Number(shown) === alerts.levels[level], `alerts: ${level} shows ${shown}, the API says ${alerts.levels[level]}`);
+}
+check((await page.$$("#alert-table tr.alert-row")).length === alerts.alerts.length, "alerts: table rows differ from the API's alerts");
+
+// Models & training: what serves, per the API.
+const info = await daemon("/admin/model-info");
+await view("models", () => document.querySelectorAll("#model-info tr").length > 3);
+check((await page.textContent("#model-info")).includes(info.serving), `models: serving ${info.serving} not shown`);
+check((await page.textContent("#job")).length > 0, "models: no training status");
+
+// Historical: a chart from the buffer, and a CSV that starts with the header.
+await view("historical", () => document.querySelector("#hist-chart svg path.hist") !== null);
+check(/\d+ samples/.test(await page.textContent("#hist-note")), "historical: no sample count");
+const href = await page.$eval("#hist-csv", (a) => a.getAttribute("href"));
+const csv = await (await fetch(DASH_URL + href)).text();
+check(csv.startsWith("timestamp,server_name,profile,cpu_user_pct"), `historical: CSV starts with ${csv.slice(0, 60)}`);
+check(csv.split("\n").length > 10, "historical: CSV has almost no rows");
+
+// The refresh interval offers 5 s – 5 min and defaults to 30 s.
+const options = await page.$$eval("#refresh option", (os) => os.map((o) => Number(o.value)));
+check(options[0] === 5 && options[options.length - 1] === 300, `refresh options ${options}`);
+check((await page.$eval("#refresh", (s) => s.value)) === "30", "refresh default is not 30 s");
+
+// The key never reaches the browser.
+const html = await page.content();
+check(!html.includes(API_KEY), "the API key appears in the page");
+
+await browser.close();
+if (problems.length) {
+  console.error("dashboard problems:\n- " + problems.join("\n- "));
+  process.exit(1);
+}
+console.log(`dashboard: 6 views checked in Chromium, ${names.length} servers, screenshots in ${OUT_DIR}`);
