@@ -42,6 +42,9 @@ struct Args {
     /// nordiq-inference's URL; overrides dashboard.inference_url.
     #[arg(long, value_name = "URL")]
     inference_url: Option<String>,
+    /// The simulator's URL (shows the scenario buttons); overrides dashboard.simulator_url.
+    #[arg(long, value_name = "URL")]
+    simulator_url: Option<String>,
     /// Log filter (`info`, `debug` …); overrides log.level.
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
@@ -71,6 +74,9 @@ fn load(args: &Args) -> Result<(Config, Option<ApiKey>), (i32, String)> {
     }
     if let Some(url) = &args.inference_url {
         config.dashboard.inference_url = url.clone();
+    }
+    if let Some(url) = &args.simulator_url {
+        config.dashboard.simulator_url = url.clone();
     }
     if let Some(level) = &args.log_level {
         config.log.level = level.clone();

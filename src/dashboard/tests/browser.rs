@@ -69,10 +69,12 @@ fn every_view_shows_real_content_in_chromium() {
         std::thread::sleep(Duration::from_millis(300));
     }
 
+    let simulator = ScenarioStandIn::start();
     let _dashboard = spawn(
         Command::new(DASHBOARD)
             .args(["--dev", "--listen", &format!("127.0.0.1:{dash_port}")])
             .args(["--inference-url", &api_url])
+            .args(["--simulator-url", &simulator.url])
             .current_dir(&dir),
         &dir.join("dashboard.log"),
     );
@@ -109,5 +111,53 @@ fn every_view_shows_real_content_in_chromium() {
         std::fs::read_to_string(dir.join("dashboard.log")).unwrap_or_default()
     );
     eprintln!("{text}");
+    // The scenario buttons reached the simulator, with the key, from the server side.
+    let seen = simulator.requests.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|r| r.starts_with("POST /scenario/set?scenario=degrading") && r.contains(&key)),
+        "{seen:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Answers `POST /scenario/set?scenario=…` and `GET /scenario/status` the way the
+/// simulator's API is specified (nordiq-metrics is not built yet), and records requests.
+struct ScenarioStandIn {
+    url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ScenarioStandIn {
+    fn start() -> ScenarioStandIn {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&requests);
+        std::thread::spawn(move || {
+            let mut scenario = "healthy".to_string();
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = [0u8; 4096];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).to_string();
+                if let Some(s) = request
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|p| p.split_once("scenario="))
+                {
+                    scenario = s.1.to_string();
+                }
+                seen.lock().unwrap().push(request);
+                let body = format!("{{\"scenario\":\"{scenario}\"}}");
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        ScenarioStandIn { url, requests }
+    }
 }

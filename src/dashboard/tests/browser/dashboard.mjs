@@ -108,6 +108,13 @@ const csv = await (await fetch(DASH_URL + href)).text();
 check(csv.startsWith("timestamp,server_name,profile,cpu_user_pct"), `historical: CSV starts with ${csv.slice(0, 60)}`);
 check(csv.split("\n").length > 10, "historical: CSV has almost no rows");
 
+// Scenario buttons (a simulator stand-in is configured): a click reaches it and its answer shows.
+await page.goto(`${DASH_URL}/#overview`);
+await page.waitForFunction(() => !document.getElementById("scenario").hidden, null, { timeout: 10000 });
+await page.click("[data-scenario=degrading]");
+await page.waitForFunction(() => document.getElementById("scenario-status").textContent.includes("degrading"), null, { timeout: 10000 })
+  .catch(() => problems.push("scenario: the simulator's status does not show the new scenario"));
+
 // The refresh interval offers 5 s – 5 min and defaults to 30 s.
 const options = await page.$$eval("#refresh option", (os) => os.map((o) => Number(o.value)));
 check(options[0] === 5 && options[options.length - 1] === 300, `refresh options ${options}`);
