@@ -4,10 +4,11 @@ mod backtest_cmd;
 mod buffer_cmd;
 mod demo_feed;
 mod model_cmd;
+mod status_cmd;
 
 use anyhow::{anyhow, Context};
 use clap::{Parser, Subcommand};
-use nordiq_core::api::{ActiveAlerts, PredictionsCurrent, StatusResponse};
+use nordiq_core::api::{ActiveAlerts, PredictionsCurrent};
 use nordiq_core::auth::{self, resolve_key, KeyEnv};
 use nordiq_core::client::{base_url_for_listen, ApiClient, ClientError};
 use nordiq_core::config::Config;
@@ -46,7 +47,10 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// The daemon's health: model, servers, warm-up, last forecast refresh.
+    /// The NordIQ units (active state, PID, port, memory, CPU, uptime) and the daemon's
+    /// health: model, servers, warm-up, last forecast refresh. Exit 0 when the daemon
+    /// answers and no unit has failed, 1 when a unit has failed, 69 when the daemon does
+    /// not answer.
     Status {
         /// Print the daemon's JSON answer.
         #[arg(long)]
@@ -224,56 +228,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             );
             Ok(exit::OK)
         }
-        Command::Status { json } => {
-            let client = client(&cli, &config)?;
-            let answer = runtime()?.block_on(get_ok(&client, "/status"))?;
-            if *json {
-                println!("{}", answer.text());
-                return Ok(exit::OK);
-            }
-            let s: StatusResponse = answer.json().context("reading /status")?;
-            println!(
-                "nordiq-inference {} at {} — up {} s",
-                s.version,
-                client.base(),
-                s.uptime_seconds
-            );
-            println!("  model        {}", s.model_id);
-            println!(
-                "  servers      {} ({} warm, {} forecast)",
-                s.servers, s.warm_servers, s.forecast_servers
-            );
-            println!(
-                "  levels       healthy {} · watch {} · warning {} · critical {}",
-                s.levels.healthy, s.levels.watch, s.levels.warning, s.levels.critical
-            );
-            println!(
-                "  samples      {} accepted, {} records rejected, {} late",
-                s.samples_total, s.rejected_records_total, s.late_samples_total
-            );
-            match &s.last_refresh {
-                Some(r) => println!(
-                    "  last refresh {} ({} servers in {:.1} ms, {})",
-                    r.at, r.servers, r.duration_ms, r.trigger
-                ),
-                None => println!("  last refresh none yet"),
-            }
-            let warming: Vec<_> = s
-                .warmup
-                .iter()
-                .filter(|w| w.warmup_remaining_steps > 0)
-                .collect();
-            if !warming.is_empty() {
-                println!("  warming up   {} servers, e.g.:", warming.len());
-                for w in warming.iter().take(5) {
-                    println!(
-                        "    {:<24} {} steps, {} to go",
-                        w.server, w.history_steps, w.warmup_remaining_steps
-                    );
-                }
-            }
-            Ok(exit::OK)
-        }
+        Command::Status { json } => status_cmd::run(&client(&cli, &config)?, *json),
         Command::Predictions { server, json } => {
             let client = client(&cli, &config)?;
             let path = match server {
