@@ -19,6 +19,9 @@ echo "==> cargo test"
 mkdir -p target
 cargo test --workspace 2>&1 | tee target/test-output.txt
 
+echo "==> the Debian package (release build, lintian, contents)"
+packaging/check-deb.sh
+
 passed=$(grep -Eo '[0-9]+ passed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
 echo "$passed passed, $failed failed"
