@@ -6,7 +6,10 @@ fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=NORDIQ_RPATH");
     if let Some(rpath) = std::env::var_os("NORDIQ_RPATH") {
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", rpath.to_string_lossy());
+        println!(
+            "cargo:rustc-link-arg=-Wl,-rpath,{}",
+            rpath.to_string_lossy()
+        );
         return;
     }
     if let Some(dir) = std::env::var_os("LIBTORCH").and_then(|d| std::fs::canonicalize(d).ok()) {

@@ -99,3 +99,31 @@ impl Notifier {
         self.send(&[NotifyState::Watchdog]);
     }
 }
+
+/// The listening socket: the one systemd passed (socket activation), else a bind of
+/// `addr`. A failed bind names the address and `what_to_set` (the config key and flag).
+pub async fn listener(
+    passed: Option<(TcpListener, String)>,
+    addr: &str,
+    what_to_set: &str,
+) -> Result<tokio::net::TcpListener, (i32, String)> {
+    match passed {
+        Some((std_listener, name)) => {
+            tracing::info!(fd_name = %name, "using the socket passed by systemd");
+            tokio::net::TcpListener::from_std(std_listener).map_err(|e| {
+                (
+                    crate::exit::SOFTWARE,
+                    format!("adopting the inherited socket: {e}"),
+                )
+            })
+        }
+        None => tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            (
+                crate::exit::UNAVAILABLE,
+                format!(
+                    "cannot listen on {addr} ({what_to_set}, or stop whatever holds the port): {e}"
+                ),
+            )
+        }),
+    }
+}

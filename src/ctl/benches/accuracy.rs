@@ -4,7 +4,7 @@
 //! train rows included) with the rolling-origin backtest that `nordiqctl backtest` runs.
 //! Writes docs/accuracy.md. Nothing here asserts a figure.
 
-use nordiq_core::config::{BaselineKind, Config};
+use nordiq_core::config::Config;
 use nordiq_model::backtest::{backtest, to_grids, Options};
 use nordiq_model::baseline::Baseline;
 use nordiq_model::tft::train::{split_origins, train, TrainOptions};
@@ -110,17 +110,9 @@ fn main() {
     let served = TftForecaster::load(&model_dir, "tft (ASD train split)", threads, false).unwrap();
     let mut models: Vec<Box<dyn Forecaster>> = vec![Box::new(served)];
     models.extend(
-        [
-            BaselineKind::SeasonalNaive,
-            BaselineKind::SeasonalMedian,
-            BaselineKind::Holt,
-        ]
-        .into_iter()
-        .map(|kind| {
-            let mut c = config.clone();
-            c.forecast.baseline = kind;
-            Box::new(Baseline::from_config(&c)) as Box<dyn Forecaster>
-        }),
+        Baseline::all(&config)
+            .into_iter()
+            .map(|b| Box::new(b) as Box<dyn Forecaster>),
     );
     let refs: Vec<&dyn Forecaster> = models.iter().map(|m| m.as_ref()).collect();
     let started = std::time::Instant::now();

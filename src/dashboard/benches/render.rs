@@ -9,8 +9,8 @@ mod support;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
-use support::{free_port, get, sibling, spawn, wait_port, DASHBOARD};
+use std::time::Duration;
+use support::{free_port, spawn, wait_port, DASHBOARD};
 
 const SERVERS: usize = 1000;
 
@@ -36,42 +36,23 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("nordiq-dashboard-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let (api_port, dash_port) = (free_port(), free_port());
+    let dash_port = free_port();
+    let servers = SERVERS.to_string();
+    let (_inference, _feed, api_port, key) = support::start_fed_daemon(
+        &dir,
+        &[
+            "--servers",
+            &servers,
+            "--history-interval",
+            "300",
+            "--interval",
+            "30",
+            "--duration",
+            "3600",
+        ],
+    );
     let api_url = format!("http://127.0.0.1:{api_port}");
-    let _inference = spawn(
-        Command::new(sibling("nordiq-inference"))
-            .args(["--dev", "--listen", &format!("127.0.0.1:{api_port}")])
-            .current_dir(&dir),
-        &dir.join("inference.log"),
-    );
-    wait_port(api_port, "nordiq-inference", &dir.join("inference.log"));
-    let _feed = spawn(
-        Command::new(sibling("nordiqctl"))
-            .args(["--dev", "--url", &api_url, "demo-feed"])
-            .args([
-                "--servers",
-                &SERVERS.to_string(),
-                "--history-interval",
-                "300",
-            ])
-            .args(["--interval", "30", "--duration", "3600"])
-            .current_dir(&dir),
-        &dir.join("feed.log"),
-    );
-    let key = std::fs::read_to_string(dir.join(".nordiq_key"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let v: serde_json::Value =
-            serde_json::from_str(&get(api_port, "/status", &key)).unwrap_or_default();
-        if v["forecast_servers"] == SERVERS {
-            break;
-        }
-        assert!(Instant::now() < deadline, "fleet never forecast: {v}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    support::wait_forecast(api_port, &key, SERVERS, Duration::from_secs(600));
     let _dashboard = spawn(
         Command::new(DASHBOARD)
             .args(["--dev", "--listen", &format!("127.0.0.1:{dash_port}")])

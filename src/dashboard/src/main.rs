@@ -128,23 +128,13 @@ fn main() -> ExitCode {
         Err(e) => return fail(exit::SOFTWARE, format!("cannot start the runtime: {e}")),
     };
     let result = runtime.block_on(async {
-        let listener = match activation.listeners.into_iter().next() {
-            Some((std_listener, name)) => {
-                tracing::info!(fd_name = %name, "using the socket passed by systemd");
-                tokio::net::TcpListener::from_std(std_listener)
-                    .context("adopting the inherited socket")
-                    .map_err(|e| (exit::SOFTWARE, e))?
-            }
-            None => tokio::net::TcpListener::bind(&config.dashboard.listen)
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot listen on {} (set dashboard.listen or --listen)",
-                        config.dashboard.listen
-                    )
-                })
-                .map_err(|e| (exit::UNAVAILABLE, e))?,
-        };
+        let listener = nordiq_core::systemd::listener(
+            activation.listeners.into_iter().next(),
+            &config.dashboard.listen,
+            "set dashboard.listen or --listen",
+        )
+        .await
+        .map_err(|(code, e)| (code, anyhow::anyhow!(e)))?;
         serve(
             &args,
             web::Dash::new(config, key),

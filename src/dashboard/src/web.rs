@@ -309,12 +309,20 @@ async fn proxy(
             format!("/api/{path} is not something the dashboard forwards"),
         );
     }
-    let target = with_query(&path, &query);
-    let client = dash.client.load_full();
-    let answer = if method == Method::POST {
-        client.post(&target, "application/json", "").await
+    forward(
+        &dash.client.load_full(),
+        &method,
+        &with_query(&path, &query),
+    )
+    .await
+}
+
+/// Sends the request on and relays the answer (502 when nothing answers).
+async fn forward(client: &ApiClient, method: &Method, target: &str) -> Response {
+    let answer = if *method == Method::POST {
+        client.post(target, "application/json", "").await
     } else {
-        client.get(&target).await
+        client.get(target).await
     };
     match answer {
         Ok(a) => relay(a),
@@ -349,16 +357,7 @@ async fn scenario(
         &config.dashboard.simulator_url,
         key.as_ref().as_ref().map(|k| k.expose().to_string()),
     );
-    let target = with_query(path, query);
-    let answer = if *method == Method::POST {
-        client.post(&target, "application/json", "").await
-    } else {
-        client.get(&target).await
-    };
-    match answer {
-        Ok(a) => relay(a),
-        Err(e) => error(StatusCode::BAD_GATEWAY, e.to_string()),
-    }
+    forward(&client, method, &with_query(path, query)).await
 }
 
 /// `/path?k=v&…` with the values percent-encoded again.

@@ -7,16 +7,15 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
-use support::{free_port, get, sibling, spawn, wait_port, DASHBOARD};
+use std::time::Duration;
+use support::{free_port, get, spawn, wait_port, DASHBOARD};
 
 #[test]
 fn every_view_shows_real_content_in_chromium() {
     let dir = std::env::temp_dir().join(format!("nordiq-dashboard-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let (api_port, dash_port) = (free_port(), free_port());
-    let api_url = format!("http://127.0.0.1:{api_port}");
+    let dash_port = free_port();
 
     // A trained-model directory (untrained weights: the shape, not the accuracy, matters
     // here), promoted, so the server view has the model's own explanation to show.
@@ -39,35 +38,10 @@ fn every_view_shows_real_content_in_chromium() {
         .promote("tft_dashboard_test")
         .unwrap();
 
-    let _inference = spawn(
-        Command::new(sibling("nordiq-inference"))
-            .args(["--dev", "--listen", &format!("127.0.0.1:{api_port}")])
-            .current_dir(&dir),
-        &dir.join("inference.log"),
-    );
-    wait_port(api_port, "nordiq-inference", &dir.join("inference.log"));
-    let _feed = spawn(
-        Command::new(sibling("nordiqctl"))
-            .args(["--dev", "--url", &api_url, "demo-feed", "--servers", "30"])
-            .args(["--duration", "600"])
-            .current_dir(&dir),
-        &dir.join("feed.log"),
-    );
-    let key = std::fs::read_to_string(dir.join(".nordiq_key"))
-        .unwrap()
-        .trim()
-        .to_string();
-    // Wait until the whole fleet is forecast.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let status = get(api_port, "/status", &key);
-        let v: serde_json::Value = serde_json::from_str(&status).unwrap_or_default();
-        if v["forecast_servers"] == 30 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "fleet never forecast: {status}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let (_inference, _feed, api_port, key) =
+        support::start_fed_daemon(&dir, &["--servers", "30", "--duration", "600"]);
+    let api_url = format!("http://127.0.0.1:{api_port}");
+    support::wait_forecast(api_port, &key, 30, Duration::from_secs(120));
 
     let simulator = ScenarioStandIn::start();
     let _dashboard = spawn(

@@ -126,23 +126,13 @@ fn main() -> ExitCode {
         Err(e) => return fail(exit::SOFTWARE, format!("cannot start the runtime: {e}")),
     };
     let result: Result<(), (i32, anyhow::Error)> = runtime.block_on(async {
-        let listener = match activation.listeners.into_iter().next() {
-            Some((std_listener, name)) => {
-                tracing::info!(fd_name = %name, "using the socket passed by systemd");
-                tokio::net::TcpListener::from_std(std_listener)
-                    .context("adopting the inherited socket")
-                    .map_err(|e| (exit::SOFTWARE, e))?
-            }
-            None => tokio::net::TcpListener::bind(&config.server.listen)
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot listen on {} (set server.listen or --listen, or stop whatever holds the port)",
-                        config.server.listen
-                    )
-                })
-                .map_err(|e| (exit::UNAVAILABLE, e))?,
-        };
+        let listener = nordiq_core::systemd::listener(
+            activation.listeners.into_iter().next(),
+            &config.server.listen,
+            "set server.listen or --listen",
+        )
+        .await
+        .map_err(|(code, e)| (code, anyhow::anyhow!(e)))?;
         let buffer = if config.buffer.enabled {
             let root = config.paths.state_dir.join("buffer");
             let metrics: Vec<String> = config.metrics.iter().map(|m| m.name.clone()).collect();

@@ -6,7 +6,7 @@ mod promote;
 
 use anyhow::Context;
 use clap::Parser;
-use nordiq_core::config::{BaselineKind, Config};
+use nordiq_core::config::Config;
 use nordiq_core::exit;
 use nordiq_core::ingest::Sample;
 use nordiq_core::jobs::{JobParams, JobStatus, JobStore, Promotion};
@@ -406,18 +406,7 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
     let staging = nordiq_core::models::Staging::create(&models_dir, &id)?;
     model.save(staging.path())?;
     let tft = TftForecaster::load(staging.path(), &id, threads, args.cuda)?;
-    let baselines: Vec<Baseline> = [
-        BaselineKind::SeasonalNaive,
-        BaselineKind::SeasonalMedian,
-        BaselineKind::Holt,
-    ]
-    .into_iter()
-    .map(|kind| {
-        let mut c = config.clone();
-        c.forecast.baseline = kind;
-        Baseline::from_config(&c)
-    })
-    .collect();
+    let baselines = Baseline::all(config);
     let models: Vec<&dyn Forecaster> = std::iter::once(&tft as &dyn Forecaster)
         .chain(baselines.iter().map(|b| b as &dyn Forecaster))
         .collect();

@@ -73,3 +73,43 @@ pub fn get(port: u16, path: &str, key: &str) -> String {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default()
 }
+
+/// nordiq-inference in development mode in `dir` and `nordiqctl demo-feed` feeding it
+/// (`feed_args` after `demo-feed`). Returns both processes, the daemon's port and its key.
+pub fn start_fed_daemon(dir: &Path, feed_args: &[&str]) -> (Killed, Killed, u16, String) {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let inference = spawn(
+        Command::new(sibling("nordiq-inference"))
+            .args(["--dev", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(dir),
+        &dir.join("inference.log"),
+    );
+    wait_port(port, "nordiq-inference", &dir.join("inference.log"));
+    let feed = spawn(
+        Command::new(sibling("nordiqctl"))
+            .args(["--dev", "--url", &url, "demo-feed"])
+            .args(feed_args)
+            .current_dir(dir),
+        &dir.join("feed.log"),
+    );
+    let key = std::fs::read_to_string(dir.join(".nordiq_key"))
+        .expect("the daemon writes its development key")
+        .trim()
+        .to_string();
+    (inference, feed, port, key)
+}
+
+/// Waits until the daemon forecasts `servers` servers.
+pub fn wait_forecast(port: u16, key: &str, servers: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let status = get(port, "/status", key);
+        let v: serde_json::Value = serde_json::from_str(&status).unwrap_or_default();
+        if v["forecast_servers"] == servers {
+            return;
+        }
+        assert!(Instant::now() < deadline, "fleet never forecast: {status}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}

@@ -50,6 +50,23 @@ impl Baseline {
         )
     }
 
+    /// Every baseline (seasonal naive, seasonal median, damped trend) with `config`'s
+    /// settings: what accuracy reports score a model against.
+    pub fn all(config: &Config) -> Vec<Baseline> {
+        [
+            BaselineKind::SeasonalNaive,
+            BaselineKind::SeasonalMedian,
+            BaselineKind::Holt,
+        ]
+        .into_iter()
+        .map(|kind| {
+            let mut c = config.clone();
+            c.forecast.baseline = kind;
+            Baseline::from_config(&c)
+        })
+        .collect()
+    }
+
     /// Forecasts one server.
     pub fn forecast_one(&self, snapshot: &WindowSnapshot) -> ServerForecast {
         let spec = &self.spec;

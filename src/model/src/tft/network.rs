@@ -80,95 +80,116 @@ impl GateAddNorm {
     }
 }
 
-/// Variable selection: each real-valued input gets its own linear embedding (width `e`)
-/// and GRN (e → d); a GRN over all embeddings (with the static context) yields softmax
-/// weights that mix the GRN outputs.
+/// The selection shared by every variable selection network: a GRN over all variables'
+/// embeddings gives softmax weights, each variable's own GRN (width `e` → d) processes it,
+/// and the outputs are mixed by the weights. The variable axis is the second to last.
 #[derive(Debug)]
-struct Vsn {
-    embed_w: Tensor,
-    embed_b: Tensor,
+struct Selection {
     flat: Grn,
     per_var: Vec<Grn>,
     d: i64,
 }
 
-impl Vsn {
-    fn new(p: nn::Path, vars: i64, e: i64, d: i64, dropout: f64) -> Vsn {
-        Vsn {
-            embed_w: p.var(
-                "embed_w",
-                &[vars, e],
-                nn::Init::Randn {
-                    mean: 0.0,
-                    stdev: 0.5,
-                },
-            ),
-            embed_b: p.var("embed_b", &[vars, e], nn::Init::Const(0.0)),
-            flat: Grn::new(&p / "flat", vars * e, d, vars, true, dropout),
+impl Selection {
+    fn new(p: &nn::Path, vars: i64, e: i64, d: i64, context: bool, dropout: f64) -> Selection {
+        Selection {
+            flat: Grn::new(p / "flat", vars * e, d, vars, context, dropout),
             per_var: (0..vars)
-                .map(|i| Grn::new(&p / format!("var{i}"), e, e, d, false, dropout))
+                .map(|i| Grn::new(p / format!("var{i}"), e, e, d, false, dropout))
                 .collect(),
             d,
         }
     }
 
-    /// `x`: [B, T, V]; returns ([B, T, d], weights [B, T, V]).
-    fn forward(&self, x: &Tensor, c: &Tensor, train: bool) -> (Tensor, Tensor) {
-        let emb = x.unsqueeze(-1) * &self.embed_w + &self.embed_b; // [B, T, V, e]
+    /// `emb`: [..., V, e]; returns ([..., d], weights [..., V]).
+    fn forward(&self, emb: &Tensor, c: Option<&Tensor>, train: bool) -> (Tensor, Tensor) {
         let weights = self
             .flat
-            .forward(&emb.flatten(-2, -1), Some(c), train)
+            .forward(&emb.flatten(-2, -1), c, train)
             .softmax(-1, Kind::Float);
+        let var_axis = emb.dim() as i64 - 2;
         // The weighted sum is accumulated variable by variable: stacking the outputs first
-        // would materialise a [B, T, V, d] tensor and cost more than the GRNs.
+        // would materialise a [..., V, d] tensor and cost more than the GRNs.
         let mixed = self
             .per_var
             .iter()
             .enumerate()
             .map(|(i, g)| {
                 let i = i as i64;
-                g.forward(&emb.select(2, i), None, train) * weights.narrow(2, i, 1)
+                g.forward(&emb.select(var_axis, i), None, train) * weights.narrow(-1, i, 1)
             })
             .reduce(|acc, term| acc + term)
             .unwrap_or_else(|| {
-                let size = x.size();
-                Tensor::zeros([size[0], size[1], self.d], (Kind::Float, x.device()))
+                let mut size = emb.size();
+                size.truncate(size.len() - 2);
+                size.push(self.d);
+                Tensor::zeros(size.as_slice(), (Kind::Float, emb.device()))
             });
         (mixed, weights)
     }
 }
 
+/// Variable selection for the time-varying inputs: each real-valued input gets its own
+/// linear embedding (width `e`), then [`Selection`] with the static context.
+#[derive(Debug)]
+struct Vsn {
+    embed_w: Tensor,
+    embed_b: Tensor,
+    selection: Selection,
+}
+
+fn embedding_weights(p: &nn::Path, vars: i64, e: i64) -> (Tensor, Tensor) {
+    (
+        p.var(
+            "embed_w",
+            &[vars, e],
+            nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.5,
+            },
+        ),
+        p.var("embed_b", &[vars, e], nn::Init::Const(0.0)),
+    )
+}
+
+impl Vsn {
+    fn new(p: nn::Path, vars: i64, e: i64, d: i64, dropout: f64) -> Vsn {
+        let (embed_w, embed_b) = embedding_weights(&p, vars, e);
+        Vsn {
+            embed_w,
+            embed_b,
+            selection: Selection::new(&p, vars, e, d, true, dropout),
+        }
+    }
+
+    /// `x`: [B, T, V]; returns ([B, T, d], weights [B, T, V]).
+    fn forward(&self, x: &Tensor, c: &Tensor, train: bool) -> (Tensor, Tensor) {
+        let emb = x.unsqueeze(-1) * &self.embed_w + &self.embed_b; // [B, T, V, e]
+        self.selection.forward(&emb, Some(c), train)
+    }
+}
+
 /// Static variable selection: the profile (an embedding) and the real-valued static
 /// inputs (each metric's level and spread in the encoder window, each with its own linear
-/// embedding) are each processed by their own GRN and mixed by softmax weights from a GRN
-/// over all of them.
+/// embedding), through [`Selection`] without a context.
 #[derive(Debug)]
 struct StaticVsn {
     profile: nn::Embedding,
     embed_w: Tensor,
     embed_b: Tensor,
-    flat: Grn,
-    per_var: Vec<Grn>,
+    selection: Selection,
 }
 
 impl StaticVsn {
     fn new(p: nn::Path, profiles: i64, reals: i64, e: i64, d: i64, dropout: f64) -> StaticVsn {
-        let vars = reals + 1;
+        // Created in this order so that a seed gives the weights it always gave.
+        let profile = nn::embedding(&p / "profile", profiles, e, Default::default());
+        let (embed_w, embed_b) = embedding_weights(&p, reals, e);
         StaticVsn {
-            profile: nn::embedding(&p / "profile", profiles, e, Default::default()),
-            embed_w: p.var(
-                "embed_w",
-                &[reals, e],
-                nn::Init::Randn {
-                    mean: 0.0,
-                    stdev: 0.5,
-                },
-            ),
-            embed_b: p.var("embed_b", &[reals, e], nn::Init::Const(0.0)),
-            flat: Grn::new(&p / "flat", vars * e, d, vars, false, dropout),
-            per_var: (0..vars)
-                .map(|i| Grn::new(&p / format!("var{i}"), e, e, d, false, dropout))
-                .collect(),
+            profile,
+            embed_w,
+            embed_b,
+            selection: Selection::new(&p, reals + 1, e, d, false, dropout),
         }
     }
 
@@ -181,21 +202,7 @@ impl StaticVsn {
             ],
             1,
         ); // [B, V, e]
-        let weights = self
-            .flat
-            .forward(&emb.flatten(1, 2), None, train)
-            .softmax(-1, Kind::Float);
-        let mixed = self
-            .per_var
-            .iter()
-            .enumerate()
-            .map(|(i, g)| {
-                let i = i as i64;
-                g.forward(&emb.select(1, i), None, train) * weights.narrow(1, i, 1)
-            })
-            .reduce(|acc, term| acc + term)
-            .unwrap_or_else(|| emb.select(1, 0));
-        (mixed, weights)
+        self.selection.forward(&emb, None, train)
     }
 }
 
