@@ -256,19 +256,6 @@ impl ServerWindow {
         }
     }
 
-    /// Closes the open step (and records gaps up to it) when it lies before `step`: the
-    /// wall clock has moved on and no more samples belong to it.
-    pub fn close_until(&mut self, shape: &WindowShape, step: i64) {
-        if let Some(open) = self.open_step {
-            if open < step {
-                self.close_open(shape);
-            }
-        }
-        if self.steps.len > 0 && self.last_closed_step < step - 1 {
-            self.fill_gaps_before(step);
-        }
-    }
-
     fn close_open(&mut self, shape: &WindowShape) {
         if let Some(open) = self.open_step.take() {
             self.fill_gaps_before(open);
@@ -402,27 +389,6 @@ impl ServerWindow {
             current_ts: self.latest_ts,
         }
     }
-
-    /// Copies the closed history (the open step not included).
-    pub fn snapshot(&self, server: &str) -> WindowSnapshot {
-        let len = self.steps.len;
-        let width = self.steps.width;
-        let mut history = vec![0.0f32; width * len];
-        for t in 0..len {
-            for (m, v) in self.steps.row(t).iter().enumerate() {
-                history[m * len + t] = *v;
-            }
-        }
-        WindowSnapshot {
-            server: server.to_string(),
-            profile: self.profile.clone(),
-            last_step: self.last_closed_step,
-            history,
-            len,
-            current: self.latest.clone(),
-            current_ts: self.latest_ts,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -457,7 +423,7 @@ mod tests {
         w.push(&shape, &sample(10_000, [5.0, 1.0, 9.0])); // out of order inside the step
         assert_eq!(w.history_len(), 0);
         w.push(&shape, &sample(60_000, [0.0, 0.0, 0.0]));
-        let snap = w.snapshot("s");
+        let snap = w.snapshot_at(&shape, "s", 1);
         assert_eq!(snap.len, 1);
         assert_eq!(snap.last_step, 0);
         assert_eq!(snap.series(0), &[3.0]);
@@ -513,8 +479,7 @@ mod tests {
         w.push(&shape, &sample(0, [1.0, f32::NAN, 2.0]));
         w.push(&shape, &sample(1000, [3.0, f32::NAN, 2.0]));
         w.push(&shape, &sample(3 * 60_000, [4.0, 4.0, 4.0]));
-        w.close_until(&shape, 4);
-        let snap = w.snapshot("s");
+        let snap = w.snapshot_at(&shape, "s", 4);
         assert_eq!(snap.len, 4);
         assert_eq!(snap.last_step, 3);
         let s0 = snap.series(0);
@@ -534,9 +499,9 @@ mod tests {
         w.push(&shape, &sample(10_000, [9.0, 9.0, 9.0]));
         assert_eq!(w.late_samples, 1);
         assert_eq!(w.raw_len(), 3);
-        w.close_until(&shape, 4);
-        assert_eq!(w.snapshot("s").series(0), &[1.0, 2.0]);
-        assert_eq!(w.snapshot("s").current, vec![2.0, 2.0, 2.0]);
+        let snap = w.snapshot_at(&shape, "s", 4);
+        assert_eq!(snap.series(0), &[1.0, 2.0]);
+        assert_eq!(snap.current, vec![2.0, 2.0, 2.0]);
     }
 
     #[test]
@@ -553,7 +518,10 @@ mod tests {
         assert_eq!(w.raw_len(), 3);
         assert_eq!(w.history_len(), 5);
         assert_eq!(w.warmup_remaining(&shape), 0);
-        assert_eq!(w.snapshot("s").series(0), &[14.0, 15.0, 16.0, 17.0, 18.0]);
+        assert_eq!(
+            w.snapshot_at(&shape, "s", 19).series(0),
+            &[14.0, 15.0, 16.0, 17.0, 18.0]
+        );
         let raw: Vec<i64> = w.raw_samples().map(|(t, _)| t).collect();
         assert_eq!(raw, vec![17 * 60_000, 18 * 60_000, 19 * 60_000]);
     }
@@ -568,7 +536,7 @@ mod tests {
         w.push(&shape, &sample(100 * 60_000, [2.0, 2.0, 2.0]));
         assert_eq!(w.history_len(), 0);
         w.push(&shape, &sample(101 * 60_000, [3.0, 3.0, 3.0]));
-        let snap = w.snapshot("s");
+        let snap = w.snapshot_at(&shape, "s", 101);
         assert_eq!((snap.len, snap.last_step), (1, 100));
         assert_eq!(snap.series(0), &[2.0]);
     }
