@@ -152,3 +152,37 @@ pub fn base_url_for_listen(listen: &str) -> String {
         .replace("[::]", "[::1]");
     format!("http://{addr}")
 }
+
+/// Percent-encodes a query value: everything but unreserved characters and `/ : ,` (which
+/// a query may carry as they are: paths, timestamps, lists).
+pub fn query_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'~'
+            | b'/'
+            | b':'
+            | b',' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::query_escape;
+
+    #[test]
+    fn escapes_query_values() {
+        assert_eq!(query_escape("tft_2026"), "tft_2026");
+        assert_eq!(query_escape("/var/x y&z"), "/var/x%20y%26z");
+        assert_eq!(query_escape("2026-11-28T00:00:00Z"), "2026-11-28T00:00:00Z");
+        assert_eq!(query_escape("a b&c"), "a%20b%26c");
+    }
+}

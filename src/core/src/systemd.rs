@@ -127,3 +127,13 @@ pub async fn listener(
         }),
     }
 }
+
+/// Whether systemd is the init system of this machine.
+pub fn booted() -> bool {
+    std::path::Path::new("/run/systemd/system").exists()
+}
+
+/// Whether this process runs as a systemd unit (systemd sets `INVOCATION_ID` for it).
+pub fn running_as_unit() -> bool {
+    std::env::var_os("INVOCATION_ID").is_some() && booted()
+}

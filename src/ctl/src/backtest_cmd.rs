@@ -38,7 +38,7 @@ fn model(config: &Config, name: &str) -> anyhow::Result<Box<dyn Forecaster>> {
         "baseline:holt" => BaselineKind::Holt,
         dir if std::path::Path::new(dir).join("config.json").is_file() => {
             let path = std::path::Path::new(dir);
-            let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            let threads = nordiq_core::config::threads_or_cores(0);
             let id = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.to_string());
             let model = nordiq_model::tft::TftForecaster::load(path, &id, threads, false)
                 .map_err(|e| failure(exit::DATA_ERR, format!("--model {dir}: {e}")))?;

@@ -5,7 +5,7 @@ use crate::{check, failure, runtime, unreachable};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use nordiq_core::api::{ModelInfo, ReloadOutcome, TrainingTriggered};
-use nordiq_core::client::ApiClient;
+use nordiq_core::client::{query_escape, ApiClient};
 use nordiq_core::config::Config;
 use nordiq_core::exit;
 use nordiq_core::jobs::{JobRecord, JobStatus};
@@ -56,7 +56,7 @@ async fn post(client: &ApiClient, path: &str) -> anyhow::Result<nordiq_core::cli
 /// `POST /admin/reload-model`, keeping a 422's outcome (the refusal) as an answer.
 async fn reload(client: &ApiClient, model: Option<&str>) -> anyhow::Result<ReloadOutcome> {
     let path = match model {
-        Some(m) => format!("/admin/reload-model?model_path={}", encode(m)),
+        Some(m) => format!("/admin/reload-model?model_path={}", query_escape(m)),
         None => "/admin/reload-model".into(),
     };
     let answer = client
@@ -69,19 +69,6 @@ async fn reload(client: &ApiClient, model: Option<&str>) -> anyhow::Result<Reloa
     check(answer, &path)?
         .json()
         .context("reading the reload answer")
-}
-
-/// Percent-encodes a query value.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn print_outcome(o: &ReloadOutcome) {
@@ -288,7 +275,7 @@ fn exit_for(r: &JobRecord) -> i32 {
 
 async fn job_status(client: &ApiClient, job: Option<&str>) -> anyhow::Result<JobRecord> {
     let path = match job {
-        Some(id) => format!("/admin/training-status?job_id={}", encode(id)),
+        Some(id) => format!("/admin/training-status?job_id={}", query_escape(id)),
         None => "/admin/training-status".into(),
     };
     crate::get_ok(client, &path)
@@ -374,14 +361,5 @@ pub fn run_train(client: &ApiClient, args: &TrainArgs) -> anyhow::Result<i32> {
             print_job(&r);
             Ok(exit_for(&r))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn encodes_query_values() {
-        assert_eq!(super::encode("tft_2026"), "tft_2026");
-        assert_eq!(super::encode("/var/x y&z"), "/var/x%20y%26z");
     }
 }

@@ -76,10 +76,6 @@ pub fn unit_status(unit: &str, p: &BTreeMap<String, String>, now_monotonic_s: f6
     }
 }
 
-fn under_systemd() -> bool {
-    std::path::Path::new("/run/systemd/system").exists()
-}
-
 fn monotonic_now() -> f64 {
     std::fs::read_to_string("/proc/uptime")
         .ok()
@@ -89,7 +85,7 @@ fn monotonic_now() -> f64 {
 
 /// Every NordIQ unit, or None when systemd is not running (development mode).
 fn units() -> Option<Vec<UnitStatus>> {
-    if !under_systemd() {
+    if !nordiq_core::systemd::booted() {
         return None;
     }
     let now = monotonic_now();

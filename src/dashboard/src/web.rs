@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use nordiq_core::api::PredictionsCurrent;
 use nordiq_core::auth::ApiKey;
-use nordiq_core::client::ApiClient;
+use nordiq_core::client::{query_escape, ApiClient};
 use nordiq_core::config::Config;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -364,25 +364,13 @@ async fn scenario(
 fn with_query(path: &str, query: &[(String, String)]) -> String {
     let pairs: Vec<String> = query
         .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .map(|(k, v)| format!("{}={}", query_escape(k), query_escape(v)))
         .collect();
     if pairs.is_empty() {
         format!("/{path}")
     } else {
         format!("/{path}?{}", pairs.join("&"))
     }
-}
-
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' | b',' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -413,7 +401,5 @@ mod tests {
         assert_eq!(session_of(&h).as_deref(), Some("abc"));
         assert_eq!(percent_decode("a%2Bb+c%3d"), "a+b c=");
         assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(encode("2026-11-28T00:00:00Z"), "2026-11-28T00:00:00Z");
-        assert_eq!(encode("a b&c"), "a%20b%26c");
     }
 }

@@ -53,14 +53,9 @@ fn store_of(config: &Config) -> JobStore {
     JobStore::new(config.paths.state_dir.join("jobs"))
 }
 
-fn under_systemd() -> bool {
-    std::env::var_os("INVOCATION_ID").is_some()
-        && std::path::Path::new("/run/systemd/system").exists()
-}
-
 fn launcher_of(config: &Config) -> Launcher {
     match config.training.launcher {
-        Launcher::Auto if under_systemd() => Launcher::Systemd,
+        Launcher::Auto if nordiq_core::systemd::running_as_unit() => Launcher::Systemd,
         Launcher::Auto => Launcher::Process,
         other => other,
     }

@@ -27,12 +27,7 @@ pub struct Validated {
 
 /// libtorch threads for serving: `model.threads`, 0 = every core.
 pub fn threads(config: &Config) -> usize {
-    match config.model.threads {
-        0 => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        n => n,
-    }
+    nordiq_core::config::threads_or_cores(config.model.threads)
 }
 
 /// `state_dir/models/current` resolved, or None when no model was promoted yet.

@@ -23,12 +23,7 @@ pub struct ForecastSpec {
 
 impl ForecastSpec {
     pub fn from_config(config: &Config) -> Self {
-        let threads = match config.forecast.threads {
-            0 => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
-            n => n,
-        };
+        let threads = nordiq_core::config::threads_or_cores(config.forecast.threads);
         ForecastSpec {
             horizon: config.model.horizon_steps,
             quantiles: config.model.quantiles.clone(),

@@ -239,11 +239,7 @@ fn load_samples(args: &Args, config: &Config) -> anyhow::Result<Vec<Sample>> {
 }
 
 fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result<Outcome> {
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let threads = nordiq_core::config::threads_or_cores(args.threads.unwrap_or(0));
     tch::set_num_threads(threads as i32);
     let notifier = Notifier;
     // A job queued through the API carries its own parameters.

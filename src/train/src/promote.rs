@@ -89,7 +89,7 @@ pub enum ReloadVia {
 /// Tells the daemon to load the new current model; returns what happened, in words.
 pub fn notify_daemon(config: &Config, via: ReloadVia) -> Result<String, String> {
     let via = match via {
-        ReloadVia::Auto if std::env::var_os("INVOCATION_ID").is_some() => ReloadVia::Systemd,
+        ReloadVia::Auto if nordiq_core::systemd::running_as_unit() => ReloadVia::Systemd,
         ReloadVia::Auto => ReloadVia::Api,
         other => other,
     };

@@ -851,6 +851,16 @@ impl Config {
     }
 }
 
+/// A thread-count setting: `n`, or every core for 0.
+pub fn threads_or_cores(n: usize) -> usize {
+    match n {
+        0 => std::thread::available_parallelism()
+            .map(|c| c.get())
+            .unwrap_or(1),
+        n => n,
+    }
+}
+
 fn is_identifier(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
