@@ -147,12 +147,10 @@ views.overview = async () => {
       el("td", {}, h.horizon_minutes + " min"), el("td", {}, pct(h.probability_any)), el("td", {}, fmt(h.expected_servers, 2)),
       el("td", {}, h.most_likely.slice(0, 3).filter((s) => s[1] > 0.001).map((s) => `${s[0]} ${pct(s[1])}`).join(", ") || "–")))));
   replace($("histogram"), barChart(o.risk_histogram, o.risk_histogram.map((_, i) => `${i * 10}`)));
-  const current = await api("predictions/current");
-  rememberServers(Object.keys(current.servers));
-  const top = Object.entries(current.servers).sort((a, b) => b[1].risk - a[1].risk).slice(0, 10);
+  // The fleet answer is large; the top list comes with the overview instead.
   replace($("top"), el("tr", {}, el("th", {}, "server"), el("th", {}, "profile"), el("th", {}, "risk"), el("th", {}, "level"), el("th", {}, "method")),
-    top.map(([name, s]) => el("tr", {},
-      el("td", {}, el("a", { href: "#server/" + encodeURIComponent(name) }, name)),
+    o.top.map((s) => el("tr", {},
+      el("td", {}, el("a", { href: "#server/" + encodeURIComponent(s.server) }, s.server)),
       el("td", {}, s.profile), el("td", {}, fmt(s.risk)), el("td", {}, level(s.level)), el("td", {}, s.method))));
 };
 

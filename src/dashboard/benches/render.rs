@@ -98,6 +98,9 @@ fn main() {
                 .map(|t| format!("{t:.0}"))
                 .unwrap_or_else(|| "–".into()),
             v["dom_nodes"]
+                .as_u64()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "–".into())
         );
     }
     let _ = writeln!(

@@ -33,6 +33,20 @@ pub struct Overview {
     pub outlook: Vec<HorizonOutlook>,
     /// Servers forecast by each method (`tft`, `seasonal_median`, …).
     pub methods: Vec<(String, usize)>,
+    /// The highest-risk servers (at most [`TOP`]), highest first.
+    pub top: Vec<TopServer>,
+}
+
+/// Servers in the Overview's top list.
+pub const TOP: usize = 10;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TopServer {
+    pub server: String,
+    pub profile: String,
+    pub risk: f64,
+    pub level: nordiq_core::risk::Level,
+    pub method: String,
 }
 
 /// P(value past `crit`) from quantile forecasts `(level, value)` sorted by level: the
@@ -141,6 +155,19 @@ pub fn compute(p: &PredictionsCurrent, catalog: &[MetricDef]) -> Overview {
             }
         })
         .collect();
+    let mut top: Vec<TopServer> = p
+        .servers
+        .iter()
+        .map(|(name, s)| TopServer {
+            server: name.clone(),
+            profile: s.profile.clone(),
+            risk: s.risk,
+            level: s.level,
+            method: s.method.clone(),
+        })
+        .collect();
+    top.sort_by(|a, b| b.risk.total_cmp(&a.risk).then(a.server.cmp(&b.server)));
+    top.truncate(TOP);
     Overview {
         model_id: p.model_id.clone(),
         generated_at: p.generated_at.clone(),
@@ -154,6 +181,7 @@ pub fn compute(p: &PredictionsCurrent, catalog: &[MetricDef]) -> Overview {
         risk_histogram: histogram,
         outlook,
         methods: methods.into_iter().collect(),
+        top,
     }
 }
 
@@ -237,5 +265,8 @@ mod tests {
             o.methods,
             vec![("seasonal_median".to_string(), 1), ("tft".to_string(), 1)]
         );
+        let top: Vec<&str> = o.top.iter().map(|t| t.server.as_str()).collect();
+        assert_eq!(top, ["hot", "calm"]);
+        assert_eq!(o.top[0].method, "seasonal_median");
     }
 }
