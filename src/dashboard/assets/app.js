@@ -233,9 +233,15 @@ async function loadServer(name) {
   }).filter(Boolean);
   replace($("server-charts"), charts);
   if (p.method !== "tft") {
+    $("explain").dataset.server = name;
     replace($("explain"), el("p", { class: "muted" },
       `${name} is forecast by ${p.method}, a baseline: explanations are the trained model's own (variable selection and attention), and a baseline has none.`));
     return;
+  }
+  // A different server's explanation must not stay on screen while this one loads.
+  if ($("explain").dataset.server !== name) {
+    $("explain").dataset.server = name;
+    replace($("explain"), el("p", { class: "muted loading" }, "Loading the model's explanation…"));
   }
   try {
     const e = await api("explain/" + encodeURIComponent(name));

@@ -70,7 +70,9 @@ check(painted > 1000, `heatmap: canvas nearly empty (${painted} pixels)`);
 
 // Server: a chart per metric with history, the median and the p10–p90 band.
 const server = names[0];
-await view(`server/${encodeURIComponent(server)}`, () => document.querySelectorAll("#server-charts .chart").length > 0);
+// The explanation arrives after the charts (its own request): wait for it or for its reason.
+await view(`server/${encodeURIComponent(server)}`, () => document.querySelectorAll("#server-charts .chart").length > 0
+  && document.querySelector("#explain .bars, #explain p.muted:not(.loading)") !== null);
 check((await page.$$("#server-charts .chart")).length === catalog, "server: not one chart per metric");
 const bands = await page.$$eval("#server-charts path.band", (ps) => ps.filter((p) => (p.getAttribute("d") || "").length > 20).length);
 check(bands >= catalog - 2, `server: ${bands} forecast bands drawn`);
@@ -79,7 +81,8 @@ check(hist >= catalog - 2, `server: ${hist} history lines drawn`);
 check((await page.textContent("#server-head")).includes("forecast by"), "server: no header");
 if (current.servers[server].method === "tft") {
   const bars = await page.$$("#explain .bars .fill");
-  check(bars.length >= 10, `server: ${bars.length} variable-importance bars`);
+  const said = (await page.textContent("#explain")).slice(0, 200);
+  check(bars.length >= 10, `server: ${bars.length} variable-importance bars (the panel says: ${said})`);
   check((await page.$$("#explain svg rect")).length > 5, "server: no attention chart");
 } else {
   problems.push(`server: ${server} is forecast by ${current.servers[server].method}, not the model`);
