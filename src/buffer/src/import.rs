@@ -86,6 +86,43 @@ pub fn import_files(
         }
         progress(file, report.rows);
     }
+    write_new_samples(root, config, by_day, now_ms, &mut report)?;
+    let mut ignored: Vec<String> = ignored.into_iter().collect();
+    ignored.sort();
+    report.ignored_columns = ignored;
+    Ok(report)
+}
+
+/// Writes already validated samples (a simulator's backfill, say) into the buffer, one
+/// new file per day, skipping every (server, timestamp) the buffer already holds.
+pub fn import_samples(
+    root: &Path,
+    config: &Config,
+    samples: Vec<Sample>,
+    now_ms: i64,
+) -> Result<ImportReport, BufferError> {
+    let mut report = ImportReport {
+        rows: samples.len(),
+        ..ImportReport::default()
+    };
+    let mut by_day: BTreeMap<i64, Vec<Sample>> = BTreeMap::new();
+    for s in samples {
+        by_day
+            .entry(layout::day_of(s.timestamp_ms))
+            .or_default()
+            .push(s);
+    }
+    write_new_samples(root, config, by_day, now_ms, &mut report)?;
+    Ok(report)
+}
+
+fn write_new_samples(
+    root: &Path,
+    config: &Config,
+    by_day: BTreeMap<i64, Vec<Sample>>,
+    now_ms: i64,
+    report: &mut ImportReport,
+) -> Result<(), BufferError> {
     let metrics: Vec<String> = config.metrics.iter().map(|m| m.name.clone()).collect();
     let stamp = format!("{now_ms}-{}", std::process::id());
     for (day, samples) in by_day {
@@ -113,10 +150,7 @@ pub fn import_files(
         parquet_io::write_samples(&path, &metrics, &mut fresh)?;
         report.written_files.push(path);
     }
-    let mut ignored: Vec<String> = ignored.into_iter().collect();
-    ignored.sort();
-    report.ignored_columns = ignored;
-    Ok(report)
+    Ok(())
 }
 
 /// One file's validated rows.

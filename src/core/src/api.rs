@@ -26,6 +26,9 @@ pub struct IngestResponse {
     pub policy: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The batch id (`X-NordIQ-Batch`) was seen before: nothing was applied again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate_batch: bool,
 }
 
 /// Count of servers per level.

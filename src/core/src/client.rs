@@ -89,8 +89,23 @@ impl ApiClient {
         content_type: Option<&str>,
         body: Bytes,
     ) -> Result<Answer, ClientError> {
+        self.send_with(method, path, content_type, &[], body).await
+    }
+
+    /// [`send`](Self::send) with extra request headers.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Answer, ClientError> {
         let url = format!("{}{}", self.base, path);
         let mut builder = Request::builder().method(method).uri(&url);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
         if let Some(key) = &self.key {
             builder = builder.header("x-api-key", key);
         }

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod api;
 pub mod assess;
 pub mod auth;
+pub mod batch_ids;
 pub mod bench_report;
 pub mod cli;
 pub mod client;

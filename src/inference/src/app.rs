@@ -53,6 +53,8 @@ impl ForecastSet {
 pub struct Counters {
     pub samples: AtomicU64,
     pub rejected_records: AtomicU64,
+    /// Batches dropped as repeats of an id already taken.
+    pub duplicate_batches: AtomicU64,
 }
 
 pub struct App {
@@ -69,6 +71,8 @@ pub struct App {
     pub forecasts: ArcSwap<ForecastSet>,
     pub alerts: Mutex<AlertTracker>,
     pub counters: Counters,
+    /// Batch ids ingest has taken (`X-NordIQ-Batch`), to drop repeats.
+    pub batch_ids: Mutex<nordiq_core::batch_ids::RecentBatchIds>,
     /// Wakes the forecast loop for an on-demand refresh.
     pub refresh_requested: Notify,
     /// Sequence number of the latest refresh started, and of the latest published.
@@ -93,6 +97,7 @@ impl App {
             store: WindowStore::new(WindowShape::from_config(&config), config.window.max_servers),
             buffer,
             alerts: Mutex::new(AlertTracker::new(config.alerts.max_events)),
+            batch_ids: Mutex::new(nordiq_core::batch_ids::RecentBatchIds::new(100_000)),
             forecaster: ArcSwap::from_pointee(forecaster),
             model: crate::reload::ModelState::new(model_path),
             jobs: crate::jobs::Jobs::new(source),

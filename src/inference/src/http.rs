@@ -222,6 +222,41 @@ async fn feed(
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let policy = query.on_error.unwrap_or(config.ingest.mixed_batch);
+    let policy_name = match policy {
+        MixedBatchPolicy::RejectAll => "reject_all",
+        MixedBatchPolicy::AcceptValid => "accept_valid",
+    };
+    // A batch id seen before: the feeder is retrying a batch whose answer it lost.
+    let batch_id = headers
+        .get("x-nordiq-batch")
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= 200)
+        .map(str::to_string);
+    if let Some(id) = &batch_id {
+        if !app
+            .batch_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .claim(id)
+        {
+            app.counters
+                .duplicate_batches
+                .fetch_add(1, Ordering::Relaxed);
+            return (
+                StatusCode::OK,
+                axum::Json(IngestResponse {
+                    records: validated.records,
+                    accepted: 0,
+                    rejected_records: 0,
+                    rejected: Vec::new(),
+                    policy: policy_name.into(),
+                    error: None,
+                    duplicate_batch: true,
+                }),
+            )
+                .into_response();
+        }
+    }
 
     // Servers beyond window.max_servers are per-record errors too.
     let (reservation, refused) = app
@@ -257,6 +292,12 @@ async fn feed(
                 .await
             {
                 app.store.release(reservation);
+                if let Some(id) = &batch_id {
+                    app.batch_ids
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .release(id);
+                }
                 tracing::error!(error = %e, "cannot persist an ingest batch; refusing it");
                 return error(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -303,10 +344,6 @@ async fn feed(
         let more = if more > 0 { format!(", {more} more errors not listed") } else { String::new() };
         format!("{rejected_records} of {} records rejected{more}; {action}", validated.records)
     });
-    let policy_name = match policy {
-        MixedBatchPolicy::RejectAll => "reject_all",
-        MixedBatchPolicy::AcceptValid => "accept_valid",
-    };
     (
         status,
         axum::Json(IngestResponse {
@@ -316,6 +353,7 @@ async fn feed(
             rejected: validated.errors,
             policy: policy_name.into(),
             error: summary,
+            duplicate_batch: false,
         }),
     )
         .into_response()

@@ -4,9 +4,11 @@
 mod catalog;
 mod locate;
 mod profiles;
+mod sources;
 
 pub use catalog::{default_catalog, Aggregate, Direction, MetricDef, RiskThresholds};
 pub use profiles::{default_profiles, glob_match, infer_profile, ProfileDef};
+pub use sources::{HostConfig, SimulatorConfig, SourceKind, SourcesConfig};
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -34,6 +36,7 @@ pub struct Config {
     pub import: ImportConfig,
     pub training: TrainingConfig,
     pub dashboard: DashboardConfig,
+    pub sources: SourcesConfig,
     pub log: LogConfig,
     /// The metric catalog; absent means the 14 defaults.
     pub metrics: Vec<MetricDef>,
@@ -57,6 +60,7 @@ impl Default for Config {
             import: ImportConfig::default(),
             training: TrainingConfig::default(),
             dashboard: DashboardConfig::default(),
+            sources: SourcesConfig::default(),
             log: LogConfig::default(),
             metrics: default_catalog(),
             profiles: default_profiles(),
@@ -715,6 +719,7 @@ impl Config {
                 format!("`{src}` maps to `{dst}`, which is not in the catalog"),
             );
         }
+        self.sources.validate()?;
         self.validate_catalog()?;
         self.validate_profiles()
     }

@@ -1,0 +1,141 @@
+//! `[sources]`: what `nordiq-metrics` reads and how it delivers to nordiq-inference.
+
+use serde::{Deserialize, Serialize};
+
+/// Which source `nordiq-metrics run` (and the unit) starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// The simulated fleet (the demo's default).
+    Simulator,
+    /// This machine, read from /proc.
+    Host,
+}
+
+impl SourceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::Simulator => "simulator",
+            SourceKind::Host => "host",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourcesConfig {
+    pub kind: SourceKind,
+    /// Where nordiq-inference answers; empty: derived from `server.listen`.
+    pub inference_url: String,
+    /// Seconds between samples (the simulator and the host source).
+    pub interval_seconds: u64,
+    /// Records per delivered batch at most.
+    pub batch_max_records: usize,
+    /// Batches that could not be delivered wait here (under `paths.state_dir`) in order;
+    /// above this many bytes the oldest are dropped, and counted.
+    pub spool_max_bytes: u64,
+    /// Longest wait between delivery retries (they back off from 1 s).
+    pub retry_max_seconds: u64,
+    pub simulator: SimulatorConfig,
+    pub host: HostConfig,
+}
+
+impl Default for SourcesConfig {
+    fn default() -> Self {
+        SourcesConfig {
+            kind: SourceKind::Simulator,
+            inference_url: String::new(),
+            interval_seconds: 5,
+            batch_max_records: 5000,
+            spool_max_bytes: 256 << 20,
+            retry_max_seconds: 60,
+            simulator: SimulatorConfig::default(),
+            host: HostConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimulatorConfig {
+    pub servers: usize,
+    pub seed: u64,
+    /// Simulated time runs this many times faster than the clock (patterns, state changes,
+    /// scenario ramps); timestamps stay the wall clock's.
+    pub speed: f64,
+    /// The scenario API (`/scenario/set`, `/scenario/status`).
+    pub listen: String,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        SimulatorConfig {
+            servers: 20,
+            seed: 42,
+            speed: 1.0,
+            listen: "127.0.0.1:8010".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostConfig {
+    /// The name samples carry; empty: this machine's hostname.
+    pub server_name: String,
+    /// The profile samples carry; empty: inferred from the name like any other server.
+    pub profile: String,
+    /// `front_close_wait`: CLOSE_WAIT sockets whose local port is one of these (the
+    /// services this host offers).
+    pub front_ports: Vec<u16>,
+    /// `back_close_wait`: CLOSE_WAIT sockets whose remote port is one of these (the
+    /// backends this host talks to).
+    pub back_ports: Vec<u16>,
+    /// `java_cpu_pct` sums the CPU of processes with these names (comm).
+    pub java_process_names: Vec<String>,
+    /// The filesystem `disk_usage_pct` measures.
+    pub disk_path: String,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            server_name: String::new(),
+            profile: String::new(),
+            front_ports: vec![80, 443, 8000, 8080, 8443],
+            back_ports: vec![1521, 3306, 5432, 6379, 9042, 9092, 9200, 27017],
+            java_process_names: vec!["java".into()],
+            disk_path: "/".into(),
+        }
+    }
+}
+
+impl SourcesConfig {
+    /// (key, message) of the first bad value.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |k: &str, m: &str| Err((format!("sources.{k}"), m.to_string()));
+        if self.interval_seconds == 0 || self.interval_seconds > 3600 {
+            return bad("interval_seconds", "must be 1 – 3600");
+        }
+        if self.batch_max_records == 0 {
+            return bad("batch_max_records", "must be at least 1");
+        }
+        if self.spool_max_bytes < 1 << 20 {
+            return bad("spool_max_bytes", "must be at least 1 MiB (1048576)");
+        }
+        if self.retry_max_seconds == 0 {
+            return bad("retry_max_seconds", "must be at least 1");
+        }
+        let sim = &self.simulator;
+        if sim.servers == 0 || sim.servers > 100_000 {
+            return bad("simulator.servers", "must be 1 – 100000");
+        }
+        if !(sim.speed.is_finite() && sim.speed > 0.0 && sim.speed <= 10_000.0) {
+            return bad("simulator.speed", "must be > 0 and ≤ 10000");
+        }
+        if sim.listen.parse::<std::net::SocketAddr>().is_err() {
+            return bad("simulator.listen", "must be an address like 127.0.0.1:8010");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,12 @@
+//! nordiq-metrics' logic: the simulated fleet and its scenarios, the /proc readings of
+//! this host, NDJSON records, and delivery with an on-disk spool. The binary wires them
+//! to the clock, the network and systemd.
+
+pub mod deliver;
+pub mod host;
+pub mod record;
+pub mod rng;
+pub mod scenario;
+pub mod sim;
+pub mod source;
+pub mod spool;

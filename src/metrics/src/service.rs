@@ -1,0 +1,359 @@
+//! The running service: a tick reads the source and hands batches to the delivery task;
+//! the delivery task sends them (or spools them) and drains the spool; the watchdog is
+//! pinged from the main loop only while the delivery task is alive too.
+
+use crate::backfill;
+use crate::scenario_api::{self, ScenarioApi};
+use anyhow::{anyhow, Context};
+use nordiq_core::auth::ApiKey;
+use nordiq_core::client::{base_url_for_listen, ApiClient};
+use nordiq_core::config::{Config, SourceKind};
+use nordiq_core::exit;
+use nordiq_core::systemd::Notifier;
+use nordiq_core::timefmt::now_ms;
+use nordiq_metrics::deliver::{Delivery, DeliveryStats};
+use nordiq_metrics::host::HostReader;
+use nordiq_metrics::record::{push_ndjson, Reading};
+use nordiq_metrics::scenario::Scenario;
+use nordiq_metrics::source::{SimSource, Source};
+use nordiq_metrics::spool::{Batch, Spool};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+pub struct Options {
+    pub backfill: Option<String>,
+    pub backfill_step_seconds: u64,
+    pub backfill_only: bool,
+    pub scenario: Option<String>,
+}
+
+type Failure = (i32, anyhow::Error);
+
+pub fn inference_url(config: &Config) -> String {
+    if config.sources.inference_url.is_empty() {
+        base_url_for_listen(&config.server.listen)
+    } else {
+        config.sources.inference_url.clone()
+    }
+}
+
+/// `host --once`: one reading to stdout.
+pub fn print_host_once(config: &Config) -> anyhow::Result<()> {
+    let mut reader = HostReader::new(Path::new("/proc"), &config.sources.host, now_ms())?;
+    std::thread::sleep(Duration::from_secs(1));
+    let reading = reader.read(now_ms())?;
+    let mut out = String::new();
+    push_ndjson(&mut out, &reading, &|m| config.metric_index(m).is_some());
+    print!("{out}");
+    Ok(())
+}
+
+/// Ids unique to this process: a random prefix and a counter.
+struct BatchIds {
+    prefix: String,
+    next: u64,
+}
+
+impl BatchIds {
+    fn new() -> BatchIds {
+        let mut raw = [0u8; 6];
+        let prefix = match getrandom::fill(&mut raw) {
+            Ok(()) => raw.iter().map(|b| format!("{b:02x}")).collect(),
+            Err(_) => format!("{:x}-{}", now_ms(), std::process::id()),
+        };
+        BatchIds { prefix, next: 0 }
+    }
+
+    fn batch(&mut self, records: usize, body: String) -> Batch {
+        self.next += 1;
+        Batch {
+            id: format!("{}-{}", self.prefix, self.next),
+            records,
+            body: body.into_bytes(),
+        }
+    }
+}
+
+fn batches(config: &Config, ids: &mut BatchIds, readings: &[Reading]) -> Vec<Batch> {
+    let keep = |m: &str| config.metric_index(m).is_some();
+    readings
+        .chunks(config.sources.batch_max_records)
+        .map(|chunk| {
+            let mut body = String::new();
+            for r in chunk {
+                push_ndjson(&mut body, r, &keep);
+            }
+            ids.batch(chunk.len(), body)
+        })
+        .collect()
+}
+
+pub async fn run(
+    config: Config,
+    key: Option<ApiKey>,
+    options: Options,
+    watchdog: Option<Duration>,
+    _log: nordiq_core::logging::LogHandle,
+) -> Result<(), Failure> {
+    let notifier = Notifier;
+    let url = inference_url(&config);
+    let client = ApiClient::new(&url, key.as_ref().map(|k| k.expose().to_string()))
+        .with_timeout(Duration::from_secs(10));
+    let spool_dir = config.paths.state_dir.join("spool").join("metrics");
+    let spool = Spool::open(&spool_dir, config.sources.spool_max_bytes)
+        .map_err(|e| (exit::IO_ERR, anyhow!(e)))?;
+    if !spool.is_empty() {
+        tracing::info!(
+            batches = spool.len(),
+            bytes = spool.bytes(),
+            "undelivered batches from the last run will go first"
+        );
+    }
+    let mut delivery = Delivery::new(
+        client,
+        spool,
+        Duration::from_secs(config.sources.retry_max_seconds),
+    );
+    let mut ids = BatchIds::new();
+    let now = now_ms();
+
+    let mut source = match config.sources.kind {
+        SourceKind::Simulator => {
+            let s = &config.sources.simulator;
+            let backfill_ms = match &options.backfill {
+                Some(text) => backfill::parse_duration_ms(text).map_err(|e| (exit::USAGE, e))?,
+                None => 0,
+            };
+            let sim = SimSource::new(s.servers, s.seed, s.speed, now - backfill_ms);
+            let sim = Arc::new(Mutex::new(sim));
+            if let Some(name) = &options.scenario {
+                let scenario = Scenario::parse(name).ok_or_else(|| {
+                    (
+                        exit::USAGE,
+                        anyhow!("unknown scenario `{name}`: use healthy, degrading or critical"),
+                    )
+                })?;
+                sim.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .set_scenario(scenario, now - backfill_ms);
+            }
+            if backfill_ms > 0 {
+                let step_ms = options.backfill_step_seconds.max(1) as i64 * 1000;
+                tracing::info!(
+                    days = backfill_ms as f64 / 86_400_000.0,
+                    step_s = step_ms / 1000,
+                    "backfilling"
+                );
+                let config2 = config.clone();
+                let sim2 = Arc::clone(&sim);
+                let report = tokio::task::spawn_blocking(move || {
+                    let mut sim = sim2.lock().unwrap_or_else(|p| p.into_inner());
+                    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+                    let mut shown = -1.0;
+                    backfill::run(
+                        &config2,
+                        &mut sim,
+                        now - backfill_ms,
+                        now,
+                        step_ms,
+                        &mut |done| {
+                            // A terminal gets one updating line; a log gets a line per quarter.
+                            if terminal {
+                                eprint!("\r  backfill: {:>3.0} %", done * 100.0);
+                                if done >= 1.0 {
+                                    eprintln!();
+                                }
+                            } else if done - shown >= 0.25 || done >= 1.0 {
+                                eprintln!("  backfill: {:>3.0} %", done * 100.0);
+                                shown = done;
+                            }
+                        },
+                    )
+                })
+                .await
+                .map_err(|e| (exit::SOFTWARE, anyhow!(e)))?
+                .map_err(|e| (exit::IO_ERR, e))?;
+                let live: usize = report.live_batches.iter().map(|b| b.0).sum();
+                tracing::info!(
+                    buffered = report.buffered,
+                    already_there = report.duplicates,
+                    to_inference = live,
+                    "backfill written"
+                );
+                for (records, body) in report.live_batches {
+                    delivery
+                        .submit(ids.batch(records, body))
+                        .await
+                        .map_err(|e| (exit::IO_ERR, anyhow!(e)))?;
+                }
+                let stats = delivery.stats();
+                eprintln!(
+                    "  backfill: {} samples into the buffer, {} sent to nordiq-inference ({} spooled batches)",
+                    report.buffered, stats.accepted_records, stats.spooled_batches
+                );
+                if options.backfill_only {
+                    return Ok(());
+                }
+            }
+            sim.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .go_live(now_ms());
+            Source::Simulator(sim)
+        }
+        SourceKind::Host => {
+            let reader = HostReader::new(Path::new("/proc"), &config.sources.host, now)
+                .map_err(|e| (exit::IO_ERR, anyhow!(e)))?;
+            tracing::info!(server = reader.server(), "reading this host");
+            Source::Host(Box::new(reader))
+        }
+    };
+
+    // The simulator's scenario API.
+    let api_task = if let Source::Simulator(sim) = &source {
+        let listen = &config.sources.simulator.listen;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding the scenario API to {listen} (set sources.simulator.listen or --listen)"))
+            .map_err(|e| (exit::UNAVAILABLE, e))?;
+        let api = ScenarioApi {
+            sim: Arc::clone(sim),
+            key: key.clone().map(Arc::new),
+        };
+        tracing::info!(address = %listen, "scenario API listening");
+        Some(tokio::spawn(async move {
+            let _ = axum::serve(listener, scenario_api::router(api)).await;
+        }))
+    } else {
+        None
+    };
+
+    // Delivery runs in its own task so a slow daemon never delays a reading.
+    let (tx, mut rx) = mpsc::channel::<Batch>(256);
+    let stats = Arc::new(Mutex::new(delivery.stats().clone()));
+    let heartbeat = Arc::new(AtomicI64::new(now_ms()));
+    let stopping = Arc::new(AtomicBool::new(false));
+    let delivery_task = {
+        let stats = Arc::clone(&stats);
+        let heartbeat = Arc::clone(&heartbeat);
+        let stopping = Arc::clone(&stopping);
+        tokio::spawn(async move {
+            loop {
+                heartbeat.store(now_ms(), Ordering::Relaxed);
+                let outcome = tokio::select! {
+                    batch = rx.recv() => match batch {
+                        // Shutting down: what is queued goes to disk first, nothing is lost.
+                        Some(b) if stopping.load(Ordering::Relaxed) => delivery.spool_only(b),
+                        Some(b) => delivery.submit(b).await,
+                        None => break,
+                    },
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => delivery.drain().await,
+                };
+                if let Err(e) = outcome {
+                    tracing::error!(error = %e, "spool write failed; that batch is lost");
+                }
+                *stats.lock().unwrap_or_else(|p| p.into_inner()) = delivery.stats().clone();
+            }
+            // Shutting down: one last try, then whatever is left stays in the spool.
+            let _ = delivery.drain().await;
+            *stats.lock().unwrap_or_else(|p| p.into_inner()) = delivery.stats().clone();
+        })
+    };
+
+    let mut sigterm = signal(SignalKind::terminate())
+        .context("installing SIGTERM")
+        .map_err(|e| (exit::SOFTWARE, e))?;
+    let mut sigint = signal(SignalKind::interrupt())
+        .context("installing SIGINT")
+        .map_err(|e| (exit::SOFTWARE, e))?;
+    let interval = Duration::from_secs(config.sources.interval_seconds);
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ping = tokio::time::interval(watchdog.map(|w| w / 2).unwrap_or(Duration::from_secs(5)));
+    let started = std::time::Instant::now();
+    let (mut readings_total, mut last_read_error): (u64, Option<String>) = (0, None);
+    let status =
+        |readings_total: u64,
+         read_error: &Option<String>,
+         stats: &DeliveryStats,
+         servers: usize| {
+            let rate = readings_total as f64 / started.elapsed().as_secs_f64().max(1.0);
+            let error = read_error.as_ref().or(stats.last_error.as_ref());
+            format!(
+            "{}: {servers} servers, {rate:.1} samples/s; delivered {} to {url}; spool {} batches{}",
+            source_name(&config),
+            stats.accepted_records,
+            stats.spooled_batches,
+            error.map(|e| format!("; last error: {e}")).unwrap_or_default()
+        )
+        };
+    let mut servers = 0usize;
+    notifier.ready(&status(
+        0,
+        &None,
+        &stats.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        0,
+    ));
+    tracing::info!(source = source.name(), inference = %url, interval_s = interval.as_secs(), "ready");
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                match source.readings(now_ms()) {
+                    Ok(readings) => {
+                        servers = readings.len();
+                        readings_total += readings.len() as u64;
+                        last_read_error = None;
+                        for batch in batches(&config, &mut ids, &readings) {
+                            if tx.send(batch).await.is_err() {
+                                return Err((exit::SOFTWARE, anyhow!("the delivery task ended")));
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        if last_read_error.as_deref() != Some(e.as_str()) {
+                            tracing::warn!(error = %e, source = source.name(), "reading failed");
+                        }
+                        last_read_error = Some(e);
+                    }
+                }
+            }
+            _ = ping.tick() => {
+                let s = stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                notifier.status(&status(readings_total, &last_read_error, &s, servers));
+                // The delivery task wakes every second: a stale heartbeat means it hangs.
+                let alive = now_ms() - heartbeat.load(Ordering::Relaxed) < 30_000;
+                if watchdog.is_some() && alive {
+                    notifier.watchdog();
+                }
+            }
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+        }
+    }
+    notifier.stopping("delivering what is queued; the rest stays in the spool");
+    stopping.store(true, Ordering::Relaxed);
+    drop(tx);
+    if tokio::time::timeout(Duration::from_secs(15), delivery_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("delivery did not finish in 15 s; undelivered batches stay in the spool");
+    }
+    if let Some(task) = api_task {
+        task.abort();
+    }
+    let s = stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    tracing::info!(
+        delivered = s.accepted_records,
+        spooled = s.spooled_batches,
+        "stopped"
+    );
+    Ok(())
+}
+
+fn source_name(config: &Config) -> &'static str {
+    config.sources.kind.name()
+}

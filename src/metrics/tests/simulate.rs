@@ -1,0 +1,361 @@
+//! nordiq-metrics against a real nordiq-inference: the simulator backfills (buffer and
+//! warm windows), delivers live samples, answers the scenario API with the key, and
+//! across an outage of the daemon and a restart of itself spools and then delivers every
+//! sample exactly once.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const METRICS: &str = env!("CARGO_BIN_EXE_nordiq-metrics");
+
+fn sibling(name: &str) -> PathBuf {
+    let path = Path::new(METRICS).with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the workspace's tests",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Proc(Child);
+
+impl Proc {
+    fn start(cmd: &mut Command, log: &Path) -> Proc {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        Proc(
+            cmd.stdout(Stdio::null())
+                .stderr(log)
+                .env_remove("NOTIFY_SOCKET")
+                .env_remove("NORDIQ_API_KEY")
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    fn stop(mut self) {
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.0.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_port(port: u16, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "no listener on {port}: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// (status, body) of one request.
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    key: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let key_header = if key.is_empty() {
+        String::new()
+    } else {
+        format!("X-API-Key: {key}\r\n")
+    };
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{key_header}{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default(),
+    )
+}
+
+fn json(port: u16, path: &str, key: &str) -> serde_json::Value {
+    let (status, body) = http(port, "GET", path, key, "", "");
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn spool_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join(".nordiq/spool/metrics"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".ndjson"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn simulator_backfills_delivers_takes_scenarios_and_loses_nothing_across_outages() {
+    let dir = std::env::temp_dir().join(format!("nordiq-metrics-sim-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (api_port, sim_port) = (free_port(), free_port());
+    let inference_log = dir.join("inference.log");
+    let start_inference = || {
+        let p = Proc::start(
+            Command::new(sibling("nordiq-inference"))
+                .args(["--dev", "--listen", &format!("127.0.0.1:{api_port}")])
+                .current_dir(&dir),
+            &inference_log,
+        );
+        wait_port(api_port, &inference_log);
+        p
+    };
+    let inference = start_inference();
+    let key = std::fs::read_to_string(dir.join(".nordiq_key"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let metrics_log = dir.join("metrics.log");
+    let start_metrics = |backfill: &[&str]| {
+        Proc::start(
+            Command::new(METRICS)
+                .args([
+                    "--dev",
+                    "--inference-url",
+                    &format!("http://127.0.0.1:{api_port}"),
+                    "--interval",
+                    "1",
+                ])
+                .args([
+                    "simulate",
+                    "--servers",
+                    "12",
+                    "--seed",
+                    "7",
+                    "--listen",
+                    &format!("127.0.0.1:{sim_port}"),
+                ])
+                .args(backfill)
+                .current_dir(&dir),
+            &metrics_log,
+        )
+    };
+
+    // 1. Backfill: 5 days, all but the last window into the buffer, the rest to the daemon.
+    let metrics = start_metrics(&["--backfill", "5d"]);
+    wait_port(sim_port, &metrics_log);
+    let status = json(api_port, "/status", &key);
+    assert_eq!(status["servers"], 12, "{status}");
+    assert_eq!(
+        status["warm_servers"], 12,
+        "backfill did not warm the windows: {status}"
+    );
+    let stats = json(api_port, "/admin/training-stats", &key);
+    // The Parquet part is the history before the daemon's window (5 d − 3 d); the window
+    // itself went through ingest (its log, then Parquet at the next roll).
+    let buffered = stats["buffer"]["records"].as_u64().unwrap_or(0);
+    assert!(
+        buffered >= 12 * 2 * 1440 * 9 / 10,
+        "buffer holds {buffered} records: {stats}"
+    );
+    let first = stats["buffer"]["first_timestamp"].as_str().unwrap();
+    let first = nordiq_core::timefmt::parse_rfc3339_ms(first).unwrap();
+    let age_days = (nordiq_core::timefmt::now_ms() - first) as f64 / 86_400_000.0;
+    assert!(
+        (4.9..5.1).contains(&age_days),
+        "history starts {age_days} days back"
+    );
+    let log = std::fs::read_to_string(&metrics_log).unwrap();
+    assert!(log.contains("into the buffer"), "{log}");
+    // Live samples keep coming, with the profile the fleet gave them.
+    let before = json(api_port, "/status", &key)["samples_total"]
+        .as_u64()
+        .unwrap();
+    wait_until("live samples", Duration::from_secs(20), || {
+        json(api_port, "/status", &key)["samples_total"]
+            .as_u64()
+            .unwrap()
+            >= before + 24
+    });
+
+    // 2. Scenario API: the key is needed to set one; the status names who is affected.
+    let (code, _) = http(
+        sim_port,
+        "POST",
+        "/scenario/set?scenario=critical",
+        "",
+        "",
+        "",
+    );
+    assert_eq!(code, 401);
+    let (code, body) = http(
+        sim_port,
+        "POST",
+        "/scenario/set?scenario=meltdown",
+        &key,
+        "",
+        "",
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("healthy, degrading or critical"), "{body}");
+    let (code, body) = http(
+        sim_port,
+        "POST",
+        "/scenario/set",
+        &key,
+        "Content-Type: application/json\r\n",
+        r#"{"scenario":"critical"}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    let status = json(sim_port, "/scenario/status", "");
+    assert_eq!(status["scenario"], "critical");
+    assert_eq!(
+        status["affected_servers"].as_array().unwrap().len(),
+        5,
+        "{status}"
+    );
+    assert_eq!(status["servers"], 12);
+
+    // 3. The daemon goes away: batches are spooled, in order, on disk.
+    let outage_from = nordiq_core::timefmt::now_ms();
+    inference.stop();
+    wait_until("batches in the spool", Duration::from_secs(20), || {
+        spool_files(&dir) >= 3
+    });
+    // 4. nordiq-metrics itself restarts while the daemon is down: the spool survives.
+    metrics.stop();
+    let spooled = spool_files(&dir);
+    assert!(spooled >= 3, "{spooled}");
+    let metrics = start_metrics(&[]);
+    std::thread::sleep(Duration::from_secs(2));
+    let _inference = start_inference();
+    wait_until("the spool to drain", Duration::from_secs(60), || {
+        spool_files(&dir) == 0
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let outage_to = nordiq_core::timefmt::now_ms();
+    metrics.stop();
+
+    // Every sample of the outage arrived once: per server, strictly increasing timestamps
+    // about a second apart, except for the seconds nordiq-metrics itself was down.
+    let from = nordiq_core::timefmt::format_ms(outage_from);
+    let to = nordiq_core::timefmt::format_ms(outage_to);
+    let rows = json(
+        api_port,
+        &format!("/historical?from={from}&to={to}&format=json&servers=ppweb001"),
+        &key,
+    );
+    let stamps: Vec<i64> = rows["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| nordiq_core::timefmt::parse_rfc3339_ms(r["timestamp"].as_str().unwrap()).unwrap())
+        .collect();
+    assert!(
+        stamps.len() >= 8,
+        "{} samples over the outage",
+        stamps.len()
+    );
+    let mut long_gaps = 0;
+    for pair in stamps.windows(2) {
+        assert!(pair[1] > pair[0], "duplicate or out of order: {pair:?}");
+        if pair[1] - pair[0] > 2_500 {
+            long_gaps += 1;
+        }
+    }
+    assert!(
+        long_gaps <= 1,
+        "samples lost: {long_gaps} gaps in {stamps:?}"
+    );
+    let log = std::fs::read_to_string(&metrics_log).unwrap();
+    assert!(
+        log.contains("undelivered batches from the last run"),
+        "{log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A batch sent twice with the same id is applied once.
+#[test]
+fn a_repeated_batch_id_is_applied_once() {
+    let dir = std::env::temp_dir().join(format!("nordiq-metrics-dup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let log = dir.join("inference.log");
+    let _inference = Proc::start(
+        Command::new(sibling("nordiq-inference"))
+            .args(["--dev", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(&dir),
+        &log,
+    );
+    wait_port(port, &log);
+    let key = std::fs::read_to_string(dir.join(".nordiq_key"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let now = nordiq_core::timefmt::now_ms();
+    let body =
+        format!("{{\"timestamp\":{now},\"server_name\":\"ppweb001\",\"cpu_user_pct\":10}}\n");
+    let headers = "Content-Type: application/x-ndjson\r\nX-NordIQ-Batch: abc-1\r\n";
+    let (code, first) = http(port, "POST", "/feed/data", &key, headers, &body);
+    assert_eq!(code, 200, "{first}");
+    let (code, second) = http(port, "POST", "/feed/data", &key, headers, &body);
+    assert_eq!(code, 200, "{second}");
+    let second: serde_json::Value = serde_json::from_str(&second).unwrap();
+    assert_eq!(second["duplicate_batch"], true);
+    assert_eq!(second["accepted"], 0);
+    assert_eq!(json(port, "/status", &key)["samples_total"], 1);
+    let other = "Content-Type: application/x-ndjson\r\nX-NordIQ-Batch: abc-2\r\n";
+    let body = format!(
+        "{{\"timestamp\":{},\"server_name\":\"ppweb001\",\"cpu_user_pct\":11}}\n",
+        now + 1000
+    );
+    assert_eq!(http(port, "POST", "/feed/data", &key, other, &body).0, 200);
+    assert_eq!(json(port, "/status", &key)["samples_total"], 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
