@@ -14,6 +14,8 @@ if [ "${1:-}" = "test" ]; then
     command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
     command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
     command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+    # The Prometheus test starts Debian's real Prometheus.
+    command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 fi
 
 if ((${#need_apt[@]})); then

@@ -11,7 +11,7 @@ pub mod export;
 pub mod import;
 pub mod layout;
 pub mod parquet_io;
-mod retention;
+pub mod retention;
 mod stats;
 pub mod wal;
 

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod exit;
+pub mod exposition;
 pub mod forecast;
 pub mod ingest;
 pub mod jobs;

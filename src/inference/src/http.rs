@@ -46,6 +46,8 @@ pub fn router(app: Arc<App>) -> Router {
         ));
     Router::new()
         .route("/health", get(health))
+        // Checks the key itself: `prometheus.require_key` can turn that off.
+        .route("/metrics", get(crate::exposition::metrics))
         .merge(protected)
         .fallback(not_found)
         .with_state(app)
@@ -71,14 +73,25 @@ async fn require_key(State(app): State<Arc<App>>, request: Request, next: Next) 
         // No key configured: the daemon only starts so when allow_anonymous = true.
         return next.run(request).await;
     };
-    match request.headers().get("x-api-key") {
-        Some(presented) if key.matches(presented.as_bytes()) => next.run(request).await,
+    match presented_key(request.headers()) {
+        Some(presented) if key.matches(presented) => next.run(request).await,
         Some(_) => error(StatusCode::UNAUTHORIZED, "wrong X-API-Key"),
         None => error(
             StatusCode::UNAUTHORIZED,
             "missing X-API-Key header (the key is in the key file, see `nordiqctl keygen`)",
         ),
     }
+}
+
+/// The key a request presents: `X-API-Key`, else `Authorization: Bearer KEY` (what
+/// Prometheus and remote-write senders can be configured to send).
+pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
+    if let Some(k) = headers.get("x-api-key") {
+        return Some(k.as_bytes());
+    }
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
 }
 
 async fn not_found() -> Response {

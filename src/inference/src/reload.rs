@@ -56,6 +56,11 @@ impl ModelState {
         f(&mut self.loaded.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Reloads that served their candidate, and reloads refused, since start.
+    pub fn reload_counts(&self) -> (u64, u64) {
+        self.with(|l| (l.ok, l.failed))
+    }
+
     /// The latest reload's refusal, for `STATUS=`.
     pub fn last_error(&self) -> Option<String> {
         self.with(|l| l.last.as_ref().and_then(|o| o.error.clone()))

@@ -4,10 +4,12 @@
 mod catalog;
 mod locate;
 mod profiles;
+mod prometheus;
 mod sources;
 
 pub use catalog::{default_catalog, Aggregate, Direction, MetricDef, RiskThresholds};
 pub use profiles::{default_profiles, glob_match, infer_profile, ProfileDef};
+pub use prometheus::PrometheusConfig;
 pub use sources::{HostConfig, SimulatorConfig, SourceKind, SourcesConfig};
 
 use serde::{Deserialize, Serialize};
@@ -37,6 +39,7 @@ pub struct Config {
     pub training: TrainingConfig,
     pub dashboard: DashboardConfig,
     pub sources: SourcesConfig,
+    pub prometheus: PrometheusConfig,
     pub log: LogConfig,
     /// The metric catalog; absent means the 14 defaults.
     pub metrics: Vec<MetricDef>,
@@ -61,6 +64,7 @@ impl Default for Config {
             training: TrainingConfig::default(),
             dashboard: DashboardConfig::default(),
             sources: SourcesConfig::default(),
+            prometheus: PrometheusConfig::default(),
             log: LogConfig::default(),
             metrics: default_catalog(),
             profiles: default_profiles(),
@@ -720,6 +724,20 @@ impl Config {
             );
         }
         self.sources.validate()?;
+        if let Some(m) = self
+            .prometheus
+            .metrics
+            .iter()
+            .find(|m| self.metric_index(m).is_none())
+        {
+            return bad("prometheus.metrics", format!("`{m}` is not in the catalog"));
+        }
+        if self.prometheus.horizons_minutes.contains(&0) {
+            return bad(
+                "prometheus.horizons_minutes",
+                "horizons must be ≥ 1 minute".into(),
+            );
+        }
         self.validate_catalog()?;
         self.validate_profiles()
     }

@@ -1,0 +1,345 @@
+//! `GET /metrics`: the daemon's health and the fleet's forecasts in the Prometheus text
+//! exposition format (version 0.0.4), so Prometheus and Grafana read NordIQ with no plugin.
+//! Per-server series are bounded by `[prometheus]` (allow-lists and `max_servers`).
+
+use crate::assess::Assessed;
+use crate::config::{glob_match, Config};
+use crate::risk::Level;
+use std::fmt::Write as _;
+
+/// The daemon's own figures at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    pub uptime_seconds: f64,
+    pub samples_total: u64,
+    pub rejected_records_total: u64,
+    pub duplicate_batches_total: u64,
+    pub late_samples_total: u64,
+    pub servers: usize,
+    pub warm_servers: usize,
+    pub forecast_servers: usize,
+    /// The latest forecast refresh: its duration and when it finished.
+    pub refresh_seconds: Option<f64>,
+    pub refresh_at_ms: Option<i64>,
+    pub model_id: String,
+    pub reloads_ok: u64,
+    pub reloads_refused: u64,
+    /// Bytes the data buffer holds on disk; None when it is disabled.
+    pub buffer_bytes: Option<u64>,
+}
+
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn horizon_label(minutes: u32) -> String {
+    if minutes % 60 == 0 {
+        format!("{}h", minutes / 60)
+    } else {
+        format!("{minutes}m")
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Which servers get per-server series: allowed by `prometheus.servers`, the first
+/// `max_servers` by name.
+pub fn exposed_servers<'a>(config: &Config, assessed: &'a [Assessed]) -> Vec<&'a Assessed> {
+    let p = &config.prometheus;
+    let mut chosen: Vec<&Assessed> = assessed
+        .iter()
+        .filter(|a| p.servers.is_empty() || p.servers.iter().any(|g| glob_match(g, &a.server)))
+        .collect();
+    chosen.sort_by(|a, b| a.server.cmp(&b.server));
+    chosen.truncate(p.max_servers);
+    chosen
+}
+
+pub fn render(config: &Config, health: &Health, assessed: &[Assessed]) -> String {
+    let mut out = String::with_capacity(4096 + assessed.len() * 512);
+    let mut simple = |name: &str, kind: &str, help: &str, value: f64| {
+        family(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name} {}", number(value));
+    };
+    simple(
+        "nordiq_uptime_seconds",
+        "gauge",
+        "Seconds since nordiq-inference started.",
+        health.uptime_seconds,
+    );
+    simple(
+        "nordiq_ingest_samples_total",
+        "counter",
+        "Samples accepted by ingest.",
+        health.samples_total as f64,
+    );
+    simple(
+        "nordiq_ingest_rejected_records_total",
+        "counter",
+        "Records ingest refused.",
+        health.rejected_records_total as f64,
+    );
+    simple(
+        "nordiq_ingest_duplicate_batches_total",
+        "counter",
+        "Batches dropped as repeats of a batch id already taken.",
+        health.duplicate_batches_total as f64,
+    );
+    simple(
+        "nordiq_window_late_samples_total",
+        "counter",
+        "Samples that arrived for a step already closed.",
+        health.late_samples_total as f64,
+    );
+    simple(
+        "nordiq_servers",
+        "gauge",
+        "Servers with a rolling window.",
+        health.servers as f64,
+    );
+    simple(
+        "nordiq_warm_servers",
+        "gauge",
+        "Servers with enough history to forecast.",
+        health.warm_servers as f64,
+    );
+    simple(
+        "nordiq_forecast_servers",
+        "gauge",
+        "Servers in the latest forecast.",
+        health.forecast_servers as f64,
+    );
+    if let Some(s) = health.refresh_seconds {
+        simple(
+            "nordiq_forecast_refresh_duration_seconds",
+            "gauge",
+            "How long the latest forecast refresh took.",
+            s,
+        );
+    }
+    if let Some(at) = health.refresh_at_ms {
+        simple(
+            "nordiq_forecast_refresh_timestamp_seconds",
+            "gauge",
+            "When the latest forecast refresh finished (unix seconds).",
+            at as f64 / 1000.0,
+        );
+    }
+    if let Some(b) = health.buffer_bytes {
+        simple(
+            "nordiq_buffer_bytes",
+            "gauge",
+            "Bytes the data buffer holds on disk.",
+            b as f64,
+        );
+    }
+    family(
+        &mut out,
+        "nordiq_model_info",
+        "gauge",
+        "The model serving forecasts (always 1).",
+    );
+    let _ = writeln!(
+        out,
+        "nordiq_model_info{{model_id=\"{}\"}} 1",
+        escape(&health.model_id)
+    );
+    family(
+        &mut out,
+        "nordiq_model_reloads_total",
+        "counter",
+        "Model reloads by outcome.",
+    );
+    let _ = writeln!(
+        out,
+        "nordiq_model_reloads_total{{outcome=\"ok\"}} {}",
+        health.reloads_ok
+    );
+    let _ = writeln!(
+        out,
+        "nordiq_model_reloads_total{{outcome=\"refused\"}} {}",
+        health.reloads_refused
+    );
+
+    family(
+        &mut out,
+        "nordiq_alerts",
+        "gauge",
+        "Servers per alert level in the latest forecast.",
+    );
+    for level in Level::ALL {
+        let n = assessed.iter().filter(|a| a.level == level).count();
+        let _ = writeln!(out, "nordiq_alerts{{level=\"{}\"}} {n}", level.as_str());
+    }
+
+    let servers = exposed_servers(config, assessed);
+    family(
+        &mut out,
+        "nordiq_server_risk_score",
+        "gauge",
+        "A server's risk score, 0 - 1.",
+    );
+    for a in &servers {
+        let _ = writeln!(
+            out,
+            "nordiq_server_risk_score{{server=\"{}\",profile=\"{}\"}} {}",
+            escape(&a.server),
+            escape(&a.profile),
+            number(a.risk)
+        );
+    }
+    family(
+        &mut out,
+        "nordiq_server_alert_level",
+        "gauge",
+        "A server's alert level: 0 healthy, 1 watch, 2 warning, 3 critical.",
+    );
+    for a in &servers {
+        let level = Level::ALL.iter().position(|l| *l == a.level).unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "nordiq_server_alert_level{{server=\"{}\"}} {level}",
+            escape(&a.server)
+        );
+    }
+    family(
+        &mut out,
+        "nordiq_forecast",
+        "gauge",
+        "Forecast of a server's metric: quantile at a horizon after the last observed step.",
+    );
+    let step_minutes = config.model.step_seconds as f64 / 60.0;
+    let metrics: Vec<usize> = if config.prometheus.metrics.is_empty() {
+        (0..config.metrics.len()).collect()
+    } else {
+        config
+            .prometheus
+            .metrics
+            .iter()
+            .filter_map(|m| config.metric_index(m))
+            .collect()
+    };
+    for a in &servers {
+        let f = &a.forecast;
+        for &m in &metrics {
+            if m >= f.n_metrics {
+                continue;
+            }
+            for &minutes in &config.prometheus.horizons_minutes {
+                let step = (minutes as f64 / step_minutes).round() as usize;
+                if step == 0 || step > f.horizon {
+                    continue;
+                }
+                for (q, quantile) in config
+                    .model
+                    .quantiles
+                    .iter()
+                    .enumerate()
+                    .take(f.n_quantiles)
+                {
+                    let v = f.series(m, q)[step - 1];
+                    if v.is_finite() {
+                        let _ = writeln!(
+                            out,
+                            "nordiq_forecast{{server=\"{}\",metric=\"{}\",quantile=\"{quantile}\",horizon=\"{}\"}} {}",
+                            escape(&a.server),
+                            config.metrics[m].name,
+                            horizon_label(minutes),
+                            v
+                        );
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::ServerForecast;
+
+    fn assessed(server: &str, level: Level, config: &Config) -> Assessed {
+        let n = config.metrics.len();
+        let mut forecast =
+            ServerForecast::empty("seasonal_naive", n, 3, config.model.horizon_steps);
+        for m in 0..n {
+            for q in 0..3 {
+                for (i, v) in forecast.series_mut(m, q).iter_mut().enumerate() {
+                    *v = (m * 1000 + q * 100 + i) as f32;
+                }
+            }
+        }
+        Assessed {
+            server: server.into(),
+            profile: "web_api".into(),
+            last_sample_ms: 0,
+            forecast_start_ms: 0,
+            current: vec![0.0; n],
+            forecast,
+            metric_risk: vec![0.0; n],
+            metric_peak: vec![0.0; n],
+            slope_per_hour: vec![0.0; n],
+            risk: 0.5,
+            level,
+            top_metric: None,
+        }
+    }
+
+    #[test]
+    fn series_pick_the_right_step_and_respect_the_bounds() {
+        let mut config = Config::default();
+        config.prometheus.metrics = vec!["cpu_user_pct".into()];
+        config.prometheus.max_servers = 2;
+        config.prometheus.horizons_minutes = vec![30, 60, 480, 10_000];
+        let fleet = vec![
+            assessed("c\"x", Level::Critical, &config),
+            assessed("a", Level::Healthy, &config),
+            assessed("b", Level::Warning, &config),
+        ];
+        let health = Health {
+            model_id: "tft_1".into(),
+            samples_total: 7,
+            ..Health::default()
+        };
+        let text = render(&config, &health, &fleet);
+        assert!(text.contains("nordiq_ingest_samples_total 7\n"));
+        assert!(text.contains("nordiq_model_info{model_id=\"tft_1\"} 1\n"));
+        assert!(text.contains("nordiq_alerts{level=\"critical\"} 1\n"));
+        // 30 min at 5-min steps is the 6th step (index 5); p90 is quantile index 2.
+        assert!(text.contains("nordiq_forecast{server=\"a\",metric=\"cpu_user_pct\",quantile=\"0.9\",horizon=\"30m\"} 205\n"), "{text}");
+        assert!(text.contains("horizon=\"1h\"} 211\n") && text.contains("horizon=\"8h\"} 295\n"));
+        // Bounded: two servers by name, one metric, no horizon past the model's.
+        assert!(!text.contains("server=\"c\\\"x\""), "{text}");
+        assert!(!text.contains("mem_used_pct") && !text.contains("10000"));
+        assert_eq!(text.matches("nordiq_forecast{").count(), 2 * 3 * 3);
+        assert_eq!(text.matches("nordiq_server_alert_level{").count(), 2);
+        // Every sample line is `name{labels} value` or `name value`.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let value = line.rsplit(' ').next().unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+        config.prometheus.servers = vec!["c*".into()];
+        let text = render(&config, &health, &fleet);
+        assert!(
+            text.contains("nordiq_server_alert_level{server=\"c\\\"x\"} 3"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,68 @@
+//! `GET /metrics`: gathers the daemon's figures and the latest forecast set and renders
+//! them with `nordiq_core::exposition`. Needs the key unless `prometheus.require_key =
+//! false` (Prometheus sends it as `Authorization: Bearer` or an `X-API-Key` header).
+
+use crate::app::App;
+use crate::http::{error, presented_key};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use nordiq_core::exposition::{render, Health};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+pub async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let config = app.config.load_full();
+    if config.prometheus.require_key {
+        if let Some(key) = app.key.load().as_ref() {
+            if !presented_key(&headers).is_some_and(|k| key.matches(k)) {
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    "GET /metrics needs the API key (Authorization: Bearer KEY or X-API-Key), or prometheus.require_key = false",
+                );
+            }
+        }
+    }
+    let set = app.forecasts.load_full();
+    let (warmup, late) = app.store.warmup();
+    let buffer_bytes = match app.buffer.as_ref().map(|b| b.root().to_path_buf()) {
+        Some(root) => {
+            tokio::task::spawn_blocking(move || nordiq_buffer::retention::dir_bytes(&root))
+                .await
+                .ok()
+        }
+        None => None,
+    };
+    let (reloads_ok, reloads_refused) = app.model.reload_counts();
+    let health = Health {
+        uptime_seconds: app.started.elapsed().as_secs_f64(),
+        samples_total: app.counters.samples.load(Ordering::Relaxed),
+        rejected_records_total: app.counters.rejected_records.load(Ordering::Relaxed),
+        duplicate_batches_total: app.counters.duplicate_batches.load(Ordering::Relaxed),
+        late_samples_total: late,
+        servers: warmup.len(),
+        warm_servers: warmup
+            .iter()
+            .filter(|w| w.warmup_remaining_steps == 0)
+            .count(),
+        forecast_servers: set.assessed.len(),
+        refresh_seconds: set.refresh.as_ref().map(|r| r.duration_ms / 1000.0),
+        refresh_at_ms: set.refresh.as_ref().map(|_| set.generated_at_ms),
+        model_id: set.model_id.clone(),
+        reloads_ok,
+        reloads_refused,
+        buffer_bytes,
+    };
+    let config2 = Arc::clone(&config);
+    let body = tokio::task::spawn_blocking(move || render(&config2, &health, &set.assessed))
+        .await
+        .unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,147 @@
+//! The real Prometheus (Debian's `prometheus`) scrapes nordiq-inference's `GET /metrics`
+//! with the API key as a bearer token, and answers a PromQL query for a server's 1-hour
+//! p90 CPU forecast with the value the daemon's own API gives.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+use support::{free_port, http, json, sibling, wait_port, wait_until, Proc, METRICS};
+
+fn prometheus_query(port: u16, query: &str) -> serde_json::Value {
+    let escaped: String = query
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    json(port, &format!("/api/v1/query?query={escaped}"), "")
+}
+
+#[test]
+fn prometheus_scrapes_forecasts_and_answers_promql() {
+    if std::process::Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!(
+            "prometheus is not installed: scripts/ensure-deps.sh test installs Debian's package"
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("nordiq-prometheus-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (api_port, sim_port, prom_port) = (free_port(), free_port(), free_port());
+    let log = dir.join("inference.log");
+    let _inference = Proc::start(
+        Command::new(sibling("nordiq-inference"))
+            .args(["--dev", "--listen", &format!("127.0.0.1:{api_port}")])
+            .current_dir(&dir),
+        &log,
+    );
+    wait_port(api_port, &log);
+    let key = std::fs::read_to_string(dir.join(".nordiq_key"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let _metrics = Proc::start(
+        Command::new(METRICS)
+            .args([
+                "--dev",
+                "--inference-url",
+                &format!("http://127.0.0.1:{api_port}"),
+            ])
+            .args([
+                "simulate",
+                "--servers",
+                "8",
+                "--backfill",
+                "4d",
+                "--listen",
+                &format!("127.0.0.1:{sim_port}"),
+            ])
+            .current_dir(&dir),
+        &dir.join("metrics.log"),
+    );
+    wait_until("forecasts for the fleet", Duration::from_secs(60), || {
+        json(api_port, "/status", &key)["forecast_servers"] == 8
+    });
+
+    // Without the key: 401. With it: the exposition format.
+    let (code, _) = http(api_port, "GET", "/metrics", "", "", "");
+    assert_eq!(code, 401);
+    let (code, text) = http(
+        api_port,
+        "GET",
+        "/metrics",
+        "",
+        &format!("Authorization: Bearer {key}\r\n"),
+        "",
+    );
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("# TYPE nordiq_forecast gauge"), "{text}");
+    assert!(
+        text.contains("nordiq_model_info{model_id=\"baseline:seasonal_median\"} 1"),
+        "{text}"
+    );
+
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: nordiq\n    metrics_path: /metrics\n    authorization:\n      type: Bearer\n      credentials_file: {}\n    static_configs:\n      - targets: ['127.0.0.1:{api_port}']\n",
+            dir.join(".nordiq_key").display()
+        ),
+    )
+    .unwrap();
+    let prom_log = dir.join("prometheus.log");
+    let prometheus = Proc::start(
+        Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .current_dir(&dir),
+        &prom_log,
+    );
+    wait_port(prom_port, &prom_log);
+
+    let query = r#"nordiq_forecast{job="nordiq",server="ppweb001",metric="cpu_user_pct",quantile="0.9",horizon="1h"}"#;
+    let mut answer = serde_json::Value::Null;
+    wait_until(
+        "Prometheus to have scraped the forecast",
+        Duration::from_secs(60),
+        || {
+            answer = prometheus_query(prom_port, query);
+            answer["data"]["result"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+        },
+    );
+    let scraped: f64 = answer["data"]["result"][0]["value"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The daemon's own answer: p90 of cpu_user_pct, 12 steps of 5 minutes ahead.
+    let own = json(api_port, "/predictions/ppweb001", &key);
+    let p90 = own["metrics"]["cpu_user_pct"]["quantiles"]["p90"][11]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (scraped - p90).abs() <= 1e-3 * p90.abs().max(1.0),
+        "Prometheus has {scraped}, the API says {p90}"
+    );
+    let up = prometheus_query(prom_port, r#"up{job="nordiq"}"#);
+    assert_eq!(up["data"]["result"][0]["value"][1], "1", "{up}");
+    let alerts = prometheus_query(prom_port, "sum(nordiq_alerts)");
+    assert_eq!(alerts["data"]["result"][0]["value"][1], "8", "{alerts}");
+    prometheus.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

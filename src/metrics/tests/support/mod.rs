@@ -1,0 +1,126 @@
+//! Starting the suite's binaries for nordiq-metrics' tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const METRICS: &str = env!("CARGO_BIN_EXE_nordiq-metrics");
+
+pub fn sibling(name: &str) -> PathBuf {
+    let path = Path::new(METRICS).with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the workspace's tests",
+        path.display()
+    );
+    path
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Proc(Child);
+
+impl Proc {
+    pub fn start(cmd: &mut Command, log: &Path) -> Proc {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        Proc(
+            cmd.stdout(Stdio::null())
+                .stderr(log)
+                .env_remove("NOTIFY_SOCKET")
+                .env_remove("NORDIQ_API_KEY")
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    pub fn stop(mut self) {
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.0.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn wait_port(port: u16, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "no listener on {port}: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// (status, body) of one request.
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    key: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let key_header = if key.is_empty() {
+        String::new()
+    } else {
+        format!("X-API-Key: {key}\r\n")
+    };
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{key_header}{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default(),
+    )
+}
+
+pub fn json(port: u16, path: &str, key: &str) -> serde_json::Value {
+    let (status, body) = http(port, "GET", path, key, "", "");
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
