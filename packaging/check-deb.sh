@@ -15,6 +15,7 @@ $tags"
 
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
 for f in ./usr/bin/nordiq-inference ./usr/bin/nordiq-dashboard ./usr/bin/nordiq-train ./usr/bin/nordiqctl \
+    ./usr/bin/nordiq-metrics ./lib/systemd/system/nordiq-metrics.service ./usr/share/doc/nordiq/metrics.md \
     ./usr/lib/nordiq/libtorch_cpu.so ./usr/lib/nordiq/libc10.so ./usr/lib/nordiq/libgomp.so.1 \
     ./usr/lib/nordiq/libcudart.so.13 ./usr/lib/nordiq/libcupti.so.13 ./etc/nordiq/nordiq.toml \
     ./lib/systemd/system/nordiq.target ./lib/systemd/system/nordiq-inference.socket \
@@ -37,6 +38,7 @@ grep -q 'keygen --path /etc/nordiq/api-key --group nordiq' "$work/control/postin
 grep -q "enable 'nordiq-inference.socket'" "$work/control/postinst" || fail "the inference socket is not enabled"
 grep -q "enable 'nordiq-retrain.timer'" "$work/control/postinst" || fail "the timer is not enabled"
 ! grep -q "enable 'nordiq-inference.service'" "$work/control/postinst" || fail "a socket-activated service is enabled"
+! grep -q "enable 'nordiq-metrics.service'" "$work/control/postinst" || fail "the metric source is enabled before its source is chosen"
 grep -q 'rm -rf /var/lib/nordiq' "$work/control/postrm" || fail "purge keeps the state"
 
 dpkg-deb -x "$deb" "$work/root"
@@ -46,4 +48,5 @@ for b in nordiq-inference nordiq-train nordiqctl; do
         || fail "$b does not run on the shipped libraries"
 done
 env -i "$work/root/usr/bin/nordiq-dashboard" --version >/dev/null || fail "nordiq-dashboard does not run"
+env -i "$work/root/usr/bin/nordiq-metrics" --version >/dev/null || fail "nordiq-metrics does not run"
 echo "check-deb: $(basename "$deb") ($(du -h "$deb" | cut -f1)) is lintian-clean (explained tags aside) and complete"

@@ -97,70 +97,15 @@ const fn spec(
 /// The original fleet's mix: web 28 %, ml 22 %, db 17 %, etl 11 %, risk 9 %, generic 7 %,
 /// conductor 6 %. Levels: user, sys, iowait, mem, disk %, net in/out MB/s, back/front
 /// CLOSE_WAIT, java share.
+#[rustfmt::skip]
 pub const PROFILES: [ProfileSpec; 7] = [
-    spec(
-        "web_api",
-        "ppweb",
-        3,
-        0.28,
-        8.0,
-        false,
-        [32.0, 7.0, 2.0, 52.0, 42.0, 25.0, 38.0, 8.0, 18.0, 0.7],
-    ),
-    spec(
-        "ml_compute",
-        "ppml",
-        4,
-        0.22,
-        32.0,
-        true,
-        [58.0, 8.0, 3.0, 70.0, 55.0, 40.0, 12.0, 4.0, 2.0, 0.1],
-    ),
-    spec(
-        "database",
-        "ppdb",
-        3,
-        0.17,
-        16.0,
-        false,
-        [36.0, 10.0, 12.0, 80.0, 68.0, 30.0, 45.0, 12.0, 4.0, 0.05],
-    ),
-    spec(
-        "data_ingest",
-        "ppetl",
-        3,
-        0.11,
-        16.0,
-        true,
-        [42.0, 9.0, 14.0, 60.0, 64.0, 60.0, 20.0, 6.0, 3.0, 0.5],
-    ),
-    spec(
-        "risk_analytics",
-        "pprisk",
-        3,
-        0.09,
-        16.0,
-        false,
-        [50.0, 6.0, 4.0, 66.0, 46.0, 15.0, 10.0, 5.0, 3.0, 0.6],
-    ),
-    spec(
-        "generic",
-        "ppgen",
-        3,
-        0.07,
-        4.0,
-        false,
-        [20.0, 5.0, 3.0, 46.0, 50.0, 8.0, 6.0, 3.0, 2.0, 0.2],
-    ),
-    spec(
-        "conductor_mgmt",
-        "ppcon",
-        3,
-        0.06,
-        4.0,
-        false,
-        [15.0, 4.0, 2.0, 40.0, 36.0, 5.0, 5.0, 3.0, 2.0, 0.8],
-    ),
+    spec("web_api", "ppweb", 3, 0.28, 8.0, false, [32.0, 7.0, 2.0, 52.0, 42.0, 25.0, 38.0, 8.0, 18.0, 0.7]),
+    spec("ml_compute", "ppml", 4, 0.22, 12.0, true, [58.0, 8.0, 3.0, 70.0, 55.0, 40.0, 12.0, 4.0, 2.0, 0.1]),
+    spec("database", "ppdb", 3, 0.17, 12.0, false, [36.0, 10.0, 12.0, 80.0, 68.0, 30.0, 45.0, 12.0, 4.0, 0.05]),
+    spec("data_ingest", "ppetl", 3, 0.11, 12.0, true, [42.0, 9.0, 14.0, 60.0, 64.0, 60.0, 20.0, 6.0, 3.0, 0.5]),
+    spec("risk_analytics", "pprisk", 3, 0.09, 12.0, false, [50.0, 6.0, 4.0, 66.0, 46.0, 15.0, 10.0, 5.0, 3.0, 0.6]),
+    spec("generic", "ppgen", 3, 0.07, 4.0, false, [20.0, 5.0, 3.0, 46.0, 50.0, 8.0, 6.0, 3.0, 2.0, 0.2]),
+    spec("conductor_mgmt", "ppcon", 3, 0.06, 4.0, false, [15.0, 4.0, 2.0, 40.0, 36.0, 5.0, 5.0, 3.0, 2.0, 0.8]),
 ];
 
 /// A server's operating state.

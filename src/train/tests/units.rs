@@ -40,6 +40,7 @@ fn units_verify_and_are_hardened() {
         "nordiq-dashboard.service",
         "nordiq-retrain.service",
         "nordiq-retrain.timer",
+        "nordiq-metrics.service",
     ] {
         assert!(units.iter().any(|u| u == expected), "{expected}: {units:?}");
     }
