@@ -16,6 +16,7 @@ if [ "${1:-}" = "test" ]; then
     command -v npm >/dev/null 2>&1 || need_apt+=(npm)
     # The Prometheus test starts Debian's real Prometheus.
     command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+    command -v prometheus-node-exporter >/dev/null 2>&1 || need_apt+=(prometheus-node-exporter)
 fi
 
 if ((${#need_apt[@]})); then

@@ -4,9 +4,14 @@
 
 pub mod deliver;
 pub mod host;
+pub mod hwm;
+pub mod node;
+pub mod promql;
+pub mod pull;
 pub mod record;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
 pub mod source;
 pub mod spool;
+pub mod textformat;

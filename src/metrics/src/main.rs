@@ -19,6 +19,8 @@ use std::process::ExitCode;
 ///   simulate   a simulated fleet (the demo's default): profiles, daily and weekly rhythm,
 ///              operating states, scenarios set over HTTP; --backfill writes history
 ///   host       this machine, from /proc
+///   node-exporter  node_exporter endpoints, scraped (text exposition)
+///   prometheus     a Prometheus server, pulled with query_range from a saved mark
 ///   run        the source `sources.kind` names (what nordiq-metrics.service runs)
 #[derive(Parser, Debug)]
 #[command(
@@ -56,6 +58,28 @@ enum Command {
     Simulate(SimulateArgs),
     /// This machine, read from /proc.
     Host(HostArgs),
+    /// node_exporter endpoints, scraped each interval.
+    NodeExporter(NodeExporterArgs),
+    /// A Prometheus server's HTTP API, pulled with query_range.
+    Prometheus(PrometheusArgs),
+}
+
+#[derive(clap::Args, Debug, Default)]
+struct NodeExporterArgs {
+    /// An endpoint: http://host:9100 (the server is the host) or NAME=http://host:9100/metrics;
+    /// repeatable [default: sources.prometheus.targets]
+    #[arg(long = "target", value_name = "URL")]
+    targets: Vec<String>,
+}
+
+#[derive(clap::Args, Debug, Default)]
+struct PrometheusArgs {
+    /// The Prometheus server [default: sources.prometheus.url]
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// First run only: start this many hours back [default: sources.prometheus.start_hours]
+    #[arg(long, value_name = "HOURS")]
+    start_hours: Option<u64>,
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -142,6 +166,21 @@ fn load(args: &Args) -> Result<(Config, Option<ApiKey>), (i32, String)> {
             s.kind = SourceKind::Host;
             if let Some(name) = &host.server_name {
                 s.host.server_name = name.clone();
+            }
+        }
+        Command::NodeExporter(n) => {
+            s.kind = SourceKind::NodeExporter;
+            if !n.targets.is_empty() {
+                s.prometheus.targets = n.targets.clone();
+            }
+        }
+        Command::Prometheus(p) => {
+            s.kind = SourceKind::Prometheus;
+            if let Some(url) = &p.url {
+                s.prometheus.url = url.clone();
+            }
+            if let Some(h) = p.start_hours {
+                s.prometheus.start_hours = h;
             }
         }
     }

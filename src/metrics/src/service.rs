@@ -13,6 +13,7 @@ use nordiq_core::systemd::Notifier;
 use nordiq_core::timefmt::now_ms;
 use nordiq_metrics::deliver::{Delivery, DeliveryStats};
 use nordiq_metrics::host::HostReader;
+use nordiq_metrics::pull::{NodeScraper, QueryRange};
 use nordiq_metrics::record::{push_ndjson, Reading};
 use nordiq_metrics::scenario::Scenario;
 use nordiq_metrics::source::{SimSource, Source};
@@ -22,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 pub struct Options {
     pub backfill: Option<String>,
@@ -210,6 +211,17 @@ pub async fn run(
             tracing::info!(server = reader.server(), "reading this host");
             Source::Host(Box::new(reader))
         }
+        SourceKind::NodeExporter => {
+            let scraper = NodeScraper::new(&config.sources.prometheus)
+                .map_err(|e| (exit::CONFIG, anyhow!(e)))?;
+            tracing::info!(targets = scraper.servers(), "scraping node_exporter");
+            Source::NodeExporter(scraper)
+        }
+        SourceKind::Prometheus => {
+            let pull = QueryRange::new(&config, now).map_err(|e| (exit::CONFIG, anyhow!(e)))?;
+            tracing::info!(url = %config.sources.prometheus.url, "pulling from Prometheus");
+            Source::Prometheus(Box::new(pull))
+        }
     };
 
     // The simulator's scenario API.
@@ -232,7 +244,8 @@ pub async fn run(
     };
 
     // Delivery runs in its own task so a slow daemon never delays a reading.
-    let (tx, mut rx) = mpsc::channel::<Batch>(256);
+    // A batch may come with an ack: true once it is delivered or safely spooled.
+    let (tx, mut rx) = mpsc::channel::<(Batch, Option<oneshot::Sender<bool>>)>(256);
     let stats = Arc::new(Mutex::new(delivery.stats().clone()));
     let heartbeat = Arc::new(AtomicI64::new(now_ms()));
     let stopping = Arc::new(AtomicBool::new(false));
@@ -245,9 +258,18 @@ pub async fn run(
                 heartbeat.store(now_ms(), Ordering::Relaxed);
                 let outcome = tokio::select! {
                     batch = rx.recv() => match batch {
-                        // Shutting down: what is queued goes to disk first, nothing is lost.
-                        Some(b) if stopping.load(Ordering::Relaxed) => delivery.spool_only(b),
-                        Some(b) => delivery.submit(b).await,
+                        Some((b, ack)) => {
+                            // Shutting down: what is queued goes to disk first, nothing is lost.
+                            let outcome = if stopping.load(Ordering::Relaxed) {
+                                delivery.spool_only(b)
+                            } else {
+                                delivery.submit(b).await
+                            };
+                            if let Some(ack) = ack {
+                                let _ = ack.send(outcome.is_ok());
+                            }
+                            outcome
+                        }
                         None => break,
                     },
                     _ = tokio::time::sleep(Duration::from_secs(1)) => delivery.drain().await,
@@ -301,22 +323,45 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                match source.readings(now_ms()) {
-                    Ok(readings) => {
-                        servers = readings.len();
-                        readings_total += readings.len() as u64;
-                        last_read_error = None;
-                        for batch in batches(&config, &mut ids, &readings) {
-                            if tx.send(batch).await.is_err() {
-                                return Err((exit::SOFTWARE, anyhow!("the delivery task ended")));
-                            }
-                        }
-                    }
-                    Err(e) => {
+                let poll = source.poll(now_ms()).await;
+                match &poll.error {
+                    Some(e) => {
                         if last_read_error.as_deref() != Some(e.as_str()) {
                             tracing::warn!(error = %e, source = source.name(), "reading failed");
                         }
-                        last_read_error = Some(e);
+                        last_read_error = Some(e.clone());
+                    }
+                    None => last_read_error = None,
+                }
+                if !poll.readings.is_empty() {
+                    let names: std::collections::HashSet<&str> = poll.readings.iter().map(|r| r.server.as_str()).collect();
+                    servers = names.len();
+                }
+                readings_total += poll.readings.len() as u64;
+                let mut acks = Vec::new();
+                for batch in batches(&config, &mut ids, &poll.readings) {
+                    let (ack, acked) = match poll.mark {
+                        Some(_) => {
+                            let (a, b) = oneshot::channel();
+                            (Some(a), Some(b))
+                        }
+                        None => (None, None),
+                    };
+                    if tx.send((batch, ack)).await.is_err() {
+                        return Err((exit::SOFTWARE, anyhow!("the delivery task ended")));
+                    }
+                    acks.extend(acked);
+                }
+                // The mark moves only once everything read up to it is safe.
+                if let Some(mark) = &poll.mark {
+                    let mut safe = true;
+                    for acked in acks {
+                        safe &= acked.await.unwrap_or(false);
+                    }
+                    if safe {
+                        if let Err(e) = source.commit(mark) {
+                            tracing::error!(error = %e, "cannot save the high-water mark; that range will be read again");
+                        }
                     }
                 }
             }

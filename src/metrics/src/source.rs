@@ -2,6 +2,7 @@
 //! instant, and a line for `STATUS=`.
 
 use crate::host::HostReader;
+use crate::pull::{NodeScraper, QueryRange};
 use crate::record::Reading;
 use crate::scenario::Scenario;
 use crate::sim::{Fleet, State, METRICS};
@@ -115,6 +116,18 @@ pub struct ScenarioStatus {
 pub enum Source {
     Simulator(std::sync::Arc<std::sync::Mutex<SimSource>>),
     Host(Box<HostReader>),
+    NodeExporter(NodeScraper),
+    Prometheus(Box<QueryRange>),
+}
+
+/// What one poll gave.
+#[derive(Debug, Default)]
+pub struct Poll {
+    pub readings: Vec<Reading>,
+    /// The high-water mark to commit once the readings are delivered or spooled.
+    pub mark: Option<serde_json::Value>,
+    /// What went wrong (readings may still have come from the parts that worked).
+    pub error: Option<String>,
 }
 
 impl Source {
@@ -122,19 +135,57 @@ impl Source {
         match self {
             Source::Simulator(_) => "simulator",
             Source::Host(_) => "host",
+            Source::NodeExporter(_) => "node_exporter",
+            Source::Prometheus(_) => "prometheus",
         }
     }
 
-    pub fn readings(&mut self, wall_ms: i64) -> Result<Vec<Reading>, String> {
+    pub async fn poll(&mut self, wall_ms: i64) -> Poll {
         match self {
-            Source::Simulator(sim) => Ok(sim
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .readings(wall_ms)),
-            Source::Host(host) => host
-                .read(wall_ms)
-                .map(|r| vec![r])
-                .map_err(|e| e.to_string()),
+            Source::Simulator(sim) => Poll {
+                readings: sim
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .readings(wall_ms),
+                ..Poll::default()
+            },
+            Source::Host(host) => match host.read(wall_ms) {
+                Ok(r) => Poll {
+                    readings: vec![r],
+                    ..Poll::default()
+                },
+                Err(e) => Poll {
+                    error: Some(e.to_string()),
+                    ..Poll::default()
+                },
+            },
+            Source::NodeExporter(scraper) => {
+                let (readings, error) = scraper.scrape(wall_ms).await;
+                Poll {
+                    readings,
+                    mark: None,
+                    error,
+                }
+            }
+            Source::Prometheus(pull) => match pull.poll(wall_ms).await {
+                Ok((readings, mark)) => Poll {
+                    readings,
+                    mark: mark.map(serde_json::Value::from),
+                    error: None,
+                },
+                Err(e) => Poll {
+                    error: Some(e),
+                    ..Poll::default()
+                },
+            },
+        }
+    }
+
+    /// Saves the mark of a poll whose readings are safe.
+    pub fn commit(&mut self, mark: &serde_json::Value) -> Result<(), String> {
+        match self {
+            Source::Prometheus(pull) => pull.commit(mark.as_i64().unwrap_or_default()),
+            _ => Ok(()),
         }
     }
 }

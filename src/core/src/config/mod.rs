@@ -10,7 +10,7 @@ mod sources;
 pub use catalog::{default_catalog, Aggregate, Direction, MetricDef, RiskThresholds};
 pub use profiles::{default_profiles, glob_match, infer_profile, ProfileDef};
 pub use prometheus::PrometheusConfig;
-pub use sources::{HostConfig, SimulatorConfig, SourceKind, SourcesConfig};
+pub use sources::{HostConfig, PrometheusSourceConfig, SimulatorConfig, SourceKind, SourcesConfig};
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;

@@ -10,6 +10,10 @@ pub enum SourceKind {
     Simulator,
     /// This machine, read from /proc.
     Host,
+    /// node_exporter endpoints, scraped (`sources.prometheus.targets`).
+    NodeExporter,
+    /// A Prometheus server's HTTP API, pulled with `query_range` (`sources.prometheus.url`).
+    Prometheus,
 }
 
 impl SourceKind {
@@ -17,6 +21,8 @@ impl SourceKind {
         match self {
             SourceKind::Simulator => "simulator",
             SourceKind::Host => "host",
+            SourceKind::NodeExporter => "node_exporter",
+            SourceKind::Prometheus => "prometheus",
         }
     }
 }
@@ -38,6 +44,7 @@ pub struct SourcesConfig {
     pub retry_max_seconds: u64,
     pub simulator: SimulatorConfig,
     pub host: HostConfig,
+    pub prometheus: PrometheusSourceConfig,
 }
 
 impl Default for SourcesConfig {
@@ -51,6 +58,7 @@ impl Default for SourcesConfig {
             retry_max_seconds: 60,
             simulator: SimulatorConfig::default(),
             host: HostConfig::default(),
+            prometheus: PrometheusSourceConfig::default(),
         }
     }
 }
@@ -110,6 +118,48 @@ impl Default for HostConfig {
     }
 }
 
+/// Prometheus as a source: node_exporter endpoints scraped, or a Prometheus server pulled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrometheusSourceConfig {
+    /// node_exporter endpoints: `http://host:9100` (the server is the host) or
+    /// `name=http://host:9100/metrics`.
+    pub targets: Vec<String>,
+    /// The filesystem `disk_usage_pct` measures.
+    pub mountpoint: String,
+    /// A Prometheus server for `query_range` (`http://prometheus:9090`).
+    pub url: String,
+    /// The label that names the server in the query results.
+    pub server_label: String,
+    /// `host:9100` → `host`.
+    pub strip_port: bool,
+    /// Resolution asked of Prometheus.
+    pub step_seconds: u64,
+    /// The newest seconds are left for the next poll (Prometheus may still be scraping them).
+    pub lag_seconds: u64,
+    /// On the first run (no high-water mark yet), how far back to start.
+    pub start_hours: u64,
+    /// Catalog metric → PromQL; every query must keep `server_label`. Empty: node_exporter
+    /// defaults for the 14 metrics that have them (see docs/metrics.md).
+    pub queries: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for PrometheusSourceConfig {
+    fn default() -> Self {
+        PrometheusSourceConfig {
+            targets: Vec::new(),
+            mountpoint: "/".into(),
+            url: String::new(),
+            server_label: "instance".into(),
+            strip_port: true,
+            step_seconds: 60,
+            lag_seconds: 60,
+            start_hours: 24,
+            queries: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
 impl SourcesConfig {
     /// (key, message) of the first bad value.
     pub fn validate(&self) -> Result<(), (String, String)> {
@@ -125,6 +175,25 @@ impl SourcesConfig {
         }
         if self.retry_max_seconds == 0 {
             return bad("retry_max_seconds", "must be at least 1");
+        }
+        let p = &self.prometheus;
+        if p.step_seconds == 0 {
+            return bad("prometheus.step_seconds", "must be at least 1");
+        }
+        match self.kind {
+            SourceKind::NodeExporter if p.targets.is_empty() => {
+                return bad(
+                    "prometheus.targets",
+                    "kind = \"node_exporter\" needs at least one target",
+                );
+            }
+            SourceKind::Prometheus if !p.url.starts_with("http://") => {
+                return bad(
+                    "prometheus.url",
+                    "kind = \"prometheus\" needs an http:// URL of the Prometheus server",
+                );
+            }
+            _ => {}
         }
         let sim = &self.simulator;
         if sim.servers == 0 || sim.servers > 100_000 {

@@ -1,0 +1,92 @@
+//! High-water marks: how far a polling source has read, kept on disk (written to a temp
+//! file, fsynced, renamed) so that across restarts nothing is read twice or skipped. A
+//! mark is saved only after what was read up to it is delivered or spooled.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+#[error("high-water mark {path}: {source}")]
+pub struct HwmError {
+    path: PathBuf,
+    #[source]
+    source: std::io::Error,
+}
+
+/// One source's mark: any JSON value (a timestamp, a sort key, an id).
+pub struct Hwm {
+    path: PathBuf,
+}
+
+impl Hwm {
+    /// The mark of source `name` under `state_dir/sources/`.
+    pub fn new(state_dir: &Path, name: &str) -> Hwm {
+        Hwm {
+            path: state_dir.join("sources").join(format!("{name}.hwm.json")),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The saved mark, or None before the first save. A mark that does not parse is an
+    /// error: guessing could skip or repeat data.
+    pub fn load(&self) -> Result<Option<serde_json::Value>, HwmError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| HwmError {
+                    path: self.path.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(HwmError {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    pub fn save(&self, value: &serde_json::Value) -> Result<(), HwmError> {
+        use std::io::Write;
+        let err = |source| HwmError {
+            path: self.path.clone(),
+            source,
+        };
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(err)?;
+        let tmp = self.path.with_extension("tmp");
+        {
+            let mut f = std::fs::File::create(&tmp).map_err(err)?;
+            f.write_all(value.to_string().as_bytes()).map_err(err)?;
+            f.sync_all().map_err(err)?;
+        }
+        std::fs::rename(&tmp, &self.path).map_err(err)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Hwm;
+
+    #[test]
+    fn marks_survive_and_garbage_is_refused() {
+        let dir = std::env::temp_dir().join(format!("nordiq-hwm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let hwm = Hwm::new(&dir, "es");
+        assert!(hwm.load().unwrap().is_none());
+        hwm.save(&serde_json::json!([1700000000000i64, "id-9"]))
+            .unwrap();
+        assert_eq!(
+            Hwm::new(&dir, "es").load().unwrap().unwrap(),
+            serde_json::json!([1700000000000i64, "id-9"])
+        );
+        std::fs::write(hwm.path(), b"{not json").unwrap();
+        assert!(hwm.load().is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
