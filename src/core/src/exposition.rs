@@ -14,6 +14,7 @@ pub struct Health {
     pub samples_total: u64,
     pub rejected_records_total: u64,
     pub duplicate_batches_total: u64,
+    pub remote_write_ignored_series_total: u64,
     pub late_samples_total: u64,
     pub servers: usize,
     pub warm_servers: usize,
@@ -99,6 +100,12 @@ pub fn render(config: &Config, health: &Health, assessed: &[Assessed]) -> String
         "counter",
         "Batches dropped as repeats of a batch id already taken.",
         health.duplicate_batches_total as f64,
+    );
+    simple(
+        "nordiq_remote_write_ignored_series_total",
+        "counter",
+        "Remote-write series that map onto no catalog metric.",
+        health.remote_write_ignored_series_total as f64,
     );
     simple(
         "nordiq_window_late_samples_total",

@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod logging;
 pub mod models;
+pub mod remote_write;
 pub mod risk;
 pub mod systemd;
 pub mod timefmt;

@@ -55,6 +55,8 @@ pub struct Counters {
     pub rejected_records: AtomicU64,
     /// Batches dropped as repeats of an id already taken.
     pub duplicate_batches: AtomicU64,
+    /// Remote-write series that map onto no catalog metric.
+    pub remote_write_ignored_series: AtomicU64,
 }
 
 pub struct App {

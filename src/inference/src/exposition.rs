@@ -39,6 +39,10 @@ pub async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
         samples_total: app.counters.samples.load(Ordering::Relaxed),
         rejected_records_total: app.counters.rejected_records.load(Ordering::Relaxed),
         duplicate_batches_total: app.counters.duplicate_batches.load(Ordering::Relaxed),
+        remote_write_ignored_series_total: app
+            .counters
+            .remote_write_ignored_series
+            .load(Ordering::Relaxed),
         late_samples_total: late,
         servers: warmup.len(),
         warm_servers: warmup

@@ -33,6 +33,7 @@ pub fn router(app: Arc<App>) -> Router {
     let protected = Router::new()
         .route("/status", get(status))
         .route("/feed/data", post(feed))
+        .route("/api/v1/write", post(crate::remote_write::write))
         .route("/predictions/current", get(predictions_current))
         .route("/predictions/{server}", get(prediction_for_server))
         .route("/alerts/active", get(alerts_active))
@@ -167,7 +168,7 @@ fn is_ndjson(headers: &HeaderMap) -> bool {
         .unwrap_or(false)
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(error(
@@ -227,7 +228,7 @@ async fn feed(
     } else {
         validate(&config, &body, ndjson)
     };
-    let mut validated = match validated {
+    let validated = match validated {
         Ok(v) => v,
         Err(e @ BodyError::TooManyRecords { .. }) => {
             return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
@@ -235,16 +236,28 @@ async fn feed(
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let policy = query.on_error.unwrap_or(config.ingest.mixed_batch);
-    let policy_name = match policy {
-        MixedBatchPolicy::RejectAll => "reject_all",
-        MixedBatchPolicy::AcceptValid => "accept_valid",
-    };
     // A batch id seen before: the feeder is retrying a batch whose answer it lost.
     let batch_id = headers
         .get("x-nordiq-batch")
         .and_then(|v| v.to_str().ok())
         .filter(|id| !id.is_empty() && id.len() <= 200)
         .map(str::to_string);
+    apply_batch(&app, &config, validated, policy, batch_id).await
+}
+
+/// Applies a validated batch by the mixed-batch `policy`: durable in the buffer first,
+/// then into the windows; answers with what was accepted and what was refused.
+pub(crate) async fn apply_batch(
+    app: &Arc<App>,
+    config: &Config,
+    mut validated: Validated,
+    policy: MixedBatchPolicy,
+    batch_id: Option<String>,
+) -> Response {
+    let policy_name = match policy {
+        MixedBatchPolicy::RejectAll => "reject_all",
+        MixedBatchPolicy::AcceptValid => "accept_valid",
+    };
     if let Some(id) = &batch_id {
         if !app
             .batch_ids

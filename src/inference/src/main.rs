@@ -10,6 +10,7 @@ mod http;
 mod jobs;
 mod lifecycle;
 mod reload;
+mod remote_write;
 mod serving;
 mod store;
 mod warm;

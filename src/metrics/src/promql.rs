@@ -30,6 +30,9 @@ pub fn default_queries() -> BTreeMap<String, String> {
     .collect()
 }
 
+/// (server, unix ms, value)
+pub type Point = (String, i64, f64);
+
 /// Why an answer could not be used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum QueryError {
@@ -44,7 +47,7 @@ pub fn parse_matrix(
     body: &[u8],
     server_label: &str,
     strip_port: bool,
-) -> Result<Vec<(String, i64, f64)>, QueryError> {
+) -> Result<Vec<Point>, QueryError> {
     let v: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| QueryError::Shape(e.to_string()))?;
     if v["status"] != "success" {
@@ -90,7 +93,7 @@ pub fn parse_matrix(
 }
 
 /// Merges per-metric points into readings, one per (server, instant), oldest first.
-pub fn merge(per_metric: Vec<(&'static str, Vec<(String, i64, f64)>)>) -> Vec<Reading> {
+pub fn merge(per_metric: Vec<(&'static str, Vec<Point>)>) -> Vec<Reading> {
     let mut by_key: BTreeMap<(i64, String), Vec<(&'static str, f64)>> = BTreeMap::new();
     for (metric, points) in per_metric {
         for (server, t, v) in points {

@@ -415,9 +415,9 @@ impl SimServer {
         };
         // Noise that wanders over minutes rather than jumping every sample.
         let keep = (-dt_s / 300.0).exp();
-        for m in 0..14 {
-            self.values[m] += (target[m] - self.values[m]) * pull;
-            self.noise[m] = self.noise[m] * keep + (1.0 - keep * keep).sqrt() * self.rng.gauss();
+        for ((value, noise), goal) in self.values.iter_mut().zip(&mut self.noise).zip(target) {
+            *value += (goal - *value) * pull;
+            *noise = *noise * keep + (1.0 - keep * keep).sqrt() * self.rng.gauss();
         }
         Some(self.observe(ms))
     }

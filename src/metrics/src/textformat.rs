@@ -72,7 +72,9 @@ fn parse_line(line: &str) -> Result<Sample, String> {
 }
 
 /// Labels up to the closing brace; returns them and what follows.
-fn parse_labels(mut s: &str) -> Result<(Vec<(String, String)>, &str), String> {
+type Labels = Vec<(String, String)>;
+
+fn parse_labels(mut s: &str) -> Result<(Labels, &str), String> {
     let mut labels = Vec::new();
     loop {
         s = s.trim_start_matches([' ', ',']);

@@ -5,11 +5,13 @@ mod catalog;
 mod locate;
 mod profiles;
 mod prometheus;
+mod remote_write;
 mod sources;
 
 pub use catalog::{default_catalog, Aggregate, Direction, MetricDef, RiskThresholds};
 pub use profiles::{default_profiles, glob_match, infer_profile, ProfileDef};
 pub use prometheus::PrometheusConfig;
+pub use remote_write::RemoteWriteConfig;
 pub use sources::{HostConfig, PrometheusSourceConfig, SimulatorConfig, SourceKind, SourcesConfig};
 
 use serde::{Deserialize, Serialize};
@@ -40,6 +42,7 @@ pub struct Config {
     pub dashboard: DashboardConfig,
     pub sources: SourcesConfig,
     pub prometheus: PrometheusConfig,
+    pub remote_write: RemoteWriteConfig,
     pub log: LogConfig,
     /// The metric catalog; absent means the 14 defaults.
     pub metrics: Vec<MetricDef>,
@@ -65,6 +68,7 @@ impl Default for Config {
             dashboard: DashboardConfig::default(),
             sources: SourcesConfig::default(),
             prometheus: PrometheusConfig::default(),
+            remote_write: RemoteWriteConfig::default(),
             log: LogConfig::default(),
             metrics: default_catalog(),
             profiles: default_profiles(),
@@ -731,6 +735,29 @@ impl Config {
             .find(|m| self.metric_index(m).is_none())
         {
             return bad("prometheus.metrics", format!("`{m}` is not in the catalog"));
+        }
+        if let Some((name, m)) = self
+            .remote_write
+            .names
+            .iter()
+            .find(|(_, m)| self.metric_index(m).is_none())
+        {
+            return bad(
+                "remote_write.names",
+                format!("`{name}` maps to `{m}`, which is not in the catalog"),
+            );
+        }
+        if let Some(m) = self
+            .sources
+            .prometheus
+            .queries
+            .keys()
+            .find(|m| self.metric_index(m).is_none())
+        {
+            return bad(
+                "sources.prometheus.queries",
+                format!("`{m}` is not in the catalog"),
+            );
         }
         if self.prometheus.horizons_minutes.contains(&0) {
             return bad(

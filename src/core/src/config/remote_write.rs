@@ -1,0 +1,26 @@
+//! `[remote_write]`: how `POST /api/v1/write` (Prometheus remote write 1.0) maps series
+//! onto the catalog.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteWriteConfig {
+    /// The label naming the server.
+    pub server_label: String,
+    /// `host:9100` → `host`.
+    pub strip_port: bool,
+    /// Series name → catalog metric, beside the catalog's own names and `nordiq:<metric>`.
+    pub names: BTreeMap<String, String>,
+}
+
+impl Default for RemoteWriteConfig {
+    fn default() -> Self {
+        RemoteWriteConfig {
+            server_label: "instance".into(),
+            strip_port: true,
+            names: BTreeMap::from([("node_load1".to_string(), "load_average".to_string())]),
+        }
+    }
+}
