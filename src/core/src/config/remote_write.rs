@@ -11,7 +11,8 @@ pub struct RemoteWriteConfig {
     pub server_label: String,
     /// `host:9100` → `host`.
     pub strip_port: bool,
-    /// Series name → catalog metric, beside the catalog's own names and `nordiq:<metric>`.
+    /// Series name → catalog metric, beside the catalog's own names and `nordiq:<metric>`
+    /// (the shipped config maps `node_load1` to `load_average`).
     pub names: BTreeMap<String, String>,
 }
 
@@ -20,7 +21,7 @@ impl Default for RemoteWriteConfig {
         RemoteWriteConfig {
             server_label: "instance".into(),
             strip_port: true,
-            names: BTreeMap::from([("node_load1".to_string(), "load_average".to_string())]),
+            names: BTreeMap::new(),
         }
     }
 }
