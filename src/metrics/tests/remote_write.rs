@@ -1,8 +1,8 @@
 //! Prometheus pushes into nordiq-inference with remote write 1.0: Debian's real
-//! `prometheus` scrapes node_exporter, computes two recording rules
-//! (`nordiq:cpu_user_pct`, `nordiq:mem_used_pct`) and remote-writes them, with
-//! `node_load1` (mapped by `[remote_write] names`), to `POST /api/v1/write` with the API
-//! key as a bearer token.
+//! `prometheus` scrapes node_exporter, computes recording rules (`nordiq:cpu_user_pct`,
+//! `nordiq:mem_used_pct`, `nordiq:load_average`) and remote-writes them with every scraped
+//! series to `POST /api/v1/write`, the API key as a bearer token. (`[remote_write] names`,
+//! the other way to map a series, is unit-tested.)
 
 mod support;
 
@@ -60,7 +60,7 @@ fn prometheus_remote_writes_into_the_windows() {
 
     std::fs::write(
         dir.join("rules.yml"),
-        "groups:\n  - name: nordiq\n    interval: 1s\n    rules:\n      - record: nordiq:cpu_user_pct\n        expr: 100 * sum by (instance) (rate(node_cpu_seconds_total{mode=~\"user|nice\"}[5s])) / sum by (instance) (rate(node_cpu_seconds_total[5s]))\n      - record: nordiq:mem_used_pct\n        expr: 100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)\n",
+        "groups:\n  - name: nordiq\n    interval: 1s\n    rules:\n      - record: nordiq:cpu_user_pct\n        expr: 100 * sum by (instance) (rate(node_cpu_seconds_total{mode=~\"user|nice\"}[5s])) / sum by (instance) (rate(node_cpu_seconds_total[5s]))\n      - record: nordiq:mem_used_pct\n        expr: 100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)\n      - record: nordiq:load_average\n        expr: node_load1\n",
     )
     .unwrap();
     std::fs::write(
