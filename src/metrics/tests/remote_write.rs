@@ -118,7 +118,9 @@ fn prometheus_remote_writes_into_the_windows() {
         "cpu {cpu}, mem {mem}"
     );
     let status = json(api_port, "/status", &key);
-    assert!(status["samples_total"].as_u64().unwrap() >= 3, "{status}");
+    // One record per server and instant: the three rules share their evaluation time.
+    assert_eq!(status["servers"], 1, "{status}");
+    assert!(status["samples_total"].as_u64().unwrap() >= 1, "{status}");
     // Series NordIQ does not know (go_*, process_*, node_* …) were counted, not taken.
     let (_, metrics) = http(api_port, "GET", "/metrics", &key, "", "");
     let ignored: f64 = metrics
