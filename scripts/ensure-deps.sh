@@ -43,6 +43,12 @@ if ! "$venv/bin/python" -c 'import pyarrow' >/dev/null 2>&1; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow
 fi
 
+# mockupdb (PyPI) speaks MongoDB's wire protocol for the MongoDB source's test.
+if [ "${1:-}" = "test" ] && ! "$venv/bin/python" -c 'import mockupdb' >/dev/null 2>&1; then
+    echo "==> installing mockupdb into $venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check mockupdb==1.8.1
+fi
+
 # playwright-core (npm) drives Debian's chromium in the dashboard tests.
 if [ "${1:-}" = "test" ] && [ ! -d "$cache/node/node_modules/playwright-core" ]; then
     echo "==> installing playwright-core into $cache/node"

@@ -90,3 +90,61 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// A time-ordered read position that copes with ties: the newest timestamp read and the
+/// ids of the documents read at exactly that timestamp. A source asks for `timestamp >=
+/// ts` and drops what [`Boundary::admit`] refuses, so a document is read once even when
+/// many share a timestamp or a page ends in the middle of them.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Boundary {
+    pub ts: i64,
+    pub ids: Vec<String>,
+}
+
+impl Boundary {
+    pub fn starting_at(ts: i64) -> Boundary {
+        Boundary { ts, ids: Vec::new() }
+    }
+
+    /// True for a document not read before; moves the boundary. Documents must come in
+    /// timestamp order.
+    pub fn admit(&mut self, ts: i64, id: &str) -> bool {
+        if ts < self.ts || (ts == self.ts && self.ids.iter().any(|i| i == id)) {
+            return false;
+        }
+        if ts > self.ts {
+            self.ts = ts;
+            self.ids.clear();
+        }
+        self.ids.push(id.to_string());
+        true
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    pub fn from_json(v: &serde_json::Value) -> Option<Boundary> {
+        serde_json::from_value(v.clone()).ok()
+    }
+}
+
+#[cfg(test)]
+mod boundary_tests {
+    use super::Boundary;
+
+    #[test]
+    fn ties_are_read_once_across_pages_and_restarts() {
+        let mut b = Boundary::starting_at(100);
+        // Page 1 ends in the middle of the documents at 200.
+        assert!(b.admit(150, "a") && b.admit(200, "b") && b.admit(200, "c"));
+        let saved = b.to_json();
+        // Page 2 asks for ts >= 200 again: b and c come back and are dropped, d is new.
+        let mut b = Boundary::from_json(&saved).unwrap();
+        assert!(!b.admit(200, "b") && !b.admit(200, "c"));
+        assert!(b.admit(200, "d"));
+        assert!(b.admit(300, "e"));
+        assert_eq!(b, Boundary { ts: 300, ids: vec!["e".into()] });
+        assert!(!b.admit(250, "late"), "older than the boundary");
+    }
+}

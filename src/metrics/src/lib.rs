@@ -15,3 +15,7 @@ pub mod sim;
 pub mod source;
 pub mod spool;
 pub mod textformat;
+pub mod docs;
+pub mod elastic;
+pub mod bson;
+pub mod mongo;

@@ -21,6 +21,8 @@ use std::process::ExitCode;
 ///   host       this machine, from /proc
 ///   node-exporter  node_exporter endpoints, scraped (text exposition)
 ///   prometheus     a Prometheus server, pulled with query_range from a saved mark
+///   elasticsearch  Metricbeat-style documents, read in @timestamp order from a saved mark
+///   mongodb        documents of a collection, read in timestamp order from a saved mark
 ///   run        the source `sources.kind` names (what nordiq-metrics.service runs)
 #[derive(Parser, Debug)]
 #[command(
@@ -62,6 +64,33 @@ enum Command {
     NodeExporter(NodeExporterArgs),
     /// A Prometheus server's HTTP API, pulled with query_range.
     Prometheus(PrometheusArgs),
+    /// Metricbeat-style documents in Elasticsearch (fields mapped by sources.elasticsearch.fields).
+    Elasticsearch(ElasticsearchArgs),
+    /// Documents in a MongoDB collection (fields mapped by sources.mongodb.fields).
+    Mongodb(MongodbArgs),
+}
+
+#[derive(clap::Args, Debug, Default)]
+struct ElasticsearchArgs {
+    /// The Elasticsearch URL [default: sources.elasticsearch.url]
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// Index or pattern [default: sources.elasticsearch.index]
+    #[arg(long, value_name = "INDEX")]
+    index: Option<String>,
+}
+
+#[derive(clap::Args, Debug, Default)]
+struct MongodbArgs {
+    /// host:port [default: sources.mongodb.address]
+    #[arg(long, value_name = "HOST:PORT")]
+    address: Option<String>,
+    /// [default: sources.mongodb.database]
+    #[arg(long)]
+    database: Option<String>,
+    /// [default: sources.mongodb.collection]
+    #[arg(long)]
+    collection: Option<String>,
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -172,6 +201,27 @@ fn load(args: &Args) -> Result<(Config, Option<ApiKey>), (i32, String)> {
             s.kind = SourceKind::NodeExporter;
             if !n.targets.is_empty() {
                 s.prometheus.targets = n.targets.clone();
+            }
+        }
+        Command::Elasticsearch(e) => {
+            s.kind = SourceKind::Elasticsearch;
+            if let Some(url) = &e.url {
+                s.elasticsearch.url = url.clone();
+            }
+            if let Some(index) = &e.index {
+                s.elasticsearch.index = index.clone();
+            }
+        }
+        Command::Mongodb(m) => {
+            s.kind = SourceKind::Mongodb;
+            if let Some(a) = &m.address {
+                s.mongodb.address = a.clone();
+            }
+            if let Some(d) = &m.database {
+                s.mongodb.database = d.clone();
+            }
+            if let Some(c) = &m.collection {
+                s.mongodb.collection = c.clone();
             }
         }
         Command::Prometheus(p) => {

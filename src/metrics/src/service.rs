@@ -13,6 +13,8 @@ use nordiq_core::systemd::Notifier;
 use nordiq_core::timefmt::now_ms;
 use nordiq_metrics::deliver::{Delivery, DeliveryStats};
 use nordiq_metrics::host::HostReader;
+use nordiq_metrics::elastic::ElasticPull;
+use nordiq_metrics::mongo::MongoPull;
 use nordiq_metrics::pull::{NodeScraper, QueryRange};
 use nordiq_metrics::record::{push_ndjson, Reading};
 use nordiq_metrics::scenario::Scenario;
@@ -221,6 +223,17 @@ pub async fn run(
             let pull = QueryRange::new(&config, now).map_err(|e| (exit::CONFIG, anyhow!(e)))?;
             tracing::info!(url = %config.sources.prometheus.url, "pulling from Prometheus");
             Source::Prometheus(Box::new(pull))
+        }
+        SourceKind::Elasticsearch => {
+            let pull = ElasticPull::new(&config, now).map_err(|e| (exit::CONFIG, anyhow!(e)))?;
+            tracing::info!(url = %config.sources.elasticsearch.url, index = %config.sources.elasticsearch.index, "reading Elasticsearch");
+            Source::Elasticsearch(Box::new(pull))
+        }
+        SourceKind::Mongodb => {
+            let pull = MongoPull::new(&config, now).map_err(|e| (exit::CONFIG, anyhow!(e)))?;
+            let m = &config.sources.mongodb;
+            tracing::info!(address = %m.address, database = %m.database, collection = %m.collection, "reading MongoDB");
+            Source::Mongodb(Box::new(pull))
         }
     };
 

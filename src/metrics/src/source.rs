@@ -2,6 +2,8 @@
 //! instant, and a line for `STATUS=`.
 
 use crate::host::HostReader;
+use crate::elastic::ElasticPull;
+use crate::mongo::MongoPull;
 use crate::pull::{NodeScraper, QueryRange};
 use crate::record::Reading;
 use crate::scenario::Scenario;
@@ -118,6 +120,8 @@ pub enum Source {
     Host(Box<HostReader>),
     NodeExporter(NodeScraper),
     Prometheus(Box<QueryRange>),
+    Elasticsearch(Box<ElasticPull>),
+    Mongodb(Box<MongoPull>),
 }
 
 /// What one poll gave.
@@ -137,6 +141,8 @@ impl Source {
             Source::Host(_) => "host",
             Source::NodeExporter(_) => "node_exporter",
             Source::Prometheus(_) => "prometheus",
+            Source::Elasticsearch(_) => "elasticsearch",
+            Source::Mongodb(_) => "mongodb",
         }
     }
 
@@ -178,6 +184,8 @@ impl Source {
                     ..Poll::default()
                 },
             },
+            Source::Elasticsearch(pull) => marked(pull.poll(wall_ms).await),
+            Source::Mongodb(pull) => marked(pull.poll(wall_ms).await),
         }
     }
 
@@ -185,7 +193,23 @@ impl Source {
     pub fn commit(&mut self, mark: &serde_json::Value) -> Result<(), String> {
         match self {
             Source::Prometheus(pull) => pull.commit(mark.as_i64().unwrap_or_default()),
+            Source::Elasticsearch(pull) => pull.commit(mark),
+            Source::Mongodb(pull) => pull.commit(mark),
             _ => Ok(()),
         }
+    }
+}
+
+fn marked(result: Result<(Vec<Reading>, Option<serde_json::Value>), String>) -> Poll {
+    match result {
+        Ok((readings, mark)) => Poll {
+            readings,
+            mark,
+            error: None,
+        },
+        Err(e) => Poll {
+            error: Some(e),
+            ..Poll::default()
+        },
     }
 }

@@ -12,7 +12,10 @@ pub use catalog::{default_catalog, Aggregate, Direction, MetricDef, RiskThreshol
 pub use profiles::{default_profiles, glob_match, infer_profile, ProfileDef};
 pub use prometheus::PrometheusConfig;
 pub use remote_write::RemoteWriteConfig;
-pub use sources::{HostConfig, PrometheusSourceConfig, SimulatorConfig, SourceKind, SourcesConfig};
+pub use sources::{
+    ElasticsearchConfig, FieldMap, HostConfig, MongodbConfig, PrometheusSourceConfig,
+    SimulatorConfig, SourceKind, SourcesConfig,
+};
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;

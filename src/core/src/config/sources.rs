@@ -14,6 +14,10 @@ pub enum SourceKind {
     NodeExporter,
     /// A Prometheus server's HTTP API, pulled with `query_range` (`sources.prometheus.url`).
     Prometheus,
+    /// Metricbeat-style documents in Elasticsearch (`sources.elasticsearch`).
+    Elasticsearch,
+    /// Documents in a MongoDB collection (`sources.mongodb`).
+    Mongodb,
 }
 
 impl SourceKind {
@@ -23,6 +27,8 @@ impl SourceKind {
             SourceKind::Host => "host",
             SourceKind::NodeExporter => "node_exporter",
             SourceKind::Prometheus => "prometheus",
+            SourceKind::Elasticsearch => "elasticsearch",
+            SourceKind::Mongodb => "mongodb",
         }
     }
 }
@@ -45,6 +51,8 @@ pub struct SourcesConfig {
     pub simulator: SimulatorConfig,
     pub host: HostConfig,
     pub prometheus: PrometheusSourceConfig,
+    pub elasticsearch: ElasticsearchConfig,
+    pub mongodb: MongodbConfig,
 }
 
 impl Default for SourcesConfig {
@@ -59,6 +67,8 @@ impl Default for SourcesConfig {
             simulator: SimulatorConfig::default(),
             host: HostConfig::default(),
             prometheus: PrometheusSourceConfig::default(),
+            elasticsearch: ElasticsearchConfig::default(),
+            mongodb: MongodbConfig::default(),
         }
     }
 }
@@ -160,6 +170,113 @@ impl Default for PrometheusSourceConfig {
     }
 }
 
+/// A document field that feeds a catalog metric: the value × `scale`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldMap {
+    /// Dotted path into the document (`system.cpu.user.pct`).
+    pub field: String,
+    #[serde(default = "one")]
+    pub scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn field(path: &str, scale: f64) -> FieldMap {
+    FieldMap {
+        field: path.into(),
+        scale,
+    }
+}
+
+/// Elasticsearch as a source: Metricbeat-style documents, read in `@timestamp` order from
+/// a persisted high-water mark.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ElasticsearchConfig {
+    pub url: String,
+    /// Index or pattern searched.
+    pub index: String,
+    pub timestamp_field: String,
+    /// The field naming the server.
+    pub server_field: String,
+    /// A file holding an API key, sent as `Authorization: ApiKey …`; empty: none.
+    pub api_key_file: String,
+    pub batch_size: usize,
+    /// Documents newer than this are left for the next poll (indexing delay).
+    pub lag_seconds: u64,
+    /// On the first run, how far back to start.
+    pub start_hours: u64,
+    /// Catalog metric → document field and scale. Default: Metricbeat's system module.
+    pub fields: std::collections::BTreeMap<String, FieldMap>,
+}
+
+impl Default for ElasticsearchConfig {
+    fn default() -> Self {
+        ElasticsearchConfig {
+            url: String::new(),
+            index: "metricbeat-*".into(),
+            timestamp_field: "@timestamp".into(),
+            server_field: "host.name".into(),
+            api_key_file: String::new(),
+            batch_size: 1000,
+            lag_seconds: 30,
+            start_hours: 24,
+            fields: [
+                ("cpu_user_pct", field("system.cpu.user.pct", 100.0)),
+                ("cpu_sys_pct", field("system.cpu.system.pct", 100.0)),
+                ("cpu_iowait_pct", field("system.cpu.iowait.pct", 100.0)),
+                ("cpu_idle_pct", field("system.cpu.idle.pct", 100.0)),
+                ("mem_used_pct", field("system.memory.actual.used.pct", 100.0)),
+                ("swap_used_pct", field("system.memory.swap.used.pct", 100.0)),
+                ("disk_usage_pct", field("system.filesystem.used.pct", 100.0)),
+                ("load_average", field("system.load.1", 1.0)),
+                ("uptime_days", field("system.uptime.duration.ms", 1.0 / 86_400_000.0)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        }
+    }
+}
+
+/// MongoDB as a source: documents with a timestamp, read in order from a persisted
+/// high-water mark.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MongodbConfig {
+    /// `host:port` of the server (no authentication, no TLS: see docs/metrics.md).
+    pub address: String,
+    pub database: String,
+    pub collection: String,
+    /// A BSON date or a number of unix milliseconds.
+    pub timestamp_field: String,
+    pub server_field: String,
+    pub batch_size: usize,
+    pub lag_seconds: u64,
+    pub start_hours: u64,
+    /// Catalog metric → document field and scale; empty: fields named like the metrics.
+    pub fields: std::collections::BTreeMap<String, FieldMap>,
+}
+
+impl Default for MongodbConfig {
+    fn default() -> Self {
+        MongodbConfig {
+            address: String::new(),
+            database: "monitoring".into(),
+            collection: "metrics".into(),
+            timestamp_field: "timestamp".into(),
+            server_field: "server_name".into(),
+            batch_size: 1000,
+            lag_seconds: 5,
+            start_hours: 24,
+            fields: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
 impl SourcesConfig {
     /// (key, message) of the first bad value.
     pub fn validate(&self) -> Result<(), (String, String)> {
@@ -186,6 +303,12 @@ impl SourcesConfig {
                     "prometheus.targets",
                     "kind = \"node_exporter\" needs at least one target",
                 );
+            }
+            SourceKind::Elasticsearch if !self.elasticsearch.url.starts_with("http://") => {
+                return bad("elasticsearch.url", "kind = \"elasticsearch\" needs an http:// URL");
+            }
+            SourceKind::Mongodb if self.mongodb.address.is_empty() => {
+                return bad("mongodb.address", "kind = \"mongodb\" needs host:port");
             }
             SourceKind::Prometheus if !p.url.starts_with("http://") => {
                 return bad(

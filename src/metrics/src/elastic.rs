@@ -1,0 +1,163 @@
+//! Elasticsearch as a source: `POST /{index}/_search` for documents with `@timestamp`
+//! at or after the high-water mark (and older than now − lag), sorted by time, a page at
+//! a time; documents already read at the boundary instant are dropped by id
+//! ([`Boundary`]), so nothing is read twice or skipped across pages and restarts.
+
+use crate::docs::{field_table, reading, timestamp_ms};
+use crate::hwm::{Boundary, Hwm};
+use crate::record::Reading;
+use nordiq_core::client::ApiClient;
+use nordiq_core::config::{Config, ElasticsearchConfig, FieldMap};
+use serde_json::json;
+use std::time::Duration;
+
+/// Pages read per poll at most (the rest waits for the next poll).
+const MAX_PAGES: usize = 20;
+
+/// The search for one page.
+pub fn search_body(cfg: &ElasticsearchConfig, from: &Boundary, until_ms: i64) -> serde_json::Value {
+    let ts = &cfg.timestamp_field;
+    json!({
+        // Room for the documents already read at the boundary, which come back.
+        "size": cfg.batch_size + from.ids.len(),
+        "query": {"range": {ts: {"gte": from.ts, "lt": until_ms, "format": "epoch_millis"}}},
+        "sort": [{ts: {"order": "asc"}}],
+        "track_total_hits": false
+    })
+}
+
+/// (id, unix ms, `_source`) of each hit, in the answer's order.
+pub fn parse_hits(body: &[u8], timestamp_field: &str) -> Result<Vec<(String, i64, serde_json::Value)>, String> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    if let Some(e) = v.get("error") {
+        let reason = e["reason"].as_str().or(e["root_cause"][0]["reason"].as_str()).unwrap_or("");
+        return Err(format!("Elasticsearch error {}: {reason}", e["type"].as_str().unwrap_or("?")));
+    }
+    let hits = v["hits"]["hits"].as_array().ok_or("no hits.hits in the answer")?;
+    let mut out = Vec::with_capacity(hits.len());
+    for h in hits {
+        let id = h["_id"].as_str().ok_or("a hit without _id")?.to_string();
+        let source = h["_source"].clone();
+        let ts = h["sort"][0]
+            .as_i64()
+            .or_else(|| crate::docs::lookup(&source, timestamp_field).and_then(timestamp_ms))
+            .ok_or_else(|| format!("hit {id} has no usable {timestamp_field}"))?;
+        out.push((id, ts, source));
+    }
+    Ok(out)
+}
+
+pub struct ElasticPull {
+    client: ApiClient,
+    cfg: ElasticsearchConfig,
+    fields: Vec<(&'static str, FieldMap)>,
+    boundary: Boundary,
+    hwm: Hwm,
+}
+
+impl ElasticPull {
+    pub fn new(config: &Config, now_ms: i64) -> Result<ElasticPull, String> {
+        let cfg = config.sources.elasticsearch.clone();
+        let catalog: Vec<String> = config.metrics.iter().map(|m| m.name.clone()).collect();
+        let fields = field_table(&catalog, &cfg.fields);
+        if fields.is_empty() {
+            return Err("no field maps onto the catalog (sources.elasticsearch.fields)".into());
+        }
+        let hwm = Hwm::new(&config.paths.state_dir, "elasticsearch");
+        let boundary = match hwm.load().map_err(|e| e.to_string())? {
+            Some(v) => Boundary::from_json(&v).ok_or_else(|| format!("{}: not a mark", hwm.path().display()))?,
+            None => Boundary::starting_at(now_ms - cfg.start_hours as i64 * 3_600_000),
+        };
+        // Read per request (a rotated key is picked up); checked once here.
+        if !cfg.api_key_file.is_empty() {
+            std::fs::read_to_string(&cfg.api_key_file)
+                .map_err(|e| format!("sources.elasticsearch.api_key_file {}: {e}", cfg.api_key_file))?;
+        }
+        Ok(ElasticPull {
+            client: ApiClient::new(&cfg.url, None).with_timeout(Duration::from_secs(60)),
+            fields,
+            boundary,
+            hwm,
+            cfg,
+        })
+    }
+
+    fn api_key(&self) -> Option<String> {
+        (!self.cfg.api_key_file.is_empty())
+            .then(|| std::fs::read_to_string(&self.cfg.api_key_file).ok())
+            .flatten()
+            .map(|k| format!("ApiKey {}", k.trim()))
+    }
+
+    /// Documents after the mark, and the mark to commit once they are delivered.
+    pub async fn poll(&mut self, now_ms: i64) -> Result<(Vec<Reading>, Option<serde_json::Value>), String> {
+        let until = now_ms - self.cfg.lag_seconds as i64 * 1000;
+        let mut at = self.boundary.clone();
+        let mut readings = Vec::new();
+        let auth = self.api_key();
+        let headers: Vec<(&str, &str)> = auth.as_deref().map(|a| vec![("authorization", a)]).unwrap_or_default();
+        for _ in 0..MAX_PAGES {
+            let body = search_body(&self.cfg, &at, until);
+            let size = self.cfg.batch_size + at.ids.len();
+            let answer = self
+                .client
+                .send_with(
+                    hyper::Method::POST,
+                    &format!("/{}/_search", self.cfg.index),
+                    Some("application/json"),
+                    &headers,
+                    body.to_string().into(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            if !answer.status.is_success() {
+                return Err(format!("{}/{}/_search: {}: {}", self.cfg.url, self.cfg.index, answer.status, answer.text()));
+            }
+            let hits = parse_hits(&answer.body, &self.cfg.timestamp_field)?;
+            let mut fresh = 0;
+            for (id, ts, source) in &hits {
+                if at.admit(*ts, id) {
+                    fresh += 1;
+                    if let Some(r) = reading(source, *ts, &self.cfg.server_field, &self.fields) {
+                        readings.push(r);
+                    }
+                }
+            }
+            if hits.len() < size || fresh == 0 {
+                break;
+            }
+        }
+        let mark = (at != self.boundary).then(|| at.to_json());
+        Ok((readings, mark))
+    }
+
+    pub fn commit(&mut self, mark: &serde_json::Value) -> Result<(), String> {
+        let b = Boundary::from_json(mark).ok_or("bad mark")?;
+        self.hwm.save(mark).map_err(|e| e.to_string())?;
+        self.boundary = b;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_search_asks_from_the_boundary_and_hits_are_read() {
+        let cfg = ElasticsearchConfig::default();
+        let b = Boundary { ts: 1000, ids: vec!["x".into()] };
+        let body = search_body(&cfg, &b, 5000);
+        assert_eq!(body["size"], 1001);
+        assert_eq!(body["query"]["range"]["@timestamp"]["gte"], 1000);
+        assert_eq!(body["query"]["range"]["@timestamp"]["lt"], 5000);
+        let answer = br#"{"took":2,"timed_out":false,"_shards":{"total":1,"successful":1,"skipped":0,"failed":0},
+            "hits":{"max_score":null,"hits":[{"_index":"metricbeat-8.11.0","_id":"a1","_score":null,
+            "_source":{"@timestamp":"2026-11-28T00:00:00.000Z","host":{"name":"web01"}},"sort":[1795824000000]}]}}"#;
+        let hits = parse_hits(answer, "@timestamp").unwrap();
+        assert_eq!(hits[0].0, "a1");
+        assert_eq!(hits[0].1, 1_795_824_000_000);
+        let error = br#"{"error":{"root_cause":[{"type":"index_not_found_exception","reason":"no such index [x]"}],"type":"index_not_found_exception","reason":"no such index [x]"},"status":404}"#;
+        assert!(parse_hits(error, "@timestamp").unwrap_err().contains("no such index"));
+    }
+}
