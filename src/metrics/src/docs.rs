@@ -42,7 +42,10 @@ pub fn field_table(
         .iter()
         .filter_map(|m| {
             let map = if configured.is_empty() {
-                Some(FieldMap { field: m.clone(), scale: 1.0 })
+                Some(FieldMap {
+                    field: m.clone(),
+                    scale: 1.0,
+                })
             } else {
                 configured.get(m).cloned()
             };
@@ -93,16 +96,49 @@ mod tests {
     #[test]
     fn documents_become_readings_by_the_table() {
         let fields = vec![
-            ("cpu_user_pct", FieldMap { field: "system.cpu.user.pct".into(), scale: 100.0 }),
-            ("load_average", FieldMap { field: "system.load.1".into(), scale: 1.0 }),
+            (
+                "cpu_user_pct",
+                FieldMap {
+                    field: "system.cpu.user.pct".into(),
+                    scale: 100.0,
+                },
+            ),
+            (
+                "load_average",
+                FieldMap {
+                    field: "system.load.1".into(),
+                    scale: 1.0,
+                },
+            ),
         ];
         let doc = json!({"host": {"name": "web01"}, "system": {"cpu": {"user": {"pct": 0.25}}}});
         let r = reading(&doc, 5, "host.name", &fields).unwrap();
-        assert_eq!((r.server.as_str(), r.values.clone()), ("web01", vec![("cpu_user_pct", 25.0)]));
-        assert!(reading(&json!({"host": {"name": "x"}, "other": 1}), 5, "host.name", &fields).is_none());
-        assert!(reading(&json!({"system": {"load": {"1": 2}}}), 5, "host.name", &fields).is_none());
-        assert_eq!(timestamp_ms(&json!("2026-11-28T00:00:00.500Z")), Some(1_795_824_000_500));
-        assert_eq!(timestamp_ms(&json!({"$date": 1_795_824_000_500i64})), Some(1_795_824_000_500));
+        assert_eq!(
+            (r.server.as_str(), r.values.clone()),
+            ("web01", vec![("cpu_user_pct", 25.0)])
+        );
+        assert!(reading(
+            &json!({"host": {"name": "x"}, "other": 1}),
+            5,
+            "host.name",
+            &fields
+        )
+        .is_none());
+        assert!(reading(
+            &json!({"system": {"load": {"1": 2}}}),
+            5,
+            "host.name",
+            &fields
+        )
+        .is_none());
+        assert_eq!(
+            timestamp_ms(&json!("2026-11-28T00:00:00.500Z")),
+            Some(1_795_824_000_500)
+        );
+        assert_eq!(
+            timestamp_ms(&json!({"$date": 1_795_824_000_500i64})),
+            Some(1_795_824_000_500)
+        );
         let catalog = vec!["cpu_user_pct".to_string(), "mem_used_pct".to_string()];
         assert_eq!(field_table(&catalog, &Default::default()).len(), 2);
     }

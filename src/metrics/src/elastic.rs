@@ -27,13 +27,25 @@ pub fn search_body(cfg: &ElasticsearchConfig, from: &Boundary, until_ms: i64) ->
 }
 
 /// (id, unix ms, `_source`) of each hit, in the answer's order.
-pub fn parse_hits(body: &[u8], timestamp_field: &str) -> Result<Vec<(String, i64, serde_json::Value)>, String> {
-    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+pub fn parse_hits(
+    body: &[u8],
+    timestamp_field: &str,
+) -> Result<Vec<(String, i64, serde_json::Value)>, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     if let Some(e) = v.get("error") {
-        let reason = e["reason"].as_str().or(e["root_cause"][0]["reason"].as_str()).unwrap_or("");
-        return Err(format!("Elasticsearch error {}: {reason}", e["type"].as_str().unwrap_or("?")));
+        let reason = e["reason"]
+            .as_str()
+            .or(e["root_cause"][0]["reason"].as_str())
+            .unwrap_or("");
+        return Err(format!(
+            "Elasticsearch error {}: {reason}",
+            e["type"].as_str().unwrap_or("?")
+        ));
     }
-    let hits = v["hits"]["hits"].as_array().ok_or("no hits.hits in the answer")?;
+    let hits = v["hits"]["hits"]
+        .as_array()
+        .ok_or("no hits.hits in the answer")?;
     let mut out = Vec::with_capacity(hits.len());
     for h in hits {
         let id = h["_id"].as_str().ok_or("a hit without _id")?.to_string();
@@ -65,13 +77,18 @@ impl ElasticPull {
         }
         let hwm = Hwm::new(&config.paths.state_dir, "elasticsearch");
         let boundary = match hwm.load().map_err(|e| e.to_string())? {
-            Some(v) => Boundary::from_json(&v).ok_or_else(|| format!("{}: not a mark", hwm.path().display()))?,
+            Some(v) => Boundary::from_json(&v)
+                .ok_or_else(|| format!("{}: not a mark", hwm.path().display()))?,
             None => Boundary::starting_at(now_ms - cfg.start_hours as i64 * 3_600_000),
         };
         // Read per request (a rotated key is picked up); checked once here.
         if !cfg.api_key_file.is_empty() {
-            std::fs::read_to_string(&cfg.api_key_file)
-                .map_err(|e| format!("sources.elasticsearch.api_key_file {}: {e}", cfg.api_key_file))?;
+            std::fs::read_to_string(&cfg.api_key_file).map_err(|e| {
+                format!(
+                    "sources.elasticsearch.api_key_file {}: {e}",
+                    cfg.api_key_file
+                )
+            })?;
         }
         Ok(ElasticPull {
             client: ApiClient::new(&cfg.url, None).with_timeout(Duration::from_secs(60)),
@@ -90,12 +107,18 @@ impl ElasticPull {
     }
 
     /// Documents after the mark, and the mark to commit once they are delivered.
-    pub async fn poll(&mut self, now_ms: i64) -> Result<(Vec<Reading>, Option<serde_json::Value>), String> {
+    pub async fn poll(
+        &mut self,
+        now_ms: i64,
+    ) -> Result<(Vec<Reading>, Option<serde_json::Value>), String> {
         let until = now_ms - self.cfg.lag_seconds as i64 * 1000;
         let mut at = self.boundary.clone();
         let mut readings = Vec::new();
         let auth = self.api_key();
-        let headers: Vec<(&str, &str)> = auth.as_deref().map(|a| vec![("authorization", a)]).unwrap_or_default();
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("authorization", a)])
+            .unwrap_or_default();
         for _ in 0..MAX_PAGES {
             let body = search_body(&self.cfg, &at, until);
             let size = self.cfg.batch_size + at.ids.len();
@@ -111,7 +134,13 @@ impl ElasticPull {
                 .await
                 .map_err(|e| e.to_string())?;
             if !answer.status.is_success() {
-                return Err(format!("{}/{}/_search: {}: {}", self.cfg.url, self.cfg.index, answer.status, answer.text()));
+                return Err(format!(
+                    "{}/{}/_search: {}: {}",
+                    self.cfg.url,
+                    self.cfg.index,
+                    answer.status,
+                    answer.text()
+                ));
             }
             let hits = parse_hits(&answer.body, &self.cfg.timestamp_field)?;
             let mut fresh = 0;
@@ -146,7 +175,10 @@ mod tests {
     #[test]
     fn the_search_asks_from_the_boundary_and_hits_are_read() {
         let cfg = ElasticsearchConfig::default();
-        let b = Boundary { ts: 1000, ids: vec!["x".into()] };
+        let b = Boundary {
+            ts: 1000,
+            ids: vec!["x".into()],
+        };
         let body = search_body(&cfg, &b, 5000);
         assert_eq!(body["size"], 1001);
         assert_eq!(body["query"]["range"]["@timestamp"]["gte"], 1000);
@@ -158,6 +190,8 @@ mod tests {
         assert_eq!(hits[0].0, "a1");
         assert_eq!(hits[0].1, 1_795_824_000_000);
         let error = br#"{"error":{"root_cause":[{"type":"index_not_found_exception","reason":"no such index [x]"}],"type":"index_not_found_exception","reason":"no such index [x]"},"status":404}"#;
-        assert!(parse_hits(error, "@timestamp").unwrap_err().contains("no such index"));
+        assert!(parse_hits(error, "@timestamp")
+            .unwrap_err()
+            .contains("no such index"));
     }
 }

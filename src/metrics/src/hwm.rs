@@ -103,7 +103,10 @@ pub struct Boundary {
 
 impl Boundary {
     pub fn starting_at(ts: i64) -> Boundary {
-        Boundary { ts, ids: Vec::new() }
+        Boundary {
+            ts,
+            ids: Vec::new(),
+        }
     }
 
     /// True for a document not read before; moves the boundary. Documents must come in
@@ -144,7 +147,13 @@ mod boundary_tests {
         assert!(!b.admit(200, "b") && !b.admit(200, "c"));
         assert!(b.admit(200, "d"));
         assert!(b.admit(300, "e"));
-        assert_eq!(b, Boundary { ts: 300, ids: vec!["e".into()] });
+        assert_eq!(
+            b,
+            Boundary {
+                ts: 300,
+                ids: vec!["e".into()]
+            }
+        );
         assert!(!b.admit(250, "late"), "older than the boundary");
     }
 }

@@ -2,9 +2,13 @@
 //! this host, NDJSON records, and delivery with an on-disk spool. The binary wires them
 //! to the clock, the network and systemd.
 
+pub mod bson;
 pub mod deliver;
+pub mod docs;
+pub mod elastic;
 pub mod host;
 pub mod hwm;
+pub mod mongo;
 pub mod node;
 pub mod promql;
 pub mod pull;
@@ -15,7 +19,3 @@ pub mod sim;
 pub mod source;
 pub mod spool;
 pub mod textformat;
-pub mod docs;
-pub mod elastic;
-pub mod bson;
-pub mod mongo;

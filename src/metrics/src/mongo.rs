@@ -4,7 +4,7 @@
 //! instant are dropped by `_id` ([`Boundary`]). No authentication or TLS (see
 //! docs/metrics.md).
 
-use crate::bson::{decode_document, encode_document};
+use crate::bson::{decode_document, encode_ordered};
 use crate::docs::{field_table, reading, timestamp_ms};
 use crate::hwm::{Boundary, Hwm};
 use crate::record::Reading;
@@ -33,17 +33,28 @@ impl Connection {
             .map_err(|_| format!("connecting to MongoDB at {address} timed out"))?
             .map_err(|e| format!("cannot reach MongoDB at {address}: {e}"))?;
         let mut c = Connection { stream, next_id: 1 };
-        let hello = c.command(json!({"hello": 1, "$db": "admin"})).await?;
-        if hello.get("maxWireVersion").and_then(Value::as_i64).unwrap_or(0) < 6 {
-            return Err(format!("{address} speaks no OP_MSG (maxWireVersion < 6): MongoDB 3.6 or newer is needed"));
+        let hello = c.command(json!([["hello", 1], ["$db", "admin"]])).await?;
+        if hello
+            .get("maxWireVersion")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            < 6
+        {
+            return Err(format!(
+                "{address} speaks no OP_MSG (maxWireVersion < 6): MongoDB 3.6 or newer is needed"
+            ));
         }
         Ok(c)
     }
 
-    /// Runs one command; an answer without `ok: 1` is an error with the server's message.
+    /// Runs one command, given as `[[name, value], …]` (the command name first, as
+    /// MongoDB requires); an answer without `ok: 1` is an error with the server's message.
     pub async fn command(&mut self, doc: Value) -> Result<Map<String, Value>, String> {
-        let body = encode_document(doc.as_object().ok_or("a command is a document")?)
-            .map_err(|e| e.to_string())?;
+        let body = encode_ordered(
+            doc.as_array()
+                .ok_or("a command is a list of [key, value]")?,
+        )
+        .map_err(|e| e.to_string())?;
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         let len = 16 + 4 + 1 + body.len();
@@ -62,7 +73,9 @@ impl Connection {
             self.stream.read_exact(&mut header).await.map_err(io)?;
             let total = i32::from_le_bytes([header[0], header[1], header[2], header[3]]);
             let opcode = i32::from_le_bytes([header[12], header[13], header[14], header[15]]);
-            let Ok(total) = usize::try_from(total) else { return Err("negative message length".to_string()) };
+            let Ok(total) = usize::try_from(total) else {
+                return Err("negative message length".to_string());
+            };
             if !(21..=MAX_MESSAGE).contains(&total) || opcode != OP_MSG {
                 return Err(format!("unexpected reply (opcode {opcode}, {total} bytes)"));
             }
@@ -84,7 +97,9 @@ impl Connection {
                     return Err(format!(
                         "MongoDB refused `{}`: {}",
                         doc.keys().next().map(String::as_str).unwrap_or("?"),
-                        doc.get("errmsg").and_then(Value::as_str).unwrap_or("(no message)")
+                        doc.get("errmsg")
+                            .and_then(Value::as_str)
+                            .unwrap_or("(no message)")
                     ));
                 }
                 return Ok(doc);
@@ -113,7 +128,8 @@ impl MongoPull {
         }
         let hwm = Hwm::new(&config.paths.state_dir, "mongodb");
         let boundary = match hwm.load().map_err(|e| e.to_string())? {
-            Some(v) => Boundary::from_json(&v).ok_or_else(|| format!("{}: not a mark", hwm.path().display()))?,
+            Some(v) => Boundary::from_json(&v)
+                .ok_or_else(|| format!("{}: not a mark", hwm.path().display()))?,
             None => Boundary::starting_at(now_ms - cfg.start_hours as i64 * 3_600_000),
         };
         Ok(MongoPull {
@@ -139,19 +155,21 @@ impl MongoPull {
 
     async fn read(&mut self, now_ms: i64) -> Result<(Vec<Reading>, Option<Value>), String> {
         let cfg = &self.cfg;
-        let Some(conn) = self.connection.as_mut() else { return Ok((Vec::new(), None)) };
+        let Some(conn) = self.connection.as_mut() else {
+            return Ok((Vec::new(), None));
+        };
         let until = now_ms - cfg.lag_seconds as i64 * 1000;
         let ts = &cfg.timestamp_field;
         let mut at = self.boundary.clone();
         let batch = cfg.batch_size + at.ids.len();
         let reply = conn
-            .command(json!({
-                "find": cfg.collection,
-                "filter": {ts: {"$gte": {"$date": at.ts}, "$lt": {"$date": until}}},
-                "sort": {ts: 1, "_id": 1},
-                "batchSize": batch,
-                "$db": cfg.database,
-            }))
+            .command(json!([
+                ["find", cfg.collection],
+                ["filter", {ts: {"$gte": {"$date": at.ts}, "$lt": {"$date": until}}}],
+                ["sort", {"$ordered": [[ts, 1], ["_id", 1]]}],
+                ["batchSize", batch],
+                ["$db", cfg.database],
+            ]))
             .await?;
         let mut cursor = reply.get("cursor").cloned().unwrap_or_default();
         let mut documents = cursor["firstBatch"].as_array().cloned().unwrap_or_default();
@@ -159,7 +177,9 @@ impl MongoPull {
         for round in 0.. {
             for doc in &documents {
                 let id = doc["_id"].to_string();
-                let Some(t) = doc.get(ts).and_then(timestamp_ms) else { continue };
+                let Some(t) = doc.get(ts).and_then(timestamp_ms) else {
+                    continue;
+                };
                 if at.admit(t, &id) {
                     if let Some(r) = reading(doc, t, &cfg.server_field, &self.fields) {
                         readings.push(r);
@@ -173,17 +193,21 @@ impl MongoPull {
             if round + 1 >= MAX_BATCHES {
                 // The rest waits for the next poll; free the server's cursor.
                 let _ = conn
-                    .command(json!({"killCursors": cfg.collection, "cursors": [{"$numberLong": id.to_string()}], "$db": cfg.database}))
+                    .command(json!([
+                        ["killCursors", cfg.collection],
+                        ["cursors", [{"$numberLong": id.to_string()}]],
+                        ["$db", cfg.database],
+                    ]))
                     .await;
                 break;
             }
             let more = conn
-                .command(json!({
-                    "getMore": {"$numberLong": id.to_string()},
-                    "collection": cfg.collection,
-                    "batchSize": batch,
-                    "$db": cfg.database,
-                }))
+                .command(json!([
+                    ["getMore", {"$numberLong": id.to_string()}],
+                    ["collection", cfg.collection],
+                    ["batchSize", batch],
+                    ["$db", cfg.database],
+                ]))
                 .await?;
             cursor = more.get("cursor").cloned().unwrap_or_default();
             documents = cursor["nextBatch"].as_array().cloned().unwrap_or_default();

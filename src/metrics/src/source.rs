@@ -1,8 +1,8 @@
 //! The sources `nordiq-metrics` can read, behind one interface: readings at a wall-clock
 //! instant, and a line for `STATUS=`.
 
-use crate::host::HostReader;
 use crate::elastic::ElasticPull;
+use crate::host::HostReader;
 use crate::mongo::MongoPull;
 use crate::pull::{NodeScraper, QueryRange};
 use crate::record::Reading;

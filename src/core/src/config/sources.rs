@@ -229,11 +229,17 @@ impl Default for ElasticsearchConfig {
                 ("cpu_sys_pct", field("system.cpu.system.pct", 100.0)),
                 ("cpu_iowait_pct", field("system.cpu.iowait.pct", 100.0)),
                 ("cpu_idle_pct", field("system.cpu.idle.pct", 100.0)),
-                ("mem_used_pct", field("system.memory.actual.used.pct", 100.0)),
+                (
+                    "mem_used_pct",
+                    field("system.memory.actual.used.pct", 100.0),
+                ),
                 ("swap_used_pct", field("system.memory.swap.used.pct", 100.0)),
                 ("disk_usage_pct", field("system.filesystem.used.pct", 100.0)),
                 ("load_average", field("system.load.1", 1.0)),
-                ("uptime_days", field("system.uptime.duration.ms", 1.0 / 86_400_000.0)),
+                (
+                    "uptime_days",
+                    field("system.uptime.duration.ms", 1.0 / 86_400_000.0),
+                ),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
@@ -305,7 +311,10 @@ impl SourcesConfig {
                 );
             }
             SourceKind::Elasticsearch if !self.elasticsearch.url.starts_with("http://") => {
-                return bad("elasticsearch.url", "kind = \"elasticsearch\" needs an http:// URL");
+                return bad(
+                    "elasticsearch.url",
+                    "kind = \"elasticsearch\" needs an http:// URL",
+                );
             }
             SourceKind::Mongodb if self.mongodb.address.is_empty() => {
                 return bad("mongodb.address", "kind = \"mongodb\" needs host:port");
