@@ -4,6 +4,7 @@ mod backtest_cmd;
 mod buffer_cmd;
 mod demo_feed;
 mod model_cmd;
+mod scenario_cmd;
 mod status_cmd;
 
 use anyhow::{anyhow, Context};
@@ -77,9 +78,12 @@ enum Command {
     /// Score forecasters on your own history (rolling origin); MASE is relative to
     /// seasonal naive on the same windows.
     Backtest(backtest_cmd::BacktestArgs),
-    /// Feed a scripted demo fleet (deterministic synthetic metrics, with history so the
-    /// forecasts start at once). A stand-in until `nordiq-metrics simulate` exists.
+    /// Feed a small scripted fleet (deterministic synthetic metrics, with history so the
+    /// forecasts start at once), for tests and benchmarks. The realistic fleet is
+    /// `nordiq-metrics simulate`.
     DemoFeed(demo_feed::DemoFeedArgs),
+    /// The simulator's scenario: `status` (default) or `set healthy|degrading|critical`.
+    Scenario(scenario_cmd::ScenarioArgs),
     /// Model directories under state_dir/models, with their held-out figures.
     Models {
         #[arg(long)]
@@ -229,6 +233,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Command::Status { json } => status_cmd::run(&client(&cli, &config)?, *json),
+        Command::Scenario(args) => {
+            let key = resolve_key(&KeyEnv::from_process(), &config.auth.api_key_file)
+                .map_err(|e| failure(exit::CONFIG, e.to_string()))?;
+            scenario_cmd::run(args, &config, key.map(|k| k.expose().to_string()))
+        }
         Command::Predictions { server, json } => {
             let client = client(&cli, &config)?;
             let path = match server {

@@ -301,6 +301,9 @@ pub async fn run(
     let mut sigterm = signal(SignalKind::terminate())
         .context("installing SIGTERM")
         .map_err(|e| (exit::SOFTWARE, e))?;
+    let mut sighup = signal(SignalKind::hangup())
+        .context("installing SIGHUP")
+        .map_err(|e| (exit::SOFTWARE, e))?;
     let mut sigint = signal(SignalKind::interrupt())
         .context("installing SIGINT")
         .map_err(|e| (exit::SOFTWARE, e))?;
@@ -387,6 +390,7 @@ pub async fn run(
                     notifier.watchdog();
                 }
             }
+            _ = sighup.recv() => tracing::info!("SIGHUP: nordiq-metrics reloads nothing; restart it to apply a changed config"),
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
         }

@@ -142,6 +142,30 @@ fn simulator_backfills_delivers_takes_scenarios_and_loses_nothing_across_outages
         "{status}"
     );
     assert_eq!(status["servers"], 12);
+    // nordiqctl scenario reads and sets it too.
+    let ctl = |args: &[&str]| {
+        Command::new(sibling("nordiqctl"))
+            .args(["--dev", "scenario"])
+            .args(args)
+            .args(["--simulator-url", &format!("http://127.0.0.1:{sim_port}")])
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    let out = ctl(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("scenario critical") && text.contains("5 of 12"),
+        "{text}"
+    );
+    let out = ctl(&["set", "meltdown"]);
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(ctl(&["set", "critical"]).status.success());
 
     // 3. The daemon goes away: batches are spooled, in order, on disk.
     let outage_from = nordiq_core::timefmt::now_ms();
