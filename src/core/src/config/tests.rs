@@ -130,4 +130,48 @@ fn default_catalog_is_valid_and_shipped_example_parses() {
     let text = include_str!("../../../../etc/nordiq/nordiq.toml");
     let config = parse(text).unwrap();
     assert_eq!(config.metrics, default_catalog());
+    // The shipped file shows every default; its one deviation is a remote-write mapping
+    // that only fits the default catalog.
+    let mut shipped = config.clone();
+    assert_eq!(
+        shipped
+            .remote_write
+            .names
+            .get("node_load1")
+            .map(String::as_str),
+        Some("load_average")
+    );
+    shipped.remote_write.names.clear();
+    let defaults = Config::default();
+    for (name, a, b) in [
+        (
+            "server",
+            format!("{:?}", shipped.server),
+            format!("{:?}", defaults.server),
+        ),
+        (
+            "sources",
+            format!("{:?}", shipped.sources),
+            format!("{:?}", defaults.sources),
+        ),
+        (
+            "prometheus",
+            format!("{:?}", shipped.prometheus),
+            format!("{:?}", defaults.prometheus),
+        ),
+        (
+            "remote_write",
+            format!("{:?}", shipped.remote_write),
+            format!("{:?}", defaults.remote_write),
+        ),
+    ] {
+        assert_eq!(
+            a, b,
+            "etc/nordiq/nordiq.toml [{name}] differs from the defaults"
+        );
+    }
+    assert_eq!(
+        shipped, defaults,
+        "etc/nordiq/nordiq.toml differs from the defaults"
+    );
 }
