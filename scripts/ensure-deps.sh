@@ -17,6 +17,16 @@ if [ "${1:-}" = "test" ]; then
     # The Prometheus test starts Debian's real Prometheus.
     command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
     command -v prometheus-node-exporter >/dev/null 2>&1 || need_apt+=(prometheus-node-exporter)
+    # The end-to-end test boots systemd in a container and drives it with curl and jq.
+    command -v systemd-nspawn >/dev/null 2>&1 || need_apt+=(systemd-container)
+    command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+    command -v jq >/dev/null 2>&1 || need_apt+=(jq)
+    # In the container the retrain unit reloads the daemon as user nordiq: D-Bus and polkit.
+    command -v dbus-daemon >/dev/null 2>&1 || need_apt+=(dbus)
+    [ -x /usr/lib/polkit-1/polkitd ] || need_apt+=(polkitd)
+    # The .rpm is built and checked with rpm's own tools.
+    command -v rpmbuild >/dev/null 2>&1 || need_apt+=(rpm)
+    command -v rpmlint >/dev/null 2>&1 || need_apt+=(rpmlint)
 fi
 
 if ((${#need_apt[@]})); then

@@ -22,6 +22,9 @@ cargo test --workspace 2>&1 | tee target/test-output.txt
 echo "==> the Debian package (release build, lintian, contents)"
 packaging/check-deb.sh
 
+echo "==> end to end: the .deb in a booted systemd 252 (systemd-nspawn)"
+packaging/e2e-nspawn.sh
+
 passed=$(grep -Eo '[0-9]+ passed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
 echo "$passed passed, $failed failed"
