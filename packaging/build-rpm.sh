@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
-for b in nordiq-inference nordiq-dashboard nordiq-metrics nordiq-train nordiqctl; do
+# The binaries that link libtorch carry its RUNPATH; the dashboard and nordiq-metrics link none.
+for b in nordiq-inference nordiq-train nordiqctl; do
     readelf -d "target/release/$b" 2>/dev/null | grep -q 'RUNPATH.*\[/usr/lib/nordiq\]' || {
         echo "build-rpm: target/release/$b is missing or not built for packages (run packaging/build-deb.sh)" >&2
         exit 1

@@ -38,7 +38,9 @@ grep -q 'keygen --path /etc/nordiq/api-key --group nordiq' "$work/control/postin
 grep -q "enable 'nordiq-inference.socket'" "$work/control/postinst" || fail "the inference socket is not enabled"
 grep -q "enable 'nordiq-retrain.timer'" "$work/control/postinst" || fail "the timer is not enabled"
 ! grep -q "enable 'nordiq-inference.service'" "$work/control/postinst" || fail "a socket-activated service is enabled"
-! grep -q "enable 'nordiq-metrics.service'" "$work/control/postinst" || fail "the metric source is enabled before its source is chosen"
+# debhelper re-enables it on upgrade only where the admin had enabled it (was-enabled).
+grep -B2 "deb-systemd-helper enable 'nordiq-metrics.service'" "$work/control/postinst" \
+    | grep -q "was-enabled 'nordiq-metrics.service'" || fail "the metric source is enabled before its source is chosen"
 grep -q 'rm -rf /var/lib/nordiq' "$work/control/postrm" || fail "purge keeps the state"
 
 dpkg-deb -x "$deb" "$work/root"

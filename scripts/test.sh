@@ -22,6 +22,9 @@ cargo test --workspace 2>&1 | tee target/test-output.txt
 echo "==> the Debian package (release build, lintian, contents)"
 packaging/check-deb.sh
 
+echo "==> the RPM package (same release build; contents, scriptlets, rpmlint, payload)"
+packaging/check-rpm.sh
+
 echo "==> end to end: the .deb in a booted systemd 252 (systemd-nspawn)"
 packaging/e2e-nspawn.sh
 
