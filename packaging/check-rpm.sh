@@ -61,5 +61,11 @@ done
 for b in nordiq-dashboard nordiq-metrics; do
     env -i "$work/root/usr/bin/$b" --version >/dev/null || fail "$b does not run"
 done
+# The glibc the spec requires covers every symbol version the binaries and libraries use.
+required=$(rpm -qp --requires "$rpm" | sed -n 's/^glibc >= //p')
+newest=$(for f in "$work"/root/usr/bin/* "$work"/root/usr/lib/nordiq/*; do objdump -T "$f"; done \
+    | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -1)
+[ "$(printf '%s\n%s\n' "$newest" "$required" | sort -V | tail -1)" = "$required" ] \
+    || fail "the files need glibc $newest, the spec requires only $required"
 rpm --root "$work/root" -V --nodeps --nouser --nogroup nordiq >"$work/verify" 2>&1 || { cat "$work/verify" >&2; fail "rpm -V finds the installed files changed"; }
 echo "check-rpm: $(basename "$rpm") ($(du -h "$rpm" | cut -f1)): contents, scriptlets, rpmlint (explained findings aside), payload"
