@@ -12,6 +12,8 @@ if ((${#need[@]})); then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# A stamp left by an earlier build makes dh skip the build step and package old binaries.
+rm -f debian/debhelper-build-stamp
 # -d: the Rust toolchain comes from rustup, not from a Debian build dependency.
 dpkg-buildpackage -b -us -uc -d --no-pre-clean >target/debian-build.log 2>&1 || {
     tail -40 target/debian-build.log; exit 1; }

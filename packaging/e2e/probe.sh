@@ -113,7 +113,13 @@ read -r requests failures </tmp/load-result
 log "load during the reload: $requests requests, $failures failed"
 check "no request failed during the reload ($requests requests)" bash -c "[ '$failures' = 0 ] && [ '$requests' -gt 10 ]"
 
-check "nordiqctl status reports the units (exit 0)" nordiqctl --config /etc/nordiq/nordiq.toml status
+check "nordiqctl status reports every unit and the daemon (exit 0)" bash -c '
+    out=$(nordiqctl --config /etc/nordiq/nordiq.toml status) || exit 1
+    echo "$out"
+    for u in nordiq-inference.socket nordiq-inference.service nordiq-metrics.service nordiq-retrain.timer; do
+        grep -q "$u" <<<"$out" || { echo "$u missing"; exit 1; }
+    done
+    grep -q "tft_" <<<"$out"'
 check "systemctl stop nordiq.target" systemctl stop nordiq.target
 # systemctl waits for the target's own stop job; the units it takes down (PartOf=) finish
 # their graceful stop (drain, roll the log into Parquet) right after.

@@ -13,12 +13,13 @@ use std::collections::BTreeMap;
 pub const UNIT_FAILED: i32 = 1;
 
 /// The units `status` reports, in display order.
-pub const UNITS: [&str; 7] = [
+pub const UNITS: [&str; 8] = [
     "nordiq.target",
     "nordiq-inference.socket",
     "nordiq-inference.service",
     "nordiq-dashboard.socket",
     "nordiq-dashboard.service",
+    "nordiq-metrics.service",
     "nordiq-retrain.timer",
     "nordiq-retrain.service",
 ];
