@@ -33,6 +33,20 @@ pub fn timestamp_ms(v: &serde_json::Value) -> Option<i64> {
     }
 }
 
+/// [`field_table`] for the running catalog; an error naming `key` when nothing maps.
+pub fn catalog_fields(
+    config: &nordiq_core::config::Config,
+    configured: &BTreeMap<String, FieldMap>,
+    key: &str,
+) -> Result<Vec<(&'static str, FieldMap)>, String> {
+    let catalog: Vec<String> = config.metrics.iter().map(|m| m.name.clone()).collect();
+    let fields = field_table(&catalog, configured);
+    if fields.is_empty() {
+        return Err(format!("no field maps onto the catalog ({key})"));
+    }
+    Ok(fields)
+}
+
 /// Catalog metrics with their fields: the configured table, or the metric's own name.
 pub fn field_table(
     catalog: &[String],
@@ -49,8 +63,7 @@ pub fn field_table(
             } else {
                 configured.get(m).cloned()
             };
-            // 'static names: the catalog's, leaked once at start (a handful of strings).
-            map.map(|f| (&*Box::leak(m.clone().into_boxed_str()), f))
+            map.map(|f| (crate::record::static_name(m), f))
         })
         .collect()
 }

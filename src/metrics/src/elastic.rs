@@ -3,8 +3,8 @@
 //! a time; documents already read at the boundary instant are dropped by id
 //! ([`Boundary`]), so nothing is read twice or skipped across pages and restarts.
 
-use crate::docs::{field_table, reading, timestamp_ms};
-use crate::hwm::{Boundary, Hwm};
+use crate::docs::{catalog_fields, reading, timestamp_ms};
+use crate::hwm::{Boundary, SavedBoundary};
 use crate::record::Reading;
 use nordiq_core::client::ApiClient;
 use nordiq_core::config::{Config, ElasticsearchConfig, FieldMap};
@@ -63,24 +63,15 @@ pub struct ElasticPull {
     client: ApiClient,
     cfg: ElasticsearchConfig,
     fields: Vec<(&'static str, FieldMap)>,
-    boundary: Boundary,
-    hwm: Hwm,
+    position: SavedBoundary,
 }
 
 impl ElasticPull {
     pub fn new(config: &Config, now_ms: i64) -> Result<ElasticPull, String> {
         let cfg = config.sources.elasticsearch.clone();
-        let catalog: Vec<String> = config.metrics.iter().map(|m| m.name.clone()).collect();
-        let fields = field_table(&catalog, &cfg.fields);
-        if fields.is_empty() {
-            return Err("no field maps onto the catalog (sources.elasticsearch.fields)".into());
-        }
-        let hwm = Hwm::new(&config.paths.state_dir, "elasticsearch");
-        let boundary = match hwm.load().map_err(|e| e.to_string())? {
-            Some(v) => Boundary::from_json(&v)
-                .ok_or_else(|| format!("{}: not a mark", hwm.path().display()))?,
-            None => Boundary::starting_at(now_ms - cfg.start_hours as i64 * 3_600_000),
-        };
+        let fields = catalog_fields(config, &cfg.fields, "sources.elasticsearch.fields")?;
+        let start = now_ms - cfg.start_hours as i64 * 3_600_000;
+        let position = SavedBoundary::open(&config.paths.state_dir, "elasticsearch", start)?;
         // Read per request (a rotated key is picked up); checked once here.
         if !cfg.api_key_file.is_empty() {
             std::fs::read_to_string(&cfg.api_key_file).map_err(|e| {
@@ -93,8 +84,7 @@ impl ElasticPull {
         Ok(ElasticPull {
             client: ApiClient::new(&cfg.url, None).with_timeout(Duration::from_secs(60)),
             fields,
-            boundary,
-            hwm,
+            position,
             cfg,
         })
     }
@@ -112,7 +102,7 @@ impl ElasticPull {
         now_ms: i64,
     ) -> Result<(Vec<Reading>, Option<serde_json::Value>), String> {
         let until = now_ms - self.cfg.lag_seconds as i64 * 1000;
-        let mut at = self.boundary.clone();
+        let mut at = self.position.current.clone();
         let mut readings = Vec::new();
         let auth = self.api_key();
         let headers: Vec<(&str, &str)> = auth
@@ -156,15 +146,12 @@ impl ElasticPull {
                 break;
             }
         }
-        let mark = (at != self.boundary).then(|| at.to_json());
+        let mark = (at != self.position.current).then(|| at.to_json());
         Ok((readings, mark))
     }
 
     pub fn commit(&mut self, mark: &serde_json::Value) -> Result<(), String> {
-        let b = Boundary::from_json(mark).ok_or("bad mark")?;
-        self.hwm.save(mark).map_err(|e| e.to_string())?;
-        self.boundary = b;
-        Ok(())
+        self.position.commit(mark)
     }
 }
 

@@ -132,6 +132,33 @@ impl Boundary {
     }
 }
 
+/// A source's [`Boundary`] and the file it is kept in.
+pub struct SavedBoundary {
+    pub current: Boundary,
+    hwm: Hwm,
+}
+
+impl SavedBoundary {
+    /// The saved boundary of source `name`, or one at `start_ms` before the first save.
+    pub fn open(state_dir: &Path, name: &str, start_ms: i64) -> Result<SavedBoundary, String> {
+        let hwm = Hwm::new(state_dir, name);
+        let current = match hwm.load().map_err(|e| e.to_string())? {
+            Some(v) => Boundary::from_json(&v)
+                .ok_or_else(|| format!("{}: not a boundary mark", hwm.path().display()))?,
+            None => Boundary::starting_at(start_ms),
+        };
+        Ok(SavedBoundary { current, hwm })
+    }
+
+    /// Saves `mark` (a boundary a poll reached) and moves to it.
+    pub fn commit(&mut self, mark: &serde_json::Value) -> Result<(), String> {
+        let b = Boundary::from_json(mark).ok_or("not a boundary mark")?;
+        self.hwm.save(mark).map_err(|e| e.to_string())?;
+        self.current = b;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod boundary_tests {
     use super::Boundary;

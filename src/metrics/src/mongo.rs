@@ -5,8 +5,8 @@
 //! docs/metrics.md).
 
 use crate::bson::{decode_document, encode_ordered};
-use crate::docs::{field_table, reading, timestamp_ms};
-use crate::hwm::{Boundary, Hwm};
+use crate::docs::{catalog_fields, reading, timestamp_ms};
+use crate::hwm::SavedBoundary;
 use crate::record::Reading;
 use nordiq_core::config::{Config, FieldMap, MongodbConfig};
 use serde_json::{json, Map, Value};
@@ -114,30 +114,20 @@ pub struct MongoPull {
     cfg: MongodbConfig,
     fields: Vec<(&'static str, FieldMap)>,
     connection: Option<Connection>,
-    boundary: Boundary,
-    hwm: Hwm,
+    position: SavedBoundary,
 }
 
 impl MongoPull {
     pub fn new(config: &Config, now_ms: i64) -> Result<MongoPull, String> {
         let cfg = config.sources.mongodb.clone();
-        let catalog: Vec<String> = config.metrics.iter().map(|m| m.name.clone()).collect();
-        let fields = field_table(&catalog, &cfg.fields);
-        if fields.is_empty() {
-            return Err("no field maps onto the catalog (sources.mongodb.fields)".into());
-        }
-        let hwm = Hwm::new(&config.paths.state_dir, "mongodb");
-        let boundary = match hwm.load().map_err(|e| e.to_string())? {
-            Some(v) => Boundary::from_json(&v)
-                .ok_or_else(|| format!("{}: not a mark", hwm.path().display()))?,
-            None => Boundary::starting_at(now_ms - cfg.start_hours as i64 * 3_600_000),
-        };
+        let fields = catalog_fields(config, &cfg.fields, "sources.mongodb.fields")?;
+        let start = now_ms - cfg.start_hours as i64 * 3_600_000;
+        let position = SavedBoundary::open(&config.paths.state_dir, "mongodb", start)?;
         Ok(MongoPull {
             cfg,
             fields,
             connection: None,
-            boundary,
-            hwm,
+            position,
         })
     }
 
@@ -160,7 +150,7 @@ impl MongoPull {
         };
         let until = now_ms - cfg.lag_seconds as i64 * 1000;
         let ts = &cfg.timestamp_field;
-        let mut at = self.boundary.clone();
+        let mut at = self.position.current.clone();
         let batch = cfg.batch_size + at.ids.len();
         let reply = conn
             .command(json!([
@@ -212,14 +202,11 @@ impl MongoPull {
             cursor = more.get("cursor").cloned().unwrap_or_default();
             documents = cursor["nextBatch"].as_array().cloned().unwrap_or_default();
         }
-        let mark = (at != self.boundary).then(|| at.to_json());
+        let mark = (at != self.position.current).then(|| at.to_json());
         Ok((readings, mark))
     }
 
     pub fn commit(&mut self, mark: &Value) -> Result<(), String> {
-        let b = Boundary::from_json(mark).ok_or("bad mark")?;
-        self.hwm.save(mark).map_err(|e| e.to_string())?;
-        self.boundary = b;
-        Ok(())
+        self.position.commit(mark)
     }
 }

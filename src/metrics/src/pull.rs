@@ -113,8 +113,7 @@ impl QueryRange {
         let mut queries = Vec::new();
         for def in &config.metrics {
             if let Some(q) = map.get(&def.name) {
-                // 'static names: the catalog's, leaked once at start (a handful of strings).
-                queries.push((&*Box::leak(def.name.clone().into_boxed_str()), q.clone()));
+                queries.push((crate::record::static_name(&def.name), q.clone()));
             }
         }
         if queries.is_empty() {

@@ -3,6 +3,12 @@
 
 use std::fmt::Write as _;
 
+/// A catalog metric's name for [`Reading::values`]: leaked once, when a source starts
+/// (a handful of short strings for the process's life).
+pub fn static_name(name: &str) -> &'static str {
+    Box::leak(name.to_string().into_boxed_str())
+}
+
 /// One server's readings at one instant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reading {

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{free_port, json, sibling, wait_port, wait_until, Proc, METRICS};
+use support::*;
 
 const HOSTS: [&str; 3] = ["es01", "es02", "es03"];
 
@@ -117,20 +117,6 @@ fn serve(port: u16, standin: &StandIn) {
     });
 }
 
-fn stamps(port: u16, key: &str, host: &str) -> Vec<i64> {
-    let from = nordiq_core::timefmt::format_ms(nordiq_core::timefmt::now_ms() - 3_600_000);
-    json(
-        port,
-        &format!("/historical?from={from}&format=json&servers={host}"),
-        key,
-    )["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| nordiq_core::timefmt::parse_rfc3339_ms(r["timestamp"].as_str().unwrap()).unwrap())
-        .collect()
-}
-
 fn write_config(dir: &Path, api_port: u16, es_port: u16) -> std::path::PathBuf {
     let path = dir.join("metrics.toml");
     std::fs::write(
@@ -148,10 +134,8 @@ fn write_config(dir: &Path, api_port: u16, es_port: u16) -> std::path::PathBuf {
 
 #[test]
 fn elasticsearch_documents_arrive_exactly_once_across_pages_and_restarts() {
-    let dir = std::env::temp_dir().join(format!("nordiq-es-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (api_port, es_port) = (free_port(), free_port());
+    let dir = temp_dir("es");
+    let es_port = free_port();
     let now = nordiq_core::timefmt::now_ms() / 1000 * 1000;
     let start = now - 20_000;
     let standin = StandIn {
@@ -159,18 +143,7 @@ fn elasticsearch_documents_arrive_exactly_once_across_pages_and_restarts() {
         searches: Arc::new(Mutex::new(0)),
     };
     serve(es_port, &standin);
-    let log = dir.join("inference.log");
-    let _inference = Proc::start(
-        Command::new(sibling("nordiq-inference"))
-            .args(["--dev", "--listen", &format!("127.0.0.1:{api_port}")])
-            .current_dir(&dir),
-        &log,
-    );
-    wait_port(api_port, &log);
-    let key = std::fs::read_to_string(dir.join(".nordiq_key"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let (_inference, api_port, key) = dev_inference(&dir);
     let config = write_config(&dir, api_port, es_port);
     let run = || {
         Proc::start(

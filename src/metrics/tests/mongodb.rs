@@ -9,23 +9,9 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::{free_port, json, sibling, wait_port, wait_until, Proc, METRICS};
+use support::*;
 
 const HOSTS: [&str; 3] = ["mongo01", "mongo02", "mongo03"];
-
-fn stamps(port: u16, key: &str, host: &str) -> Vec<i64> {
-    let from = nordiq_core::timefmt::format_ms(nordiq_core::timefmt::now_ms() - 3_600_000);
-    json(
-        port,
-        &format!("/historical?from={from}&format=json&servers={host}"),
-        key,
-    )["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| nordiq_core::timefmt::parse_rfc3339_ms(r["timestamp"].as_str().unwrap()).unwrap())
-        .collect()
-}
 
 fn python() -> String {
     std::env::var("NORDIQ_PYTHON").unwrap_or_else(|_| {
@@ -38,10 +24,8 @@ fn python() -> String {
 
 #[test]
 fn mongodb_documents_arrive_exactly_once_across_batches_and_restarts() {
-    let dir = std::env::temp_dir().join(format!("nordiq-mongo-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (api_port, mongo_port) = (free_port(), free_port());
+    let dir = temp_dir("mongo");
+    let mongo_port = free_port();
     let start = nordiq_core::timefmt::now_ms() / 1000 * 1000 - 15_000;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mongo_standin.py");
     let mongo_log = dir.join("mongo.log");
@@ -53,18 +37,7 @@ fn mongodb_documents_arrive_exactly_once_across_batches_and_restarts() {
         &mongo_log,
     );
     wait_port(mongo_port, &mongo_log);
-    let log = dir.join("inference.log");
-    let _inference = Proc::start(
-        Command::new(sibling("nordiq-inference"))
-            .args(["--dev", "--listen", &format!("127.0.0.1:{api_port}")])
-            .current_dir(&dir),
-        &log,
-    );
-    wait_port(api_port, &log);
-    let key = std::fs::read_to_string(dir.join(".nordiq_key"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let (_inference, api_port, key) = dev_inference(&dir);
     let config = dir.join("metrics.toml");
     std::fs::write(
         &config,

@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Command;
 use std::time::Duration;
-use support::{free_port, http, json, sibling, wait_port, wait_until, Proc, METRICS};
+use support::*;
 
 fn prometheus_query(port: u16, query: &str) -> serde_json::Value {
     let escaped: String = query
@@ -30,22 +30,9 @@ fn prometheus_scrapes_forecasts_and_answers_promql() {
             "prometheus is not installed: scripts/ensure-deps.sh test installs Debian's package"
         );
     }
-    let dir = std::env::temp_dir().join(format!("nordiq-prometheus-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (api_port, sim_port, prom_port) = (free_port(), free_port(), free_port());
-    let log = dir.join("inference.log");
-    let _inference = Proc::start(
-        Command::new(sibling("nordiq-inference"))
-            .args(["--dev", "--listen", &format!("127.0.0.1:{api_port}")])
-            .current_dir(&dir),
-        &log,
-    );
-    wait_port(api_port, &log);
-    let key = std::fs::read_to_string(dir.join(".nordiq_key"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let dir = temp_dir("prometheus");
+    let (sim_port, prom_port) = (free_port(), free_port());
+    let (_inference, api_port, key) = dev_inference(&dir);
     let _metrics = Proc::start(
         Command::new(METRICS)
             .args([

@@ -8,19 +8,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::{free_port, json, sibling, wait_port, wait_until, Proc, METRICS};
-
-fn history(port: u16, key: &str, server: &str) -> Vec<serde_json::Value> {
-    let from = nordiq_core::timefmt::format_ms(nordiq_core::timefmt::now_ms() - 3_600_000);
-    json(
-        port,
-        &format!("/historical?from={from}&format=json&servers={server}"),
-        key,
-    )["records"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
+use support::*;
 
 fn config(dir: &Path, api_port: u16, prom_port: u16) -> std::path::PathBuf {
     let path = dir.join("nordiq.toml");
@@ -45,10 +33,8 @@ fn node_exporter_is_scraped_and_prometheus_is_pulled_exactly_once() {
             "{tool} is not installed: scripts/ensure-deps.sh test installs Debian's package"
         );
     }
-    let dir = std::env::temp_dir().join(format!("nordiq-prom-src-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (api_port, ne_port, prom_port) = (free_port(), free_port(), free_port());
+    let dir = temp_dir("prom-src");
+    let (ne_port, prom_port) = (free_port(), free_port());
     let ne_log = dir.join("node_exporter.log");
     let _node_exporter = Proc::start(
         Command::new("prometheus-node-exporter")
@@ -57,18 +43,7 @@ fn node_exporter_is_scraped_and_prometheus_is_pulled_exactly_once() {
         &ne_log,
     );
     wait_port(ne_port, &ne_log);
-    let log = dir.join("inference.log");
-    let _inference = Proc::start(
-        Command::new(sibling("nordiq-inference"))
-            .args(["--dev", "--listen", &format!("127.0.0.1:{api_port}")])
-            .current_dir(&dir),
-        &log,
-    );
-    wait_port(api_port, &log);
-    let key = std::fs::read_to_string(dir.join(".nordiq_key"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let (_inference, api_port, key) = dev_inference(&dir);
 
     // 1. node_exporter, scraped every second: the gauges at once, rates from the second scrape.
     let scraper = Proc::start(

@@ -8,14 +8,12 @@ mod support;
 
 use std::process::Command;
 use std::time::Duration;
-use support::{free_port, http, json, sibling, wait_port, wait_until, Proc};
+use support::*;
 
 #[test]
 fn prometheus_remote_writes_into_the_windows() {
-    let dir = std::env::temp_dir().join(format!("nordiq-remote-write-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (api_port, ne_port, prom_port) = (free_port(), free_port(), free_port());
+    let dir = temp_dir("remote-write");
+    let (ne_port, prom_port) = (free_port(), free_port());
     let ne_log = dir.join("node_exporter.log");
     let _node_exporter = Proc::start(
         Command::new("prometheus-node-exporter")
@@ -24,18 +22,7 @@ fn prometheus_remote_writes_into_the_windows() {
         &ne_log,
     );
     wait_port(ne_port, &ne_log);
-    let log = dir.join("inference.log");
-    let _inference = Proc::start(
-        Command::new(sibling("nordiq-inference"))
-            .args(["--dev", "--listen", &format!("127.0.0.1:{api_port}")])
-            .current_dir(&dir),
-        &log,
-    );
-    wait_port(api_port, &log);
-    let key = std::fs::read_to_string(dir.join(".nordiq_key"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let (_inference, api_port, key) = dev_inference(&dir);
 
     // Bad bodies are refused with a reason, never applied.
     let (code, body) = http(

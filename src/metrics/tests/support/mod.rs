@@ -124,3 +124,51 @@ pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// nordiq-inference in development mode in `dir` (key in `dir/.nordiq_key`): the process,
+/// its port and the key.
+pub fn dev_inference(dir: &Path) -> (Proc, u16, String) {
+    let port = free_port();
+    let log = dir.join("inference.log");
+    let inference = Proc::start(
+        Command::new(sibling("nordiq-inference"))
+            .args(["--dev", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(dir),
+        &log,
+    );
+    wait_port(port, &log);
+    let key = std::fs::read_to_string(dir.join(".nordiq_key"))
+        .expect("the daemon writes its development key")
+        .trim()
+        .to_string();
+    (inference, port, key)
+}
+
+/// A server's samples of the last hour in the buffer, as `/historical` gives them.
+pub fn history(port: u16, key: &str, server: &str) -> Vec<serde_json::Value> {
+    let from = nordiq_core::timefmt::format_ms(nordiq_core::timefmt::now_ms() - 3_600_000);
+    json(
+        port,
+        &format!("/historical?from={from}&format=json&servers={server}"),
+        key,
+    )["records"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The timestamps of [`history`].
+pub fn stamps(port: u16, key: &str, server: &str) -> Vec<i64> {
+    history(port, key, server)
+        .iter()
+        .map(|r| nordiq_core::timefmt::parse_rfc3339_ms(r["timestamp"].as_str().unwrap()).unwrap())
+        .collect()
+}
+
+/// A fresh temp directory for one test.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("nordiq-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
