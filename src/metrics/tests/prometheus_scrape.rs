@@ -31,7 +31,7 @@ fn prometheus_scrapes_forecasts_and_answers_promql() {
         );
     }
     let dir = temp_dir("prometheus");
-    let (sim_port, prom_port) = (free_port(), free_port());
+    let sim_port = free_port();
     let (_inference, api_port, key) = dev_inference(&dir);
     let _metrics = Proc::start(
         Command::new(METRICS)
@@ -74,30 +74,13 @@ fn prometheus_scrapes_forecasts_and_answers_promql() {
         "{text}"
     );
 
-    std::fs::write(
-        dir.join("prometheus.yml"),
-        format!(
+    let (prometheus, prom_port) = prometheus(
+        &dir,
+        &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: nordiq\n    metrics_path: /metrics\n    authorization:\n      type: Bearer\n      credentials_file: {}\n    static_configs:\n      - targets: ['127.0.0.1:{api_port}']\n",
             dir.join(".nordiq_key").display()
         ),
-    )
-    .unwrap();
-    let prom_log = dir.join("prometheus.log");
-    let prometheus = Proc::start(
-        Command::new("prometheus")
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .current_dir(&dir),
-        &prom_log,
     );
-    wait_port(prom_port, &prom_log);
 
     let query = r#"nordiq_forecast{job="nordiq",server="ppweb001",metric="cpu_user_pct",quantile="0.9",horizon="1h"}"#;
     let mut answer = serde_json::Value::Null;

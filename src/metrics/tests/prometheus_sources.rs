@@ -34,15 +34,7 @@ fn node_exporter_is_scraped_and_prometheus_is_pulled_exactly_once() {
         );
     }
     let dir = temp_dir("prom-src");
-    let (ne_port, prom_port) = (free_port(), free_port());
-    let ne_log = dir.join("node_exporter.log");
-    let _node_exporter = Proc::start(
-        Command::new("prometheus-node-exporter")
-            .arg(format!("--web.listen-address=127.0.0.1:{ne_port}"))
-            .arg("--no-collector.systemd"),
-        &ne_log,
-    );
-    wait_port(ne_port, &ne_log);
+    let (_node_exporter, ne_port) = node_exporter(&dir);
     let (_inference, api_port, key) = dev_inference(&dir);
 
     // 1. node_exporter, scraped every second: the gauges at once, rates from the second scrape.
@@ -99,26 +91,10 @@ fn node_exporter_is_scraped_and_prometheus_is_pulled_exactly_once() {
     );
 
     // 2. Prometheus scrapes node_exporter; nordiq-metrics pulls it with query_range.
-    std::fs::write(
-        dir.join("prometheus.yml"),
-        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n        labels:\n          instance: promnode\n"),
-    )
-    .unwrap();
-    let prom_log = dir.join("prometheus.log");
-    let prometheus = Proc::start(
-        Command::new("prometheus")
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}")),
-        &prom_log,
+    let (prometheus, prom_port) = prometheus(
+        &dir,
+        &format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n        labels:\n          instance: promnode\n"),
     );
-    wait_port(prom_port, &prom_log);
     std::thread::sleep(Duration::from_secs(4));
     let config = config(&dir, api_port, prom_port);
     let pull = || {

@@ -6,22 +6,13 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 use support::*;
 
 #[test]
 fn prometheus_remote_writes_into_the_windows() {
     let dir = temp_dir("remote-write");
-    let (ne_port, prom_port) = (free_port(), free_port());
-    let ne_log = dir.join("node_exporter.log");
-    let _node_exporter = Proc::start(
-        Command::new("prometheus-node-exporter")
-            .arg(format!("--web.listen-address=127.0.0.1:{ne_port}"))
-            .arg("--no-collector.systemd"),
-        &ne_log,
-    );
-    wait_port(ne_port, &ne_log);
+    let (_node_exporter, ne_port) = node_exporter(&dir);
     let (_inference, api_port, key) = dev_inference(&dir);
 
     // Bad bodies are refused with a reason, never applied.
@@ -50,30 +41,14 @@ fn prometheus_remote_writes_into_the_windows() {
         "groups:\n  - name: nordiq\n    interval: 1s\n    rules:\n      - record: nordiq:cpu_user_pct\n        expr: 100 * sum by (instance) (rate(node_cpu_seconds_total{mode=~\"user|nice\"}[5s])) / sum by (instance) (rate(node_cpu_seconds_total[5s]))\n      - record: nordiq:mem_used_pct\n        expr: 100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)\n      - record: nordiq:load_average\n        expr: node_load1\n",
     )
     .unwrap();
-    std::fs::write(
-        dir.join("prometheus.yml"),
-        format!(
+    let (prometheus, _prom_port) = prometheus(
+        &dir,
+        &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{rules}']\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n        labels:\n          instance: pushedhost\nremote_write:\n  - url: http://127.0.0.1:{api_port}/api/v1/write\n    authorization:\n      type: Bearer\n      credentials_file: {key_file}\n    queue_config:\n      batch_send_deadline: 1s\n",
             rules = dir.join("rules.yml").display(),
             key_file = dir.join(".nordiq_key").display()
         ),
-    )
-    .unwrap();
-    let prom_log = dir.join("prometheus.log");
-    let prometheus = Proc::start(
-        Command::new("prometheus")
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}")),
-        &prom_log,
     );
-    wait_port(prom_port, &prom_log);
     // Scraped series and recording rules carry their own timestamps: each metric arrives
     // in records of its own.
     let latest = |rows: &[serde_json::Value], metric: &str| {

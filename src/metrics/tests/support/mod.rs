@@ -172,3 +172,37 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Debian's prometheus-node-exporter on a free loopback port.
+pub fn node_exporter(dir: &Path) -> (Proc, u16) {
+    let port = free_port();
+    let log = dir.join("node_exporter.log");
+    let p = Proc::start(
+        Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--no-collector.systemd"),
+        &log,
+    );
+    wait_port(port, &log);
+    (p, port)
+}
+
+/// Debian's prometheus with `config` (YAML) as its configuration, on a free loopback port.
+pub fn prometheus(dir: &Path, config: &str) -> (Proc, u16) {
+    let port = free_port();
+    let file = dir.join("prometheus.yml");
+    std::fs::write(&file, config).unwrap();
+    let log = dir.join("prometheus.log");
+    let p = Proc::start(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", file.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}")),
+        &log,
+    );
+    wait_port(port, &log);
+    (p, port)
+}
