@@ -77,15 +77,8 @@ pub fn get(port: u16, path: &str, key: &str) -> String {
 /// nordiq-inference in development mode in `dir` and `nordiqctl demo-feed` feeding it
 /// (`feed_args` after `demo-feed`). Returns both processes, the daemon's port and its key.
 pub fn start_fed_daemon(dir: &Path, feed_args: &[&str]) -> (Killed, Killed, u16, String) {
-    let port = free_port();
+    let (inference, port, key) = start_daemon(dir);
     let url = format!("http://127.0.0.1:{port}");
-    let inference = spawn(
-        Command::new(sibling("nordiq-inference"))
-            .args(["--dev", "--listen", &format!("127.0.0.1:{port}")])
-            .current_dir(dir),
-        &dir.join("inference.log"),
-    );
-    wait_port(port, "nordiq-inference", &dir.join("inference.log"));
     let feed = spawn(
         Command::new(sibling("nordiqctl"))
             .args(["--dev", "--url", &url, "demo-feed"])
@@ -93,11 +86,24 @@ pub fn start_fed_daemon(dir: &Path, feed_args: &[&str]) -> (Killed, Killed, u16,
             .current_dir(dir),
         &dir.join("feed.log"),
     );
+    (inference, feed, port, key)
+}
+
+/// nordiq-inference in development mode in `dir`: the process, its port and its key.
+pub fn start_daemon(dir: &Path) -> (Killed, u16, String) {
+    let port = free_port();
+    let inference = spawn(
+        Command::new(sibling("nordiq-inference"))
+            .args(["--dev", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(dir),
+        &dir.join("inference.log"),
+    );
+    wait_port(port, "nordiq-inference", &dir.join("inference.log"));
     let key = std::fs::read_to_string(dir.join(".nordiq_key"))
         .expect("the daemon writes its development key")
         .trim()
         .to_string();
-    (inference, feed, port, key)
+    (inference, port, key)
 }
 
 /// Waits until the daemon forecasts `servers` servers.
