@@ -37,12 +37,14 @@ pub fn parse_duration_ms(text: &str) -> anyhow::Result<i64> {
 pub struct BackfillReport {
     pub buffered: usize,
     pub duplicates: usize,
-    /// NDJSON bodies for the last window, to deliver.
-    pub live_batches: Vec<(usize, String)>,
+    /// Samples handed to `live` (the last window, for nordiq-inference).
+    pub live: usize,
 }
 
-/// Simulates `[from_ms, now_ms)` every `step_ms`; samples older than `warm_ms` before
-/// `now_ms` are written to the buffer.
+/// Simulates `[from_ms, now_ms)` every `step_ms`. Samples older than the daemon's window
+/// are written to the buffer a day at a time; the window's samples are handed to `live`
+/// as NDJSON batches (records, body) as they are made. Memory stays at one day's samples
+/// and one batch, however long the backfill.
 pub fn run(
     config: &Config,
     sim: &mut SimSource,
@@ -50,26 +52,38 @@ pub fn run(
     now_ms: i64,
     step_ms: i64,
     progress: &mut dyn FnMut(f64),
+    live: &mut dyn FnMut(usize, String) -> anyhow::Result<()>,
 ) -> anyhow::Result<BackfillReport> {
     let warm_from =
         now_ms - config.history_steps() as i64 * config.model.step_seconds as i64 * 1000;
     let validator =
         Validator::new(config, now_ms).with_max_age_days(config.buffer.retention_days as i64);
     let keep = |m: &str| config.metric_index(m).is_some();
-    let mut validated = Validated::default();
-    let mut live_batches = Vec::new();
+    let root = config.paths.state_dir.join("buffer");
+    let mut report = BackfillReport {
+        buffered: 0,
+        duplicates: 0,
+        live: 0,
+    };
+    let mut day = Validated::default();
+    let mut day_of = nordiq_buffer::layout::day_of(from_ms);
     let (mut body, mut in_body) = (String::new(), 0usize);
     let mut t = from_ms;
     let mut last_shown = 0.0;
     while t < now_ms {
+        if t < warm_from && nordiq_buffer::layout::day_of(t) != day_of {
+            write_day(config, &root, &mut day, now_ms, &mut report)?;
+            day_of = nordiq_buffer::layout::day_of(t);
+        }
         for reading in sim.readings(t) {
             if t < warm_from {
-                add_sample(&validator, config, &reading, &mut validated);
+                add_sample(&validator, config, &reading, &mut day);
             } else {
                 push_ndjson(&mut body, &reading, &keep);
                 in_body += 1;
                 if in_body >= config.sources.batch_max_records {
-                    live_batches.push((in_body, std::mem::take(&mut body)));
+                    report.live += in_body;
+                    live(in_body, std::mem::take(&mut body))?;
                     in_body = 0;
                 }
             }
@@ -81,31 +95,40 @@ pub fn run(
         }
         t += step_ms;
     }
+    write_day(config, &root, &mut day, now_ms, &mut report)?;
     if in_body > 0 {
-        live_batches.push((in_body, body));
+        report.live += in_body;
+        live(in_body, body)?;
     }
-    if let Some(e) = validated.errors.first() {
+    progress(1.0);
+    Ok(report)
+}
+
+/// Writes one day's samples into the buffer (as `nordiqctl import` does) and empties `day`.
+fn write_day(
+    config: &Config,
+    root: &std::path::Path,
+    day: &mut Validated,
+    now_ms: i64,
+    report: &mut BackfillReport,
+) -> anyhow::Result<()> {
+    let day = std::mem::take(day);
+    if let Some(e) = day.errors.first() {
         bail!(
             "a simulated sample was refused ({}: {}); the catalog may not fit the simulator",
             e.field,
             e.reason
         );
     }
-    let samples: Vec<_> = validated.samples.into_iter().map(|(_, s)| s).collect();
-    let (mut buffered, mut duplicates) = (0, 0);
-    if !samples.is_empty() {
-        let root = config.paths.state_dir.join("buffer");
-        let report = nordiq_buffer::import::import_samples(&root, config, samples, now_ms)
-            .with_context(|| format!("writing the backfill into {}", root.display()))?;
-        buffered = report.imported;
-        duplicates = report.duplicates;
+    let samples: Vec<_> = day.samples.into_iter().map(|(_, s)| s).collect();
+    if samples.is_empty() {
+        return Ok(());
     }
-    progress(1.0);
-    Ok(BackfillReport {
-        buffered,
-        duplicates,
-        live_batches,
-    })
+    let written = nordiq_buffer::import::import_samples(root, config, samples, now_ms)
+        .with_context(|| format!("writing the backfill into {}", root.display()))?;
+    report.buffered += written.imported;
+    report.duplicates += written.duplicates;
+    Ok(())
 }
 
 /// Adds a reading to `out`, validated like ingest validates it (so the buffer holds what

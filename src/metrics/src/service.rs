@@ -153,7 +153,10 @@ pub async fn run(
                 );
                 let config2 = config.clone();
                 let sim2 = Arc::clone(&sim);
-                let report = tokio::task::spawn_blocking(move || {
+                // The window's batches come over a short channel and are delivered (or
+                // spooled) while the backfill goes on.
+                let (live_tx, mut live_rx) = mpsc::channel::<(usize, String)>(4);
+                let work = tokio::task::spawn_blocking(move || {
                     let mut sim = sim2.lock().unwrap_or_else(|p| p.into_inner());
                     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
                     let mut shown = -1.0;
@@ -175,24 +178,29 @@ pub async fn run(
                                 shown = done;
                             }
                         },
+                        &mut |records, body| {
+                            live_tx
+                                .blocking_send((records, body))
+                                .map_err(|_| anyhow!("delivery stopped during the backfill"))
+                        },
                     )
-                })
-                .await
-                .map_err(|e| (exit::SOFTWARE, anyhow!(e)))?
-                .map_err(|e| (exit::IO_ERR, e))?;
-                let live: usize = report.live_batches.iter().map(|b| b.0).sum();
-                tracing::info!(
-                    buffered = report.buffered,
-                    already_there = report.duplicates,
-                    to_inference = live,
-                    "backfill written"
-                );
-                for (records, body) in report.live_batches {
+                });
+                while let Some((records, body)) = live_rx.recv().await {
                     delivery
                         .submit(ids.batch(records, body))
                         .await
                         .map_err(|e| (exit::IO_ERR, anyhow!(e)))?;
                 }
+                let report = work
+                    .await
+                    .map_err(|e| (exit::SOFTWARE, anyhow!(e)))?
+                    .map_err(|e| (exit::IO_ERR, e))?;
+                tracing::info!(
+                    buffered = report.buffered,
+                    already_there = report.duplicates,
+                    to_inference = report.live,
+                    "backfill written"
+                );
                 let stats = delivery.stats();
                 eprintln!(
                     "  backfill: {} samples into the buffer, {} sent to nordiq-inference ({} spooled batches)",
