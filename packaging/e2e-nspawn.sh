@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 deb="${1:-$(ls -t target/debian/nordiq_*_amd64.deb 2>/dev/null | head -1)}"
 [ -f "$deb" ] || { echo "e2e: no .deb (run packaging/build-deb.sh first)" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || { echo "e2e: needs root (bind mounts and systemd-nspawn)" >&2; exit 1; }
+# Bind mounts and systemd-nspawn need root.
+[ "$(id -u)" -eq 0 ] || exec sudo "$0" "$deb"
 command -v systemd-nspawn >/dev/null || {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd-container >/dev/null; }
 
