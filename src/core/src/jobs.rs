@@ -3,7 +3,6 @@
 //! reads it, so the record is the one source of truth, and it survives restarts of both.
 
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,18 +179,8 @@ impl JobStore {
         };
         std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
         let path = self.path_of(&record.job_id)?;
-        let tmp = self
-            .dir
-            .join(format!(".{}.tmp-{}", record.job_id, std::process::id()));
         let bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
-        std::fs::File::create(&tmp)
-            .and_then(|mut f| {
-                f.write_all(&bytes)?;
-                f.sync_all()
-            })
-            .map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        Ok(())
+        crate::fsutil::write_atomic(&path, &bytes).map_err(|(p, e)| io(&p)(e))
     }
 
     pub fn read(&self, id: &str) -> Result<JobRecord, JobError> {

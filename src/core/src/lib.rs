@@ -16,6 +16,7 @@ pub mod config;
 pub mod exit;
 pub mod exposition;
 pub mod forecast;
+pub mod fsutil;
 pub mod ingest;
 pub mod jobs;
 pub mod logging;

@@ -106,9 +106,7 @@ fn valid_id(id: &str) -> bool {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))
+    crate::fsutil::sync_dir(dir).map_err(io(dir))
 }
 
 /// The `models/` directory of a state dir.

@@ -48,24 +48,13 @@ impl Hwm {
     }
 
     pub fn save(&self, value: &serde_json::Value) -> Result<(), HwmError> {
-        use std::io::Write;
-        let err = |source| HwmError {
-            path: self.path.clone(),
-            source,
-        };
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(err)?;
-        let tmp = self.path.with_extension("tmp");
-        {
-            let mut f = std::fs::File::create(&tmp).map_err(err)?;
-            f.write_all(value.to_string().as_bytes()).map_err(err)?;
-            f.sync_all().map_err(err)?;
-        }
-        std::fs::rename(&tmp, &self.path).map_err(err)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        std::fs::create_dir_all(dir).map_err(|source| HwmError {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        nordiq_core::fsutil::write_atomic(&self.path, value.to_string().as_bytes())
+            .map_err(|(path, source)| HwmError { path, source })
     }
 }
 

@@ -53,7 +53,7 @@ impl Spool {
             let entry = entry.map_err(io(dir))?;
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".tmp") {
+            if nordiq_core::fsutil::is_temp_name(&name) {
                 let _ = std::fs::remove_file(&path);
                 continue;
             }
@@ -95,21 +95,12 @@ impl Spool {
 
     /// Stores `batch` durably behind the others; drops the oldest while over the bound.
     pub fn push(&mut self, batch: &Batch) -> Result<(), SpoolError> {
-        use std::io::Write;
         let seq = self.next_seq;
         self.next_seq += 1;
         let name = format!("{seq:020}.{}.{}.ndjson", batch.records, batch.id);
         let path = self.dir.join(&name);
-        let tmp = self.dir.join(format!("{name}.tmp"));
-        {
-            let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-            f.write_all(&batch.body).map_err(io(&tmp))?;
-            f.sync_all().map_err(io(&tmp))?;
-        }
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        if let Ok(d) = std::fs::File::open(&self.dir) {
-            let _ = d.sync_all();
-        }
+        nordiq_core::fsutil::write_atomic(&path, &batch.body)
+            .map_err(|(path, source)| SpoolError::Io { path, source })?;
         let size = batch.body.len() as u64;
         self.files.push_back((seq, path, size));
         self.bytes += size;
@@ -178,11 +169,8 @@ mod tests {
         let mut spool = Spool::open(&dir, 1 << 20).unwrap();
         spool.push(&batch("a-1", 10)).unwrap();
         spool.push(&batch("a-2", 20)).unwrap();
-        std::fs::write(
-            dir.join("00000000000000000009.3.half.ndjson.tmp"),
-            b"partial",
-        )
-        .unwrap();
+        let half = dir.join("00000000000000000009.3.half.ndjson");
+        std::fs::write(nordiq_core::fsutil::temp_path(&half), b"partial").unwrap();
         drop(spool);
         let mut spool = Spool::open(&dir, 1 << 20).unwrap();
         assert_eq!(spool.len(), 2);
