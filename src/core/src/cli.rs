@@ -23,3 +23,19 @@ pub fn fail(program: &str, code: i32, message: impl std::fmt::Display) -> ExitCo
     eprintln!("{program}: {message}");
     ExitCode::from(code as u8)
 }
+
+/// The config a binary runs on: `--dev` (the embedded default rooted in the current
+/// directory), else the file from `--config` / `$NORDIQ_CONFIG` / the default path.
+/// Errors carry their exit code (74 for the directory, 78 for the config).
+pub fn load_config(
+    dev: bool,
+    path: Option<&std::path::Path>,
+) -> Result<crate::config::Config, (i32, String)> {
+    use crate::config::Config;
+    if dev {
+        let dir = std::env::current_dir()
+            .map_err(|e| (exit::IO_ERR, format!("reading the current directory: {e}")))?;
+        return Ok(Config::dev(&dir));
+    }
+    Config::load(&Config::resolve_path(path)).map_err(|e| (exit::CONFIG, e.to_string()))
+}

@@ -149,12 +149,8 @@ fn failure(code: i32, message: impl Into<String>) -> anyhow::Error {
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    if cli.dev {
-        let dir = std::env::current_dir().context("reading the current directory")?;
-        return Ok(Config::dev(&dir));
-    }
-    let path = Config::resolve_path(cli.config.as_deref());
-    Config::load(&path).map_err(|e| failure(exit::CONFIG, e.to_string()))
+    nordiq_core::cli::load_config(cli.dev, cli.config.as_deref())
+        .map_err(|(code, e)| failure(code, e))
 }
 
 fn client(cli: &Cli, config: &Config) -> anyhow::Result<ApiClient> {

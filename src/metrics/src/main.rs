@@ -157,13 +157,7 @@ fn fail(code: i32, message: impl std::fmt::Display) -> ExitCode {
 }
 
 fn load(args: &Args) -> Result<(Config, Option<ApiKey>), (i32, String)> {
-    let mut config = if args.dev {
-        let dir = std::env::current_dir().map_err(|e| (exit::IO_ERR, e.to_string()))?;
-        Config::dev(&dir)
-    } else {
-        Config::load(&Config::resolve_path(args.config.as_deref()))
-            .map_err(|e| (exit::CONFIG, e.to_string()))?
-    };
+    let mut config = nordiq_core::cli::load_config(args.dev, args.config.as_deref())?;
     if let Some(url) = &args.inference_url {
         config.sources.inference_url = url.clone();
     }

@@ -142,16 +142,9 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
     }
-    let config = if args.dev {
-        match std::env::current_dir() {
-            Ok(dir) => Config::dev(&dir),
-            Err(e) => return fail(exit::IO_ERR, format!("current directory: {e}")),
-        }
-    } else {
-        match Config::load(&Config::resolve_path(args.config.as_deref())) {
-            Ok(c) => c,
-            Err(e) => return fail(exit::CONFIG, e),
-        }
+    let config = match nordiq_core::cli::load_config(args.dev, args.config.as_deref()) {
+        Ok(c) => c,
+        Err((code, e)) => return fail(code, e),
     };
     let store = JobStore::new(config.paths.state_dir.join("jobs"));
     let claim = match args.job.as_deref() {
