@@ -272,6 +272,15 @@ pub struct ModelInfo {
     pub mase: Option<f64>,
     pub coverage: Option<f64>,
     pub validation_pinball: Option<f64>,
+    /// The best baseline on the served model's held-out time, and its MASE.
+    #[serde(default)]
+    pub best_baseline: Option<String>,
+    #[serde(default)]
+    pub best_baseline_mase: Option<f64>,
+    /// Why this serves, in words: the promotion decision of the served model, or why no
+    /// trained model serves (none trained, the newest not promoted and why, or not loadable).
+    #[serde(default)]
+    pub serving_reason: String,
     pub reloads_ok: u64,
     pub reloads_failed: u64,
     pub last_reload: Option<ReloadOutcome>,

@@ -4,7 +4,7 @@
 /// One server's forecast, stored flat as `[metric][quantile][step]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerForecast {
-    /// What produced it: `seasonal_naive`, `holt`, `tft`, …
+    /// What produced it: `seasonal_naive`, `seasonal_median`, `ets`, `last_value`, `tft`, …
     pub method: &'static str,
     pub n_metrics: usize,
     pub n_quantiles: usize,

@@ -42,6 +42,15 @@ pub struct Promotion {
     pub current_model: Option<String>,
     /// The candidate must be at least this fraction better.
     pub margin: f64,
+    /// The candidate's MASE on its held-out time.
+    #[serde(default)]
+    pub candidate_mase: Option<f64>,
+    /// The baseline with the lowest MASE on the same held-out time, and that MASE: the
+    /// candidate must beat it by the margin too.
+    #[serde(default)]
+    pub best_baseline: Option<String>,
+    #[serde(default)]
+    pub best_baseline_mase: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -82,6 +82,25 @@ pub fn headline(dir: &Path) -> (Option<f64>, Option<f64>, Option<f64>) {
     )
 }
 
+/// The promotion decision recorded in a model directory's `training.json`: whether it was
+/// promoted and why (None when the file or the decision is missing).
+pub fn promotion_of(dir: &Path) -> Option<(bool, String)> {
+    let text = std::fs::read(dir.join("training.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    let p = &v["promotion"];
+    Some((p["promoted"].as_bool()?, p["reason"].as_str()?.to_string()))
+}
+
+/// The best baseline a model was compared with on its held-out time, and its MASE.
+pub fn best_baseline_of(dir: &Path) -> Option<(String, f64)> {
+    let text = std::fs::read(dir.join("metrics.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    Some((
+        v["best_baseline"].as_str()?.to_string(),
+        v["best_baseline_mase"].as_f64()?,
+    ))
+}
+
 /// Checks that `dir` holds every model file.
 pub fn check_complete(dir: &Path) -> Result<(), StoreError> {
     for name in MODEL_FILES {

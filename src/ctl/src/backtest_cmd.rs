@@ -4,6 +4,7 @@
 use crate::failure;
 use nordiq_core::config::{BaselineKind, Config};
 use nordiq_core::exit;
+use nordiq_model::accuracy::{best_baseline, best_baseline_per_bucket};
 use nordiq_model::backtest::{backtest, to_grids, Options};
 use nordiq_model::baseline::Baseline;
 use nordiq_model::Forecaster;
@@ -11,9 +12,12 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct BacktestArgs {
-    /// What to score (repeatable): baseline:seasonal_naive, baseline:seasonal_median,
-    /// baseline:holt, or a trained model directory (written by nordiq-train).
-    #[arg(long = "model", value_name = "MODEL", default_values_t = ["baseline:seasonal_naive".to_string(), "baseline:seasonal_median".to_string(), "baseline:holt".to_string()])]
+    /// What to score (repeatable): a trained model directory (written by nordiq-train), or
+    /// a baseline: baseline:seasonal_naive, baseline:seasonal_naive_week,
+    /// baseline:seasonal_median, baseline:ets (fitted smoothing; baseline:holt is the old
+    /// name), baseline:last_value, baseline:auto. Every concrete baseline is always scored
+    /// too, so the report can name the best one.
+    #[arg(long = "model", value_name = "MODEL")]
     models: Vec<String>,
     /// History files (CSV with a header row, or Parquet), as for `nordiqctl import`.
     #[arg(long = "data", required = true, value_name = "FILE")]
@@ -32,10 +36,13 @@ pub struct BacktestArgs {
 }
 
 fn model(config: &Config, name: &str) -> anyhow::Result<Box<dyn Forecaster>> {
-    let kind = match name {
-        "baseline:seasonal_naive" => BaselineKind::SeasonalNaive,
-        "baseline:seasonal_median" => BaselineKind::SeasonalMedian,
-        "baseline:holt" => BaselineKind::Holt,
+    if let Some(kind) = name
+        .strip_prefix("baseline:")
+        .and_then(BaselineKind::from_id)
+    {
+        return Ok(Box::new(Baseline::of_kind(config, kind)));
+    }
+    match name {
         dir if std::path::Path::new(dir).join("config.json").is_file() => {
             let path = std::path::Path::new(dir);
             let threads = nordiq_core::config::threads_or_cores(0);
@@ -48,24 +55,24 @@ fn model(config: &Config, name: &str) -> anyhow::Result<Box<dyn Forecaster>> {
                 .map_err(|e| failure(exit::CONFIG, format!("--model {dir}: {e}")))?;
             return Ok(Box::new(model));
         }
-        other => {
-            return Err(failure(
-                exit::USAGE,
-                format!("--model `{other}`: not baseline:seasonal_naive, baseline:seasonal_median, baseline:holt, nor a model directory"),
-            ))
-        }
-    };
-    let mut c = config.clone();
-    c.forecast.baseline = kind;
-    Ok(Box::new(Baseline::from_config(&c)))
+        other => Err(failure(
+            exit::USAGE,
+            format!("--model `{other}`: neither a baseline (baseline:seasonal_naive, baseline:seasonal_naive_week, baseline:seasonal_median, baseline:ets, baseline:last_value, baseline:auto) nor a model directory (no config.json there)"),
+        )),
+    }
 }
 
 pub fn run(config: &Config, args: &BacktestArgs) -> anyhow::Result<i32> {
-    let models = args
+    let mut models = args
         .models
         .iter()
         .map(|m| model(config, m))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    for b in Baseline::all(config) {
+        if !models.iter().any(|m| m.id() == b.id()) {
+            models.push(Box::new(b));
+        }
+    }
     let map = crate::buffer_cmd::parse_map(config, &args.map)?;
     let test_start_ms = match &args.test_start {
         Some(t) => Some(
@@ -110,12 +117,18 @@ pub fn run(config: &Config, args: &BacktestArgs) -> anyhow::Result<i32> {
             stride: args.stride,
         },
     );
+    let best = best_baseline(&reports);
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "servers": grids.len(), "rejected_rows": rejected, "models": reports })
-            )?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "servers": grids.len(),
+                "rejected_rows": rejected,
+                "best_baseline": best.map(|b| b.model.clone()),
+                "best_baseline_mase": best.map(|b| b.mase),
+                "best_baseline_per_horizon": best_baseline_per_bucket(&reports),
+                "models": reports,
+            }))?
         );
     } else {
         println!(
@@ -127,18 +140,40 @@ pub fn run(config: &Config, args: &BacktestArgs) -> anyhow::Result<i32> {
             started.elapsed().as_secs_f64()
         );
         println!(
-            "{:<26} {:>8} {:>10} {:>8} {:>9}",
+            "{:<30} {:>8} {:>10} {:>8} {:>9}",
             "MODEL", "MASE", "PINBALL", "sMAPE", "COVERAGE"
         );
         for r in &reports {
             println!(
-                "{:<26} {:>8.3} {:>10.5} {:>8.2} {:>8.1}%",
+                "{:<30} {:>8.3} {:>10.5} {:>8.2} {:>8.1}%",
                 r.model,
                 r.mase,
                 r.pinball,
                 r.smape,
                 r.coverage * 100.0
             );
+        }
+        if let Some(b) = best {
+            println!("best baseline: {} (MASE {:.3})", b.model, b.mase);
+        }
+        let labels: Vec<&str> = reports
+            .first()
+            .map(|r| r.horizons.iter().map(|b| b.bucket.label.as_str()).collect())
+            .unwrap_or_default();
+        if !labels.is_empty() {
+            println!("\nMASE / coverage by horizon:");
+            print!("{:<30}", "MODEL");
+            for l in &labels {
+                print!(" {l:>15}");
+            }
+            println!();
+            for r in &reports {
+                print!("{:<30}", r.model);
+                for b in &r.horizons {
+                    print!(" {:>8.3} {:>5.1}%", b.mase, b.coverage * 100.0);
+                }
+                println!();
+            }
         }
     }
     Ok(exit::OK)

@@ -191,6 +191,9 @@ pub fn run_model_info(client: &ApiClient, json: bool) -> anyhow::Result<i32> {
     }
     let i: ModelInfo = answer.json().context("reading /admin/model-info")?;
     println!("serving      {}", i.serving);
+    if !i.serving_reason.is_empty() {
+        println!("why          {}", i.serving_reason);
+    }
     println!("baseline     {} (servers not yet warm)", i.baseline);
     if let Some(p) = &i.path {
         println!("path         {p}");
@@ -210,6 +213,9 @@ pub fn run_model_info(client: &ApiClient, json: bool) -> anyhow::Result<i32> {
                 .map(|c| format!("{:.1} %", c * 100.0))
                 .unwrap_or_else(|| "-".into())
         );
+    }
+    if let (Some(b), Some(m)) = (&i.best_baseline, i.best_baseline_mase) {
+        println!("best baseline {b} (MASE {m:.3} on the same held-out time)");
     }
     println!(
         "reloads      {} ok, {} refused",

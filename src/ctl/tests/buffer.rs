@@ -242,11 +242,39 @@ fn backtest_scores_baselines_on_asd() {
         (models[0]["mase"].as_f64().unwrap() - 1.0).abs() < 1e-9,
         "the MASE scale is seasonal naive itself"
     );
-    assert_eq!(models[1]["model"], "baseline:seasonal_median");
-    // On real server data the median of three days beats yesterday alone.
-    assert!(models[1]["mase"].as_f64().unwrap() < 1.0, "{report}");
-    assert_eq!(models[2]["model"], "baseline:holt");
-    assert!(models[2]["mase"].as_f64().unwrap().is_finite());
+    let ids: Vec<&str> = models
+        .iter()
+        .map(|m| m["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "baseline:seasonal_naive",
+            "baseline:seasonal_naive_week",
+            "baseline:seasonal_median",
+            "baseline:ets",
+            "baseline:last_value"
+        ]
+    );
+    // On real server data the median of several days beats yesterday alone.
+    assert!(models[2]["mase"].as_f64().unwrap() < 1.0, "{report}");
+    assert!(models[3]["mase"].as_f64().unwrap().is_finite());
+    // The report names the baseline with the lowest MASE, overall and per horizon.
+    let best = report["best_baseline"].as_str().unwrap();
+    let best_mase = report["best_baseline_mase"].as_f64().unwrap();
+    for m in models {
+        assert!(best_mase <= m["mase"].as_f64().unwrap(), "{best} vs {m}");
+    }
+    let horizons = models[2]["horizons"].as_array().unwrap();
+    let labels: Vec<&str> = horizons
+        .iter()
+        .map(|h| h["bucket"]["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["0-1h", "1-4h", "4-8h"], "{report}");
+    assert!(report["best_baseline_per_horizon"]["0-1h"][1]
+        .as_f64()
+        .unwrap()
+        .is_finite());
     assert!(models[0]["windows"].as_u64().unwrap() >= 2 * 40, "{report}");
     assert_eq!(models[0]["metrics"].as_object().unwrap().len(), 19);
     let (code, out) = ctl(

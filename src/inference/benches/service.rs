@@ -160,11 +160,7 @@ fn main() {
         config.model.quantiles,
         ForecastSpec::from_config(&config).threads
     );
-    for kind in [
-        BaselineKind::SeasonalMedian,
-        BaselineKind::SeasonalNaive,
-        BaselineKind::Holt,
-    ] {
+    for kind in std::iter::once(BaselineKind::Auto).chain(BaselineKind::ALL) {
         let (median, max, method) = time_refresh(&config, kind, &snapshots, runs);
         println!("refresh {kind:?}: median {median:.1} ms, max {max:.1} ms ({method})");
         let _ = writeln!(

@@ -12,7 +12,7 @@ use nordiq_core::timefmt::{format_ms, now_ms};
 use nordiq_model::baseline::Baseline;
 use nordiq_model::serving::Serving;
 use nordiq_model::Forecaster;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -191,6 +191,39 @@ pub fn model_info(app: &App) -> ModelInfo {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
     });
+    let best = path
+        .as_deref()
+        .and_then(nordiq_core::models::best_baseline_of);
+    let serving_reason = match (&path, serving.model.is_some()) {
+        (Some(p), true) => match nordiq_core::models::promotion_of(p) {
+            Some((true, reason)) => format!("{} was promoted: {reason}", serving.id()),
+            _ => format!("{} was loaded from {}", serving.id(), p.display()),
+        },
+        _ => {
+            // No trained model serves: say why, from the newest model directory.
+            let newest = store.list().ok().and_then(|l| l.into_iter().next_back());
+            match (store.current(), newest) {
+                (Some(current), _) => format!(
+                    "models/current ({current}) is not loaded ({}); {} serves",
+                    last.as_ref()
+                        .and_then(|o| o.error.as_deref())
+                        .unwrap_or("not yet reloaded"),
+                    serving.id()
+                ),
+                (None, Some(entry)) => {
+                    match nordiq_core::models::promotion_of(Path::new(&entry.path)) {
+                        Some((false, reason)) => format!(
+                            "the newest trained model {} was not promoted: {reason}; {} serves",
+                            entry.id,
+                            serving.id()
+                        ),
+                        _ => format!("no model is current; {} serves", serving.id()),
+                    }
+                }
+                (None, None) => format!("no model has been trained yet; {} serves", serving.id()),
+            }
+        }
+    };
     ModelInfo {
         serving: serving.id().to_string(),
         baseline: serving.baseline.id().to_string(),
@@ -202,6 +235,9 @@ pub fn model_info(app: &App) -> ModelInfo {
         mase,
         coverage,
         validation_pinball,
+        best_baseline: best.as_ref().map(|b| b.0.clone()),
+        best_baseline_mase: best.map(|b| b.1),
+        serving_reason,
         reloads_ok: ok,
         reloads_failed: failed,
         last_reload: last,

@@ -357,7 +357,7 @@ fn forecasts_risk_and_alerts_from_fed_history() {
     assert!((258..=259).contains(&remaining), "{remaining}");
 
     let current = c.json("/predictions/current");
-    assert_eq!(current["model_id"], "baseline:seasonal_median");
+    assert_eq!(current["model_id"], "baseline:auto");
     assert_eq!(current["fleet"]["servers"], 2);
     assert_eq!(current["fleet"]["levels"]["critical"], 1);
     assert_eq!(current["fleet"]["top_risks"][0]["server"], "ppdb001");
@@ -365,8 +365,8 @@ fn forecasts_risk_and_alerts_from_fed_history() {
     assert_eq!(web["profile"], "web_api");
     assert_eq!(web["level"], "healthy");
     assert_eq!(
-        web["method"], "holt",
-        "history shorter than a season falls back"
+        web["method"], "ets",
+        "history shorter than a season falls back to fitted smoothing"
     );
     let p50 = web["metrics"]["cpu_user_pct"]["forecast"]["p50"][0]
         .as_f64()

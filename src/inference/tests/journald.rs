@@ -113,7 +113,7 @@ fn logs_go_to_the_journal_with_structured_fields() {
     assert_eq!(field("SYSLOG_IDENTIFIER"), Some("nordiq-inference"));
     assert_eq!(
         field("MODEL"),
-        Some("baseline:seasonal_median"),
+        Some("baseline:auto"),
         "structured fields: {ready:?}"
     );
     assert!(field("ADDRESS").is_some_and(|a| a.ends_with(&port.to_string())));

@@ -78,10 +78,7 @@ fn socket_activation_ready_watchdog_reload_stop() {
     let ready = notify
         .wait_for(Duration::from_secs(10), |m| m.contains("READY=1"))
         .unwrap_or_else(|| panic!("no READY=1; saw {:?}\n{}", notify.seen, daemon.log_text()));
-    assert!(
-        ready.contains("STATUS=model baseline:seasonal_median"),
-        "{ready}"
-    );
+    assert!(ready.contains("STATUS=model baseline:auto"), "{ready}");
     assert!(daemon
         .log_text()
         .contains("using the socket passed by systemd"));
@@ -149,10 +146,7 @@ fn socket_activation_ready_watchdog_reload_stop() {
             .is_some(),
         "watchdog pings go on"
     );
-    assert_eq!(
-        client.json("/admin/model-info")["serving"],
-        "baseline:seasonal_median"
-    );
+    assert_eq!(client.json("/admin/model-info")["serving"], "baseline:auto");
     std::fs::remove_file(models.join("current")).unwrap();
 
     // A broken config on reload is refused; the daemon keeps serving with the old one.

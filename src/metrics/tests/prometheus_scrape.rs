@@ -70,7 +70,7 @@ fn prometheus_scrapes_forecasts_and_answers_promql() {
     assert_eq!(code, 200, "{text}");
     assert!(text.contains("# TYPE nordiq_forecast gauge"), "{text}");
     assert!(
-        text.contains("nordiq_model_info{model_id=\"baseline:seasonal_median\"} 1"),
+        text.contains("nordiq_model_info{model_id=\"baseline:auto\"} 1"),
         "{text}"
     );
 

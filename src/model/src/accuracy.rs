@@ -100,7 +100,51 @@ impl Accumulator {
     }
 }
 
-/// Per-metric and overall figures of one model.
+/// A span of forecast steps reported on its own: the first hour is where alerts are
+/// decided, the last hours where the seasonal pattern matters most.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HorizonBucket {
+    /// `0-1h`, `1-4h`, `4-8h`, `8h+`.
+    pub label: String,
+    /// Forecast steps `from..to` (0 = the first step ahead).
+    pub from: usize,
+    pub to: usize,
+}
+
+/// The buckets 0–1 h, 1–4 h, 4–8 h and beyond 8 h that a horizon of `horizon` steps of
+/// `step_seconds` reaches (empty ones left out; a step counts in the bucket where it ends).
+pub fn horizon_buckets(step_seconds: u32, horizon: usize) -> Vec<HorizonBucket> {
+    let step = step_seconds.max(1) as usize;
+    let steps_in = |hours: usize| (hours * 3600).div_ceil(step);
+    let edges = [(0, 1, "0-1h"), (1, 4, "1-4h"), (4, 8, "4-8h")];
+    let mut out: Vec<HorizonBucket> = edges
+        .iter()
+        .map(|&(a, b, label)| HorizonBucket {
+            label: label.into(),
+            from: steps_in(a).min(horizon),
+            to: steps_in(b).min(horizon),
+        })
+        .collect();
+    out.push(HorizonBucket {
+        label: "8h+".into(),
+        from: steps_in(8).min(horizon),
+        to: horizon,
+    });
+    out.retain(|b| b.to > b.from);
+    out
+}
+
+/// The figures of one horizon bucket, means over metrics like the overall ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BucketScores {
+    pub bucket: HorizonBucket,
+    pub pinball: f64,
+    pub mase: f64,
+    pub smape: f64,
+    pub coverage: f64,
+}
+
+/// Per-metric, per-horizon and overall figures of one model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub model: String,
@@ -111,6 +155,44 @@ pub struct Report {
     pub coverage: f64,
     pub windows: u64,
     pub metrics: BTreeMap<String, Scores>,
+    /// The same figures per horizon bucket (see [`horizon_buckets`]).
+    #[serde(default)]
+    pub horizons: Vec<BucketScores>,
+}
+
+/// Mean of a figure over metrics, skipping those without a finite value.
+fn mean_over<'a>(scores: impl Iterator<Item = &'a Scores>, f: fn(&Scores) -> f64) -> f64 {
+    let values: Vec<f64> = scores.map(f).filter(|v| v.is_finite()).collect();
+    if values.is_empty() {
+        f64::NAN
+    } else {
+        values.iter().sum::<f64>() / values.len() as f64
+    }
+}
+
+/// The baseline with the lowest MASE among `reports` (ids `baseline:…`): what every
+/// report and the promotion policy compare a model against.
+pub fn best_baseline(reports: &[Report]) -> Option<&Report> {
+    reports
+        .iter()
+        .filter(|r| r.model.starts_with("baseline:") && r.mase.is_finite())
+        .min_by(|a, b| a.mase.total_cmp(&b.mase))
+}
+
+/// The baseline with the lowest MASE in each horizon bucket, by bucket label.
+pub fn best_baseline_per_bucket(reports: &[Report]) -> BTreeMap<String, (String, f64)> {
+    let mut best: BTreeMap<String, (String, f64)> = BTreeMap::new();
+    for r in reports.iter().filter(|r| r.model.starts_with("baseline:")) {
+        for b in r.horizons.iter().filter(|b| b.mase.is_finite()) {
+            let entry = best
+                .entry(b.bucket.label.clone())
+                .or_insert_with(|| (r.model.clone(), b.mase));
+            if b.mase < entry.1 {
+                *entry = (r.model.clone(), b.mase);
+            }
+        }
+    }
+    best
 }
 
 impl Report {
@@ -124,14 +206,7 @@ impl Report {
             .filter(|(_, a)| a.points > 0)
             .map(|(name, a)| (name.clone(), a.scores()))
             .collect();
-        let mean = |f: fn(&Scores) -> f64| {
-            let values: Vec<f64> = metrics.values().map(f).filter(|v| v.is_finite()).collect();
-            if values.is_empty() {
-                f64::NAN
-            } else {
-                values.iter().sum::<f64>() / values.len() as f64
-            }
-        };
+        let mean = |f: fn(&Scores) -> f64| mean_over(metrics.values(), f);
         Report {
             model: model.to_string(),
             pinball: mean(|s| s.pinball),
@@ -140,7 +215,36 @@ impl Report {
             coverage: mean(|s| s.coverage),
             windows,
             metrics,
+            horizons: Vec::new(),
         }
+    }
+
+    /// Adds the per-bucket figures: `per_bucket[b]` holds each metric's accumulator for
+    /// `buckets[b]`.
+    pub fn with_horizons(
+        mut self,
+        buckets: &[HorizonBucket],
+        per_bucket: &[Vec<Accumulator>],
+    ) -> Report {
+        self.horizons = buckets
+            .iter()
+            .zip(per_bucket)
+            .map(|(bucket, accs)| {
+                let scores: Vec<Scores> = accs
+                    .iter()
+                    .filter(|a| a.points > 0)
+                    .map(|a| a.scores())
+                    .collect();
+                BucketScores {
+                    bucket: bucket.clone(),
+                    pinball: mean_over(scores.iter(), |s| s.pinball),
+                    mase: mean_over(scores.iter(), |s| s.mase),
+                    smape: mean_over(scores.iter(), |s| s.smape),
+                    coverage: mean_over(scores.iter(), |s| s.coverage),
+                }
+            })
+            .collect();
+        self
     }
 }
 
@@ -188,5 +292,58 @@ mod tests {
         );
         assert_eq!(r.metrics.len(), 2, "metrics without points are left out");
         assert!((r.mase - 0.75).abs() < 1e-9);
+    }
+
+    #[test]
+    fn buckets_follow_the_step_and_the_horizon() {
+        let b = horizon_buckets(300, 96);
+        let spans: Vec<(&str, usize, usize)> =
+            b.iter().map(|b| (b.label.as_str(), b.from, b.to)).collect();
+        assert_eq!(
+            spans,
+            vec![("0-1h", 0, 12), ("1-4h", 12, 48), ("4-8h", 48, 96)]
+        );
+        let b = horizon_buckets(3600, 12);
+        let spans: Vec<(&str, usize, usize)> =
+            b.iter().map(|b| (b.label.as_str(), b.from, b.to)).collect();
+        assert_eq!(
+            spans,
+            vec![
+                ("0-1h", 0, 1),
+                ("1-4h", 1, 4),
+                ("4-8h", 4, 8),
+                ("8h+", 8, 12)
+            ]
+        );
+        assert_eq!(horizon_buckets(300, 6).len(), 1, "half an hour: one bucket");
+    }
+
+    #[test]
+    fn the_best_baseline_has_the_lowest_mase() {
+        let report = |model: &str, mase: f64| Report {
+            model: model.into(),
+            pinball: 0.0,
+            mase,
+            smape: 0.0,
+            coverage: 0.8,
+            windows: 1,
+            metrics: BTreeMap::new(),
+            horizons: Vec::new(),
+        };
+        let reports = vec![
+            report("tft_1", 0.5),
+            report("baseline:seasonal_naive", 1.0),
+            report("baseline:seasonal_median", 0.76),
+            report("baseline:ets", f64::NAN),
+            report("baseline:last_value", 3.1),
+        ];
+        assert_eq!(
+            best_baseline(&reports).unwrap().model,
+            "baseline:seasonal_median"
+        );
+        assert!(
+            best_baseline(&reports[..1]).is_none(),
+            "a model is no baseline"
+        );
     }
 }

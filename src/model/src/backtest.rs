@@ -8,7 +8,7 @@
 //! the same origins is the MASE scale. Origins with less than one season plus one step of
 //! history are skipped for every model alike.
 
-use crate::accuracy::{Accumulator, Report};
+use crate::accuracy::{horizon_buckets, Accumulator, Report};
 use crate::baseline::seasonal_series;
 use crate::Forecaster;
 use nordiq_core::config::{Aggregate, Config};
@@ -206,6 +206,7 @@ pub fn backtest(
                 .collect()
         })
         .collect();
+    let buckets = horizon_buckets(config.model.step_seconds, horizon);
     models
         .iter()
         .map(|model| {
@@ -215,6 +216,7 @@ pub fn backtest(
                 .iter()
                 .map(|m| (m.name.clone(), Accumulator::default()))
                 .collect();
+            let mut per_bucket = vec![vec![Accumulator::default(); width]; buckets.len()];
             for ((origin, forecast), naive) in origins.iter().zip(&forecasts).zip(&naive) {
                 let grid = &grids[origin.grid];
                 for (m, (_, a)) in acc.iter_mut().enumerate().take(forecast.n_metrics) {
@@ -223,9 +225,21 @@ pub fn backtest(
                         .map(|q| forecast.series(m, q))
                         .collect();
                     a.add(quantiles, median, truth, &bands, &naive[m]);
+                    for (bucket, accs) in buckets.iter().zip(per_bucket.iter_mut()) {
+                        let span = bucket.from..bucket.to;
+                        let part: Vec<&[f32]> = bands.iter().map(|b| &b[span.clone()]).collect();
+                        accs[m].add(
+                            quantiles,
+                            median,
+                            &truth[span.clone()],
+                            &part,
+                            &naive[m][span],
+                        );
+                    }
                 }
             }
             Report::from_accumulators(model.id(), origins.len() as u64, &acc)
+                .with_horizons(&buckets, &per_bucket)
         })
         .collect()
 }
@@ -296,7 +310,7 @@ mod tests {
         let mut c2 = c.clone();
         c2.forecast.baseline = BaselineKind::SeasonalNaive;
         let naive = Baseline::from_config(&c2);
-        c2.forecast.baseline = BaselineKind::Holt;
+        c2.forecast.baseline = BaselineKind::Ets;
         let holt = Baseline::from_config(&c2);
         let reports = backtest(
             &c,
@@ -323,5 +337,20 @@ mod tests {
             reports[1]
         );
         assert!((0.5..=1.0).contains(&reports[0].coverage));
+        // Hourly steps, 12 ahead: four buckets, naive exactly 1 in each.
+        let labels: Vec<&str> = reports[0]
+            .horizons
+            .iter()
+            .map(|b| b.bucket.label.as_str())
+            .collect();
+        assert_eq!(labels, ["0-1h", "1-4h", "4-8h", "8h+"]);
+        assert!(reports[0]
+            .horizons
+            .iter()
+            .all(|b| (b.mase - 1.0).abs() < 1e-9));
+        assert!(reports[1]
+            .horizons
+            .iter()
+            .any(|b| (b.mase - 1.0).abs() > 1e-3));
     }
 }

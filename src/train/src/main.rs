@@ -13,9 +13,10 @@ use nordiq_core::jobs::{JobParams, JobStatus, JobStore, Promotion};
 use nordiq_core::models::ModelStore;
 use nordiq_core::systemd::Notifier;
 use nordiq_core::timefmt::{format_ms, now_ms, parse_rfc3339_ms};
+use nordiq_model::accuracy::{best_baseline, best_baseline_per_bucket};
 use nordiq_model::backtest::{backtest, to_grids, Grid, Options};
 use nordiq_model::baseline::Baseline;
-use nordiq_model::tft::train::{split_origins, train, TrainOptions};
+use nordiq_model::tft::train::{split_origins_for, train, TrainOptions};
 use nordiq_model::tft::{TftForecaster, TftModel, TftShape};
 use nordiq_model::Forecaster;
 use std::io::IsTerminal;
@@ -70,8 +71,13 @@ struct Args {
     #[arg(long, default_value_t = 1e-3)]
     learning_rate: f64,
     /// Steps between training windows.
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, default_value_t = 6)]
     stride: usize,
+    /// Steps between validation windows and between held-out forecast origins: every
+    /// server at every such origin, so promotion decides on thousands of windows, not a
+    /// handful.
+    #[arg(long, default_value_t = 24)]
+    eval_stride: usize,
     /// Epochs without a better validation loss before stopping.
     #[arg(long, default_value_t = 4)]
     patience: usize,
@@ -275,17 +281,12 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
         patience: args.patience,
         seed: args.seed,
         stride: args.stride,
+        validation_stride: args.eval_stride.max(1),
         ..TrainOptions::default()
     };
     let mut shape = TftShape::from_config(config, args.hidden, args.heads, args.dropout);
     shape.variable_hidden = args.variable_hidden.clamp(1, args.hidden.max(1));
-    let (train_origins, val_origins) = split_origins(
-        &grids,
-        shape.encoder_steps,
-        shape.horizon_steps,
-        &train_end,
-        &options,
-    );
+    let (train_origins, val_origins) = split_origins_for(&grids, &shape, &train_end, &options);
     if train_origins.is_empty() || val_origins.is_empty() {
         return Ok(Outcome::NotEnoughData(format!(
             "not enough history: {rows} rows of {} servers give {} training and {} validation windows (each needs {} + {} steps before the test start {})",
@@ -379,16 +380,6 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
         device,
         args.batch_size,
     );
-    let promotion = if args.no_promote {
-        None
-    } else {
-        Some(promote::decide(
-            summary.best_validation_loss,
-            &current,
-            config.training.promote_margin,
-            force,
-        ))
-    };
     notifier.status("evaluating against the baselines");
     job.stage("evaluating against the baselines");
     let id = nordiq_core::models::new_id(now_ms());
@@ -405,20 +396,41 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
         &grids,
         &Options {
             test_start_ms: Some(test_start_ms),
-            stride: 0,
+            stride: args.eval_stride.max(1),
         },
     );
     if CANCEL.load(Ordering::SeqCst) {
         return Ok(Outcome::Cancelled);
     }
+    let best = best_baseline(&reports);
+    let held_out = best.map(|b| promote::HeldOut {
+        candidate_mase: reports[0].mase,
+        best_baseline: b.model.clone(),
+        best_baseline_mase: b.mase,
+    });
+    let promotion = if args.no_promote {
+        None
+    } else {
+        Some(promote::decide(
+            summary.best_validation_loss,
+            &current,
+            held_out.as_ref(),
+            config.training.promote_margin,
+            force,
+        ))
+    };
     let metrics = serde_json::json!({
         "held_out_from": format_ms(test_start_ms),
+        "held_out_stride_steps": args.eval_stride.max(1),
+        "held_out_windows": reports[0].windows,
+        "validation_windows": val_origins.len(),
         "validation_pinball": summary.best_validation_loss,
         "mase": reports[0].mase,
+        "best_baseline": best.map(|b| b.model.clone()),
+        "best_baseline_mase": best.map(|b| b.mase),
+        "best_baseline_per_horizon": best_baseline_per_bucket(&reports),
         "tft": reports[0],
-        "seasonal_naive": reports[1],
-        "seasonal_median": reports[2],
-        "holt": reports[3],
+        "baselines": reports[1..],
     });
     let training = serde_json::json!({
         "id": id,
@@ -430,17 +442,18 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
         "job": job.record.job_id,
         "promotion": promotion,
         "options": { "epochs": epochs, "incremental": incremental, "max_windows": args.max_windows, "batch_size": args.batch_size,
-                     "learning_rate": args.learning_rate, "stride": args.stride, "patience": args.patience },
+                     "learning_rate": args.learning_rate, "stride": args.stride, "eval_stride": args.eval_stride, "patience": args.patience },
         "summary": summary,
         "finished": format_ms(now_ms()),
     });
     let dir = staging.finish(&metrics, &training)?;
     eprintln!(
-        "model {id}: MASE {:.3} (seasonal naive 1.000, seasonal median {:.3}, holt {:.3}), coverage {:.1} %, {} epochs in {:.0} s → {}",
+        "model {id}: MASE {:.3} (best baseline {} {:.3}), coverage {:.1} %, {} held-out windows, {} epochs in {:.0} s → {}",
         reports[0].mase,
-        reports[2].mase,
-        reports[3].mase,
+        best.map(|b| b.model.as_str()).unwrap_or("none"),
+        best.map(|b| b.mase).unwrap_or(f64::NAN),
         reports[0].coverage * 100.0,
+        reports[0].windows,
         summary.epochs_run,
         summary.seconds,
         dir.display()

@@ -19,36 +19,84 @@ fn train_then_serve_warm_servers_with_the_model() {
     // Train on a CSV export of 12 days of three servers.
     let csv = dir.join("history.csv");
     write_history_csv(&csv, &["ppweb001", "ppdb001", "ppml0001"], 12 * 24);
-    let out = Command::new(TRAIN)
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "--data",
-            csv.to_str().unwrap(),
-        ])
-        .args([
-            "--epochs",
-            "2",
-            "--max-windows",
-            "64",
-            "--hidden",
-            "8",
-            "--heads",
-            "2",
-            "--batch-size",
-            "32",
-            "--stride",
-            "3",
-            "--threads",
-            "1",
-            "--holdout-days",
-            "2",
-            "--reload",
-            "none",
-        ])
-        .env_remove("NOTIFY_SOCKET")
-        .output()
-        .unwrap();
+    let run_train = |extra: &[&str]| {
+        Command::new(TRAIN)
+            .args([
+                "--config",
+                config.to_str().unwrap(),
+                "--data",
+                csv.to_str().unwrap(),
+            ])
+            .args([
+                "--epochs",
+                "2",
+                "--max-windows",
+                "64",
+                "--hidden",
+                "8",
+                "--heads",
+                "2",
+                "--batch-size",
+                "32",
+                "--stride",
+                "3",
+                "--threads",
+                "1",
+                "--holdout-days",
+                "2",
+                "--reload",
+                "none",
+            ])
+            .args(extra)
+            .env_remove("NOTIFY_SOCKET")
+            .output()
+            .unwrap()
+    };
+    let models = dir.join("state/models");
+
+    // A model that loses to the best baseline (a learning rate that wrecks it) is written
+    // but not promoted, and the daemon serves the baseline, saying why.
+    let out = run_train(&["--learning-rate", "5"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "nordiq-train failed: {stderr}");
+    let loser: Vec<PathBuf> = std::fs::read_dir(&models)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(loser.len(), 1, "written: {loser:?}");
+    assert!(!models.join("current").exists(), "not promoted: {stderr}");
+    let training: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(loser[0].join("training.json")).unwrap()).unwrap();
+    let promotion = &training["promotion"];
+    assert_eq!(promotion["promoted"], false, "{training}");
+    assert!(
+        promotion["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not beat the best baseline"),
+        "{promotion}"
+    );
+    assert!(
+        promotion["candidate_mase"].as_f64().unwrap()
+            >= promotion["best_baseline_mase"].as_f64().unwrap(),
+        "{promotion}"
+    );
+    let daemon = common::Daemon::start(&dir, &config, port);
+    let (_, body) = http(port, "GET", "/admin/model-info", "");
+    let info: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(info["serving"], "baseline:auto", "{info}");
+    let reason = info["serving_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("was not promoted") && reason.contains("best baseline"),
+        "{info}"
+    );
+    drop(daemon);
+    std::fs::remove_dir_all(&loser[0]).unwrap();
+    // Model ids have a one-second resolution.
+    std::thread::sleep(Duration::from_millis(1100));
+
+    // The same run with --force is promoted whatever it scores (what an operator asks).
+    let out = run_train(&["--force"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "nordiq-train failed: {stderr}");
     let epochs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
@@ -57,7 +105,6 @@ fn train_then_serve_warm_servers_with_the_model() {
         .collect();
     assert_eq!(epochs.len(), 2, "one JSON line per epoch");
     assert!(epochs[1]["validation_loss"].as_f64().unwrap().is_finite());
-    let models = dir.join("state/models");
     let model_dirs: Vec<PathBuf> = std::fs::read_dir(&models)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -76,10 +123,22 @@ fn train_then_serve_warm_servers_with_the_model() {
     let metrics: serde_json::Value =
         serde_json::from_slice(&std::fs::read(model.join("metrics.json")).unwrap()).unwrap();
     assert!(metrics["mase"].as_f64().unwrap().is_finite(), "{metrics}");
-    assert_eq!(metrics["seasonal_naive"]["mase"], 1.0);
+    assert_eq!(metrics["baselines"][0]["model"], "baseline:seasonal_naive");
+    assert_eq!(metrics["baselines"][0]["mase"], 1.0);
+    assert!(
+        metrics["best_baseline"]
+            .as_str()
+            .unwrap()
+            .starts_with("baseline:"),
+        "{metrics}"
+    );
+    assert!(
+        metrics["tft"]["horizons"].as_array().unwrap().len() >= 2,
+        "{metrics}"
+    );
     let id = model.file_name().unwrap().to_str().unwrap().to_string();
     assert!(id.starts_with("tft_"));
-    // With no model current yet, the first one is promoted.
+    // Forced: promoted.
     assert_eq!(
         std::fs::read_link(models.join("current")).unwrap(),
         PathBuf::from(&id)

@@ -210,9 +210,9 @@ pub struct WindowConfig {
     pub raw_capacity: usize,
     /// Servers tracked at most; records for further new servers are rejected.
     pub max_servers: usize,
-    /// Aggregated steps kept per server; 0 = the larger of the encoder and
+    /// Aggregated steps kept per server; 0 = the largest of the encoder,
     /// `forecast.median_seasons` seasons (at least two: seasonal baselines need a season of
-    /// history plus a season of residuals).
+    /// history plus a season of residuals) and eight seasons (the weekly seasonal naive).
     pub history_steps: usize,
 }
 
@@ -230,13 +230,57 @@ impl Default for WindowConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BaselineKind {
+    /// Per server, the baseline below that forecast the server's own last horizon best
+    /// (lowest scaled absolute error); re-chosen at every refresh.
+    Auto,
     /// The median of the same step in the last `median_seasons` seasons (as many as the
-    /// history holds); damped trend while history is shorter than a season.
+    /// history holds); fitted smoothing while history is shorter than a season.
     SeasonalMedian,
-    /// Seasonal naive at the daily season, damped trend while history is shorter.
+    /// Seasonal naive at the daily season, fitted smoothing while history is shorter.
     SeasonalNaive,
-    /// Damped-trend exponential smoothing.
-    Holt,
+    /// Seasonal naive at a week (7 seasons) once the history holds a week and a step;
+    /// seasonal naive at the season before that.
+    SeasonalNaiveWeek,
+    /// Exponential smoothing with its parameters fitted per series: level only, or level
+    /// and damped trend, whichever fits the window better (AICc). `holt` is the old name.
+    #[serde(alias = "holt")]
+    Ets,
+    /// The last observed value, held flat.
+    LastValue,
+}
+
+impl BaselineKind {
+    /// Every concrete baseline (not `auto`), in the order reports list them.
+    pub const ALL: [BaselineKind; 5] = [
+        BaselineKind::SeasonalNaive,
+        BaselineKind::SeasonalNaiveWeek,
+        BaselineKind::SeasonalMedian,
+        BaselineKind::Ets,
+        BaselineKind::LastValue,
+    ];
+
+    /// The id forecasts and reports carry (`baseline:<name>`).
+    pub fn id(self) -> &'static str {
+        match self {
+            BaselineKind::Auto => "baseline:auto",
+            BaselineKind::SeasonalMedian => "baseline:seasonal_median",
+            BaselineKind::SeasonalNaive => "baseline:seasonal_naive",
+            BaselineKind::SeasonalNaiveWeek => "baseline:seasonal_naive_week",
+            BaselineKind::Ets => "baseline:ets",
+            BaselineKind::LastValue => "baseline:last_value",
+        }
+    }
+
+    /// The kind for an id (`baseline:ets`, or just `ets`; `holt` is accepted for `ets`).
+    pub fn from_id(id: &str) -> Option<BaselineKind> {
+        let name = id.strip_prefix("baseline:").unwrap_or(id);
+        if name == "holt" {
+            return Some(BaselineKind::Ets);
+        }
+        std::iter::once(BaselineKind::Auto)
+            .chain(BaselineKind::ALL)
+            .find(|k| k.id().strip_prefix("baseline:") == Some(name))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -256,24 +300,18 @@ pub struct ForecastConfig {
     pub summary_horizons_minutes: Vec<u32>,
     /// Worker threads for a refresh; 0 = one per core.
     pub threads: usize,
-    pub holt_alpha: f64,
-    pub holt_beta: f64,
-    pub holt_phi: f64,
 }
 
 impl Default for ForecastConfig {
     fn default() -> Self {
         ForecastConfig {
-            baseline: BaselineKind::SeasonalMedian,
+            baseline: BaselineKind::Auto,
             season_seconds: 86_400,
-            median_seasons: 3,
+            median_seasons: 7,
             min_history_steps: 12,
             refresh_seconds: 60,
             summary_horizons_minutes: vec![30, 60, 480],
             threads: 0,
-            holt_alpha: 0.3,
-            holt_beta: 0.05,
-            holt_phi: 0.9,
         }
     }
 }
@@ -546,10 +584,13 @@ impl Config {
     /// Aggregated steps each server keeps (see `window.history_steps`).
     pub fn history_steps(&self) -> usize {
         match self.window.history_steps {
+            // A week and a season: the weekly seasonal naive needs a week behind every
+            // forecast step plus a season of its own residuals for its bands.
             0 => self
                 .model
                 .encoder_steps
-                .max(self.forecast.median_seasons.max(2) * self.season_steps()),
+                .max(self.forecast.median_seasons.max(2) * self.season_steps())
+                .max(8 * self.season_steps()),
             n => n.max(self.model.encoder_steps),
         }
     }
@@ -648,15 +689,6 @@ impl Config {
         }
         if f.min_history_steps < 2 {
             return bad("forecast.min_history_steps", "must be at least 2".into());
-        }
-        for (key, v) in [
-            ("forecast.holt_alpha", f.holt_alpha),
-            ("forecast.holt_beta", f.holt_beta),
-            ("forecast.holt_phi", f.holt_phi),
-        ] {
-            if !(v > 0.0 && v <= 1.0) {
-                return bad(key, format!("{v} must be in (0, 1]"));
-            }
         }
         let horizon_minutes = m.horizon_steps as u64 * m.step_seconds as u64 / 60;
         if let Some(h) = f

@@ -37,6 +37,50 @@ pub fn seasonal_median_at(
     median_small(&mut values[..n])
 }
 
+/// Like [`seasonal_median_at`], over the same step and its `width` neighbours on each
+/// side in every season (only steps before `end`): a median over days *and* nearby times
+/// of day, steadier than the median of single steps where the series is noisy.
+pub fn seasonal_median_smoothed_at(
+    series: &[f32],
+    end: usize,
+    ahead: usize,
+    season: usize,
+    seasons: usize,
+    width: usize,
+) -> Option<f32> {
+    if width == 0 {
+        return seasonal_median_at(series, end, ahead, season, seasons);
+    }
+    if season == 0 || ahead == 0 {
+        return None;
+    }
+    let first = ahead.div_ceil(season);
+    let mut values = Vec::with_capacity(seasons * (2 * width + 1));
+    for k in first..first + seasons.clamp(1, 32) {
+        let Some(centre) = (end + ahead).checked_sub(1 + k * season) else {
+            break;
+        };
+        let from = centre.saturating_sub(width);
+        let to = (centre + width + 1).min(end);
+        values.extend(series[from..to].iter().copied().filter(|v| !v.is_nan()));
+    }
+    if values.is_empty() {
+        return None;
+    }
+    let mid = values.len() / 2;
+    let (_, m, _) = values.select_nth_unstable_by(mid, f32::total_cmp);
+    let upper = *m;
+    if values.len() % 2 == 1 {
+        Some(upper)
+    } else {
+        let lower = values[..mid]
+            .iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max);
+        Some((lower + upper) / 2.0)
+    }
+}
+
 /// The median of a few values (this runs for every step of every series at every refresh:
 /// one to three values take no sort).
 fn median_small(v: &mut [f32]) -> Option<f32> {
@@ -147,6 +191,33 @@ mod tests {
             seasonal_median_at(&s, 2, 1, 3, 3),
             None,
             "no season of history"
+        );
+        // Smoothed: the neighbours count too, and never a step at or after `end`.
+        let w = [0.0f32, 10.0, 1.0, 2.0, 10.0, 3.0, 4.0];
+        // season 3, one step ahead of end 7 (index 7): one season back is index 4 (10.0),
+        // its neighbours 3 and 5; two back index 1 and neighbours 0, 2.
+        assert_eq!(
+            super::seasonal_median_smoothed_at(&w, 7, 1, 3, 1, 0),
+            Some(10.0)
+        );
+        assert_eq!(
+            super::seasonal_median_smoothed_at(&w, 7, 1, 3, 1, 1),
+            Some(3.0)
+        );
+        assert_eq!(
+            super::seasonal_median_smoothed_at(&w, 7, 1, 3, 2, 1),
+            Some(2.5)
+        );
+        // Index 6 is the newest value: a neighbour of index 5's step is still in the past.
+        assert_eq!(
+            super::seasonal_median_smoothed_at(&w, 6, 1, 3, 1, 1),
+            Some(2.0)
+        );
+        // Three ahead of end 5: one season back is index 4, whose right neighbour (index 5)
+        // is not in the history: only indices 3 and 4 count.
+        assert_eq!(
+            super::seasonal_median_smoothed_at(&w, 5, 3, 3, 1, 1),
+            Some(6.0)
         );
         // Medians of one to five values, in any order.
         for (values, median) in [

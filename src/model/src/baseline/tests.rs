@@ -14,14 +14,6 @@ fn spec(horizon: usize, threads: usize) -> ForecastSpec {
     }
 }
 
-fn params() -> HoltParams {
-    HoltParams {
-        alpha: 0.3,
-        beta: 0.05,
-        phi: 0.9,
-    }
-}
-
 fn snapshot(server: &str, a: &[f32], b: &[f32]) -> WindowSnapshot {
     let mut history = a.to_vec();
     history.extend_from_slice(b);
@@ -52,7 +44,7 @@ fn wave(t: usize) -> f32 {
 fn seasonal_naive_repeats_a_clean_season() {
     let series: Vec<f32> = (0..3 * SEASON).map(wave).collect();
     let b = series.clone();
-    let model = Baseline::new(BaselineKind::SeasonalNaive, spec(2 * SEASON, 1), params());
+    let model = Baseline::new(BaselineKind::SeasonalNaive, spec(2 * SEASON, 1));
     let f = model.forecast_one(&snapshot("s", &series, &b));
     assert_eq!(f.method, "seasonal_naive");
     for h in 0..2 * SEASON {
@@ -63,11 +55,11 @@ fn seasonal_naive_repeats_a_clean_season() {
 }
 
 #[test]
-fn short_history_falls_back_to_damped_trend() {
+fn short_history_falls_back_to_fitted_smoothing() {
     let series: Vec<f32> = (0..SEASON / 2).map(|t| 10.0 + t as f32).collect();
-    let model = Baseline::new(BaselineKind::SeasonalNaive, spec(10, 1), params());
+    let model = Baseline::new(BaselineKind::SeasonalNaive, spec(10, 1));
     let f = model.forecast_one(&snapshot("s", &series, &series));
-    assert_eq!(f.method, "holt");
+    assert_eq!(f.method, "ets");
     let p50 = f.series(0, 1);
     // A rising series keeps rising, but the damped trend flattens.
     assert!(p50[0] > 21.0 && p50[9] > p50[0]);
@@ -75,16 +67,10 @@ fn short_history_falls_back_to_damped_trend() {
 }
 
 #[test]
-fn holt_on_a_constant_is_flat_and_tight() {
+fn ets_on_a_constant_is_flat_and_tight() {
     let series = vec![42.0f32; 50];
     let mut bands = vec![vec![0.0; 5]; 3];
-    assert!(holt_series(
-        &series,
-        params(),
-        5,
-        &[0.1, 0.5, 0.9],
-        &mut bands
-    ));
+    assert!(ets_series(&series, 5, &[0.1, 0.5, 0.9], &mut bands));
     for band in &bands {
         for v in band {
             assert!((v - 42.0).abs() < 1e-4);
@@ -99,7 +85,7 @@ fn bands_cover_about_eighty_percent_of_noise() {
     let series: Vec<f32> = (0..total)
         .map(|t| wave(t) + 5.0 * noise(&mut seed))
         .collect();
-    let model = Baseline::new(BaselineKind::SeasonalNaive, spec(SEASON, 1), params());
+    let model = Baseline::new(BaselineKind::SeasonalNaive, spec(SEASON, 1));
     let mut covered = 0;
     let mut n = 0;
     // Several origins, to average out the luck of one.
@@ -124,7 +110,7 @@ fn forecasts_are_clamped_and_gaps_tolerated() {
     let series: Vec<f32> = (0..30)
         .map(|t| if t % 7 == 3 { nan } else { 90.0 + t as f32 })
         .collect();
-    let model = Baseline::new(BaselineKind::Holt, spec(20, 1), params());
+    let model = Baseline::new(BaselineKind::Ets, spec(20, 1));
     let f = model.forecast_one(&snapshot("s", &series, &[nan; 30]));
     assert!(f.series(0, 2).iter().all(|v| *v <= 100.0));
     assert!(f.series(0, 1).iter().all(|v| v.is_finite()));
@@ -143,8 +129,8 @@ fn batch_is_parallel_and_ordered() {
         })
         .collect();
     let refs: Vec<&WindowSnapshot> = snaps.iter().collect();
-    let serial = Baseline::new(BaselineKind::Holt, spec(8, 1), params()).forecast_batch(&refs);
-    let parallel = Baseline::new(BaselineKind::Holt, spec(8, 4), params()).forecast_batch(&refs);
+    let serial = Baseline::new(BaselineKind::Ets, spec(8, 1)).forecast_batch(&refs);
+    let parallel = Baseline::new(BaselineKind::Ets, spec(8, 4)).forecast_batch(&refs);
     assert_eq!(serial.len(), 37);
     assert_eq!(serial, parallel);
     assert!(serial[36].series(1, 1)[0] > serial[0].series(1, 1)[0]);
@@ -156,8 +142,8 @@ fn seasonal_median_ignores_one_odd_day() {
     let mut series: Vec<f32> = (0..3 * SEASON).map(wave).collect();
     series[2 * SEASON + 5] += 20.0;
     let b = series.clone();
-    let median = Baseline::new(BaselineKind::SeasonalMedian, spec(SEASON, 1), params());
-    let naive = Baseline::new(BaselineKind::SeasonalNaive, spec(SEASON, 1), params());
+    let median = Baseline::new(BaselineKind::SeasonalMedian, spec(SEASON, 1));
+    let naive = Baseline::new(BaselineKind::SeasonalNaive, spec(SEASON, 1));
     let m = median.forecast_one(&snapshot("s", &series, &b));
     let n = naive.forecast_one(&snapshot("s", &series, &b));
     assert_eq!(m.method, "seasonal_median");
@@ -184,4 +170,53 @@ fn seasonal_median_ignores_one_odd_day() {
     for (a, b) in one.series(0, 1).iter().zip(naive_one.series(0, 1)) {
         assert!((a - b).abs() < 1e-3, "{a} vs {b}");
     }
+}
+
+#[test]
+fn weekly_naive_needs_a_week_and_auto_picks_what_fits_the_server() {
+    // Day 3 of every week differs (a weekly batch job): the weekly naive repeats it.
+    let weekly = |t: usize| wave(t) + if (t / SEASON) % 7 == 3 { 30.0 } else { 0.0 };
+    let series: Vec<f32> = (0..10 * SEASON + 3).map(weekly).collect();
+    let week = Baseline::new(BaselineKind::SeasonalNaiveWeek, spec(SEASON, 1));
+    // History ends 3 steps into day 10; the week before the forecast ends in day 3.
+    let hist = &series[..10 * SEASON];
+    let f = week.forecast_one(&snapshot("s", hist, hist));
+    assert_eq!(f.method, "seasonal_naive_week");
+    for h in 0..SEASON {
+        assert!(
+            (f.series(0, 1)[h] - weekly(10 * SEASON + h)).abs() < 1e-3,
+            "step {h}"
+        );
+    }
+    let short = &series[..5 * SEASON];
+    assert_eq!(
+        week.forecast_one(&snapshot("s", short, short)).method,
+        "seasonal_naive",
+        "less than a week: the daily season"
+    );
+    // Auto on a clean daily wave picks a seasonal rule; on a ramp, smoothing with trend.
+    let auto = Baseline::new(BaselineKind::Auto, spec(SEASON, 1));
+    assert_eq!(auto.id(), "baseline:auto");
+    let daily: Vec<f32> = (0..5 * SEASON).map(wave).collect();
+    let chosen = auto.choose(&snapshot("s", &daily, &daily));
+    assert!(
+        matches!(
+            chosen,
+            BaselineKind::SeasonalNaive
+                | BaselineKind::SeasonalMedian
+                | BaselineKind::SeasonalNaiveWeek
+        ),
+        "{chosen:?}"
+    );
+    let ramp: Vec<f32> = (0..5 * SEASON).map(|t| t as f32 * 0.1).collect();
+    assert_eq!(auto.choose(&snapshot("s", &ramp, &ramp)), BaselineKind::Ets);
+    let f = auto.forecast_one(&snapshot("s", &ramp, &ramp));
+    assert_eq!(f.method, "ets");
+    assert!(f.series(0, 1)[0] > ramp[ramp.len() - 1]);
+    // Too short to judge: the seasonal median (smoothing until it has a season).
+    let few = &ramp[..SEASON / 2];
+    assert_eq!(
+        auto.choose(&snapshot("s", few, few)),
+        BaselineKind::SeasonalMedian
+    );
 }

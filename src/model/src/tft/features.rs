@@ -3,7 +3,7 @@
 //! profile index. Pure Rust, no tensors, so it is unit-tested directly.
 
 use super::TftShape;
-use crate::baseline::seasonal_median_at;
+use crate::baseline::seasonal_median_smoothed_at;
 
 /// Known inputs per step: time of day (sin, cos), day of week (sin, cos), weekend flag.
 pub const TIME_FEATURES: usize = 5;
@@ -30,10 +30,16 @@ pub fn time_features(ts_ms: i64) -> [f32; TIME_FEATURES] {
 pub struct Prepared {
     /// [T][M + TIME_FEATURES]: normalised metrics (missing = 0, the window mean), then time.
     pub past: Vec<f32>,
-    /// [H][TIME_FEATURES + M]: time, then each metric's seasonal value for the step: the
-    /// median of the same step in the last `shape.seasons` seasons (normalised).
+    /// [H][TIME_FEATURES + M·(1 + lags)]: time, then each metric's seasonal median for the
+    /// step (the same step in the last `shape.seasons` seasons), then for each of
+    /// `shape.lags` each metric's value that many seasons before the step (normalised;
+    /// missing = 0).
     pub future: Vec<f32>,
     pub profile: i64,
+    /// [M][R]: for each of `shape.residual_steps` (R of them), the mean over the last that
+    /// many observed steps of each metric's value minus its seasonal median (normalised;
+    /// 0 when unknown): how far the server runs above or below its usual pattern now.
+    pub recent: Vec<f32>,
     /// Per metric: value = normalised · scale + mean.
     pub mean: Vec<f32>,
     pub scale: Vec<f32>,
@@ -87,7 +93,7 @@ pub fn prepare<'a>(
         let ts = (last_step - (t_len - 1 - t) as i64) * step_ms;
         past[t * width + m_len..(t + 1) * width].copy_from_slice(&time_features(ts));
     }
-    let future_width = TIME_FEATURES + m_len;
+    let future_width = shape.decoder_vars();
     let mut future = vec![0.0f32; h_len * future_width];
     let season = shape.season_steps.max(1);
     for h in 0..h_len {
@@ -97,10 +103,56 @@ pub fn prepare<'a>(
         for m in 0..m_len {
             let series = history(m);
             // Step h lies h + 1 after the newest value.
-            if let Some(v) =
-                seasonal_median_at(series, series.len(), h + 1, season, shape.seasons.max(1))
-            {
+            if let Some(v) = seasonal_median_smoothed_at(
+                series,
+                series.len(),
+                h + 1,
+                season,
+                shape.seasons.max(1),
+                shape.seasonal_width,
+            ) {
                 row[TIME_FEATURES + m] = (v - mean[m]) / scale[m];
+            }
+            for (l, lag) in shape.lags.iter().enumerate() {
+                // The value `lag` seasons before the step, if the history holds it.
+                let back = lag * season;
+                if let Some(i) = (series.len() + h).checked_sub(back) {
+                    if let Some(v) = series.get(i).filter(|v| !v.is_nan() && back > h) {
+                        row[TIME_FEATURES + (1 + l) * m_len + m] = (v - mean[m]) / scale[m];
+                    }
+                }
+            }
+        }
+    }
+    let residual_steps = &shape.residual_steps;
+    let mut recent = vec![0.0f32; m_len * residual_steps.len()];
+    for m in 0..m_len {
+        let series = history(m);
+        let longest = residual_steps.iter().copied().max().unwrap_or(0);
+        // Residuals of the newest steps, newest first (None where unknown).
+        let residuals: Vec<Option<f32>> = (1..=longest.min(series.len()))
+            .map(|k| {
+                let i = series.len() - k;
+                let v = series[i];
+                if v.is_nan() {
+                    return None;
+                }
+                seasonal_median_smoothed_at(
+                    series,
+                    i,
+                    1,
+                    season,
+                    shape.seasons.max(1),
+                    shape.seasonal_width,
+                )
+                .map(|med| (v - med) / scale[m])
+            })
+            .collect();
+        for (r, steps) in residual_steps.iter().enumerate() {
+            let known: Vec<f32> = residuals.iter().take(*steps).flatten().copied().collect();
+            if !known.is_empty() {
+                let mean = known.iter().sum::<f32>() / known.len() as f32;
+                recent[m * residual_steps.len() + r] = mean.clamp(-10.0, 10.0);
             }
         }
     }
@@ -120,6 +172,7 @@ pub fn prepare<'a>(
         past,
         future,
         profile,
+        recent,
         mean,
         scale,
         target,
@@ -150,6 +203,33 @@ mod tests {
         assert!((back(0) - 1.5).abs() < 1e-4, "{}", back(0));
         // Four ahead: two and three seasons back (values 3 and 0).
         assert!((back(3) - 1.5).abs() < 1e-4, "{}", back(3));
+    }
+
+    #[test]
+    fn recent_residuals_say_how_far_the_server_runs_from_its_pattern() {
+        let mut shape = TftShape::for_test(1, 6, 2);
+        shape.season_steps = 3;
+        shape.seasons = 2;
+        shape.residual_steps = vec![1, 2];
+        // A flat pattern of 10, except that the newest two steps run at 13 and 16.
+        let series = [10.0f32, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 13.0, 16.0];
+        let p = prepare(&shape, &|_| &series[..], 100, 0, None);
+        let back = |r: usize| p.recent[r] * p.scale[0];
+        assert!(
+            (back(0) - 6.0).abs() < 1e-3,
+            "newest step: 16 - 10 = {}",
+            back(0)
+        );
+        assert!(
+            (back(1) - 4.5).abs() < 1e-3,
+            "mean of 3 and 6 = {}",
+            back(1)
+        );
+        // A gap is skipped, not read as a residual of zero.
+        let gappy = [10.0f32, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 13.0, f32::NAN];
+        let p = prepare(&shape, &|_| &gappy[..], 100, 0, None);
+        assert_eq!(p.recent[0], 0.0, "the newest step is unknown");
+        assert!((p.recent[1] * p.scale[0] - 3.0).abs() < 1e-3);
     }
 
     #[test]
@@ -207,6 +287,7 @@ mod tests {
         assert_eq!(mask, vec![1.0, 1.0, 0.0, 1.0]);
         assert!((y[0] * p.scale[0] + p.mean[0] - 16.0).abs() < 1e-4);
         assert_eq!(p.future.len(), 2 * (TIME_FEATURES + 2));
+        assert!(p.recent.is_empty(), "no residual inputs in this shape");
         // Season 24 with 4 steps of history: one season before step 0 is outside the
         // history, so it reads as missing (0).
         assert_eq!(p.future[TIME_FEATURES], 0.0);

@@ -7,7 +7,7 @@ mod network;
 pub mod train;
 mod worker;
 
-pub use network::{pinball_loss, Tft, TftOutput};
+pub use network::{pinball_loss, Tft, TftOutput, LEVEL_PATH_GROUP, LEVEL_PATH_LR_SCALE};
 pub use worker::TftForecaster;
 
 use features::{Prepared, TIME_FEATURES};
@@ -19,9 +19,19 @@ use std::path::Path;
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 
-/// 2: a static variable selection network over the profile and each metric's level and
-/// spread; per-variable width `variable_hidden`; the seasonal-median decoder input.
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: seasonal-lag decoder inputs (`lags`), trained on the same seasonal median it is
+/// served with. 2: a static variable selection network over the profile and each metric's
+/// level and spread; per-variable width `variable_hidden`; the seasonal-median decoder input.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// Seasonal lags the decoder reads besides the seasonal median (in seasons).
+pub const DEFAULT_LAGS: [usize; 0] = [];
+/// Neighbouring steps on each side that the decoder's seasonal median also takes (chosen
+/// on ASD's training split: 0 → 0.749, 1 → 0.739, 2 → 0.738, 4 → 0.741 MASE).
+pub const DEFAULT_SEASONAL_WIDTH: usize = 2;
+/// Spans (steps) over which the recent residual against the seasonal median is averaged
+/// for the level-correction path.
+pub const DEFAULT_RESIDUAL_STEPS: [usize; 2] = [3, 12];
 fn one() -> usize {
     1
 }
@@ -51,6 +61,19 @@ pub struct TftShape {
     /// written before it existed: 1.
     #[serde(default = "one")]
     pub seasons: usize,
+    /// The seasonal median also takes this many neighbouring steps on each side of the
+    /// step in every season (0 = the step alone).
+    #[serde(default)]
+    pub seasonal_width: usize,
+    /// For each lag k here, the decoder also reads each metric's value k seasons before the
+    /// step (1 = yesterday at the same time).
+    #[serde(default)]
+    pub lags: Vec<usize>,
+    /// For each span k here, each metric's mean residual against its seasonal median over
+    /// the last k steps feeds a learned per-step, per-quantile correction added to the
+    /// forecast (the level-correction path; see [`network`]).
+    #[serde(default)]
+    pub residual_steps: Vec<usize>,
     pub quantiles: Vec<f64>,
     pub hidden: usize,
     /// Width of each input variable's own embedding and GRN in the variable selection
@@ -78,6 +101,9 @@ impl TftShape {
             horizon_steps: config.model.horizon_steps,
             season_steps: config.season_steps(),
             seasons: config.forecast.median_seasons,
+            lags: DEFAULT_LAGS.to_vec(),
+            seasonal_width: DEFAULT_SEASONAL_WIDTH,
+            residual_steps: DEFAULT_RESIDUAL_STEPS.to_vec(),
             quantiles: config.model.quantiles.clone(),
             hidden,
             variable_hidden: DEFAULT_VARIABLE_HIDDEN.min(hidden),
@@ -101,6 +127,9 @@ impl TftShape {
             horizon_steps: horizon,
             season_steps: 24,
             seasons: 1,
+            lags: Vec::new(),
+            seasonal_width: 0,
+            residual_steps: Vec::new(),
             quantiles: vec![0.1, 0.5, 0.9],
             hidden: 8,
             variable_hidden: 4,
@@ -128,7 +157,20 @@ impl TftShape {
     }
 
     pub fn decoder_vars(&self) -> usize {
-        TIME_FEATURES + self.metrics.len()
+        TIME_FEATURES + self.metrics.len() * (1 + self.lags.len())
+    }
+
+    /// Steps of history a window needs for every decoder input: the encoder, and the
+    /// seasons the seasonal median and the lags reach back.
+    pub fn history_steps(&self) -> usize {
+        let seasons = self
+            .lags
+            .iter()
+            .copied()
+            .chain([self.seasons])
+            .max()
+            .unwrap_or(1);
+        self.encoder_steps.max(seasons * self.season_steps)
     }
 
     pub fn profile_index(&self, profile: &str) -> i64 {
@@ -198,6 +240,8 @@ pub struct Batch {
     /// [B, 2M]: per metric, the encoder window's mean as a fraction of the metric's range,
     /// then its spread as ln(std / range) / 4 (see [`static_reals_of`]).
     pub static_real: Tensor,
+    /// [B, M, R]: the recent residuals (see [`Prepared::recent`]).
+    pub recent: Tensor,
     pub target: Option<(Tensor, Tensor)>,
 }
 
@@ -306,6 +350,9 @@ impl TftModel {
         let static_real = Tensor::from_slice(&reals)
             .view([b, self.shape.static_reals() as i64])
             .to(device);
+        let recent = Tensor::from_slice(&cat(&|w| &w.recent))
+            .view([b, m, self.shape.residual_steps.len() as i64])
+            .to(device);
         let target = windows.iter().all(|w| w.target.is_some()).then(|| {
             let y: Vec<f32> = windows
                 .iter()
@@ -325,6 +372,7 @@ impl TftModel {
             future,
             profile,
             static_real,
+            recent,
             target,
         }
     }
@@ -445,6 +493,12 @@ impl TftModel {
                         .iter()
                         .map(|m| format!("{m}_seasonal_median")),
                 )
+                .chain(self.shape.lags.iter().flat_map(|lag| {
+                    self.shape
+                        .metrics
+                        .iter()
+                        .map(move |m| format!("{m}_lag_{lag}_seasons"))
+                }))
                 .zip(dec)
                 .collect(),
             attention_over_past_steps: attention,

@@ -291,6 +291,8 @@ pub struct Tft {
     position_wise: Grn,
     post_ff: GateAddNorm,
     head: nn::Linear,
+    /// [H, Q, R]: the level-correction path's weights (see `forward`).
+    level: Tensor,
 }
 
 impl Tft {
@@ -338,6 +340,14 @@ impl Tft {
                     bias: true,
                 },
             ),
+            level: p.set_group(LEVEL_PATH_GROUP).zeros(
+                "level",
+                &[
+                    shape.horizon_steps as i64,
+                    shape.quantiles.len() as i64,
+                    shape.residual_steps.len() as i64,
+                ],
+            ),
         }
     }
 
@@ -378,11 +388,19 @@ impl Tft {
         let seasonal = future
             .narrow(2, super::features::TIME_FEATURES as i64, m)
             .unsqueeze(-1);
+        // The level-correction path: a server running above or below its seasonal pattern
+        // right now tends to stay there for a while. Each metric's recent residuals
+        // [B, M, R] times weights per forecast step and quantile [H, Q, R] — shared by every
+        // metric, so it is learnt from all of them — give a correction that the network
+        // would otherwise have to squeeze through its d-wide state for each metric at once.
+        // Zero-initialised like the head.
+        let level = Tensor::einsum("bmr,hqr->bhmq", &[&batch.recent, &self.level], None::<i64>);
         let quantiles = self
             .head
             .forward(&out)
             .view([b, h, m, self.shape.quantiles.len() as i64])
-            + seasonal;
+            + seasonal
+            + level;
         TftOutput {
             quantiles,
             encoder_weights,
@@ -392,6 +410,13 @@ impl Tft {
         }
     }
 }
+
+/// The optimizer group of the level-correction path's weights, and how much faster than
+/// the rest they learn: a handful of regression weights that start at zero and end near
+/// 1 in normalised units would otherwise need more Adam steps (each moves them by about
+/// the learning rate) than a training run has.
+pub const LEVEL_PATH_GROUP: usize = 1;
+pub const LEVEL_PATH_LR_SCALE: f64 = 10.0;
 
 /// Mean pinball loss over quantiles of the points where `mask` is 1.
 /// `pred`: [B, H, M, Q]; `target`, `mask`: [B, H, M].

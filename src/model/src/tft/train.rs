@@ -24,6 +24,8 @@ pub struct TrainOptions {
     pub stride: usize,
     /// Share of each series' training span kept for validation (its most recent part).
     pub validation_fraction: f64,
+    /// Steps between validation origins.
+    pub validation_stride: usize,
 }
 
 impl Default for TrainOptions {
@@ -38,6 +40,7 @@ impl Default for TrainOptions {
             seed: 42,
             stride: 12,
             validation_fraction: 0.15,
+            validation_stride: 12,
         }
     }
 }
@@ -106,21 +109,51 @@ pub fn split_origins(
             train.push(Origin { grid: g, t });
             t += stride;
         }
-        // Validation windows a horizon apart: they do not overlap, and an epoch's
-        // validation costs a fraction of its training.
+        // Validation origins at the validation stride: enough windows that the
+        // early-stopping and promotion decisions are not the luck of a few days.
         let mut t = val_start.max(encoder);
         while t + horizon <= end {
             val.push(Origin { grid: g, t });
-            t += horizon.max(stride);
+            t += options.validation_stride.max(1);
         }
     }
     (train, val)
 }
 
+/// [`split_origins`] for `shape`: windows start where their whole history is there (the
+/// seasons the decoder's seasonal inputs reach back), as at serving; history too short for
+/// any such window falls back to windows that only need the encoder.
+pub fn split_origins_for(
+    grids: &[Grid],
+    shape: &super::TftShape,
+    train_end: &dyn Fn(&Grid) -> usize,
+    options: &TrainOptions,
+) -> (Vec<Origin>, Vec<Origin>) {
+    let full = split_origins(
+        grids,
+        shape.history_steps(),
+        shape.horizon_steps,
+        train_end,
+        options,
+    );
+    if !full.0.is_empty() && !full.1.is_empty() {
+        return full;
+    }
+    split_origins(
+        grids,
+        shape.encoder_steps,
+        shape.horizon_steps,
+        train_end,
+        options,
+    )
+}
+
 /// Prepares one origin with its truth.
 pub fn prepare_origin(model: &TftModel, grids: &[Grid], o: Origin) -> Prepared {
     let grid = &grids[o.grid];
-    let (t_len, h_len) = (model.shape.encoder_steps, model.shape.horizon_steps);
+    // The whole history the decoder's seasonal inputs need, as at serving: a window that
+    // saw fewer seasons in training than it is served with learns the wrong corrections.
+    let (t_len, h_len) = (model.shape.history_steps(), model.shape.horizon_steps);
     let from = o.t.saturating_sub(t_len);
     let history = |m: usize| -> &[f32] { &grid.series(m)[from..o.t] };
     let truth = |m: usize| -> &[f32] { &grid.series(m)[o.t..o.t + h_len] };
@@ -188,6 +221,10 @@ pub fn train(
 ) -> Result<TrainSummary, tch::TchError> {
     let started = Instant::now();
     let mut opt = nn::Adam::default().build(&model.vs, options.learning_rate)?;
+    opt.set_lr_group(
+        super::LEVEL_PATH_GROUP,
+        options.learning_rate * super::LEVEL_PATH_LR_SCALE,
+    );
     let quantiles = model.quantile_tensor();
     let mut rng = Rng(options.seed.max(1));
     let mut best = f64::INFINITY;
