@@ -53,7 +53,7 @@ fn model(config: &Config, name: &str) -> anyhow::Result<Box<dyn Forecaster>> {
                 .shape
                 .compatible_with(config)
                 .map_err(|e| failure(exit::CONFIG, format!("--model {dir}: {e}")))?;
-            return Ok(Box::new(model));
+            Ok(Box::new(model))
         }
         other => Err(failure(
             exit::USAGE,

@@ -216,7 +216,7 @@ fn measure_reads(
         );
         let _ = writeln!(
             report,
-            "\n### `GET /predictions/current` latency\n\nCached answer for {} servers × 14 metrics ({:.2} MB of JSON), 2,000 sequential requests on one keep-alive connection. Target: p99 ≤ 5 ms.\n\n| p50 ms | p95 ms | p99 ms |\n|---|---|---|\n| {p50:.2} | {p95:.2} | **{p99:.2}** |\n\nThe daemon's own refresh of these {} servers (history of 2 h, so the damped-trend fallback): {:.1} ms, including the window snapshot.",
+            "\n### `GET /predictions/current` latency\n\nCached answer for {} servers × 14 metrics ({:.2} MB of JSON), 2,000 sequential requests on one keep-alive connection. Target: p99 ≤ 5 ms.\n\n| p50 ms | p95 ms | p99 ms |\n|---|---|---|\n| {p50:.2} | {p95:.2} | **{p99:.2}** |\n\nThe daemon's own refresh of these {} servers (history of 2 h, so the fitted-smoothing fallback): {:.1} ms, including the window snapshot.",
             info.servers,
             size as f64 / 1e6,
             info.servers,

@@ -68,8 +68,9 @@ fn simulator_backfills_delivers_takes_scenarios_and_loses_nothing_across_outages
         )
     };
 
-    // 1. Backfill: 5 days, all but the last window into the buffer, the rest to the daemon.
-    let metrics = start_metrics(&["--backfill", "5d"]);
+    // 1. Backfill: 10 days, all but the daemon's window (8 days by default) into the
+    // buffer, the rest to the daemon.
+    let metrics = start_metrics(&["--backfill", "10d"]);
     wait_port(sim_port, &metrics_log);
     let status = json(api_port, "/status", &key);
     assert_eq!(status["servers"], 12, "{status}");
@@ -78,7 +79,7 @@ fn simulator_backfills_delivers_takes_scenarios_and_loses_nothing_across_outages
         "backfill did not warm the windows: {status}"
     );
     let stats = json(api_port, "/admin/training-stats", &key);
-    // The Parquet part is the history before the daemon's window (5 d − 3 d); the window
+    // The Parquet part is the history before the daemon's window (10 d − 8 d); the window
     // itself went through ingest (its log, then Parquet at the next roll).
     let buffered = stats["buffer"]["records"].as_u64().unwrap_or(0);
     assert!(
@@ -89,7 +90,7 @@ fn simulator_backfills_delivers_takes_scenarios_and_loses_nothing_across_outages
     let first = nordiq_core::timefmt::parse_rfc3339_ms(first).unwrap();
     let age_days = (nordiq_core::timefmt::now_ms() - first) as f64 / 86_400_000.0;
     assert!(
-        (4.9..5.1).contains(&age_days),
+        (9.9..10.1).contains(&age_days),
         "history starts {age_days} days back"
     );
     let log = std::fs::read_to_string(&metrics_log).unwrap();

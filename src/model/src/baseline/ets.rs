@@ -29,8 +29,14 @@ const TRENDS: [(f64, f64); 4] = [(0.02, 0.85), (0.02, 0.95), (0.1, 0.85), (0.1, 
 const BURN_IN: usize = 3;
 
 /// One pass of the recursions over `y`: the final level and trend, and the squared
-/// one-step error over the observed steps after the burn-in (with their count).
-fn run(y: &[f32], observed: &[bool], p: EtsParams) -> (f64, f64, f64, usize) {
+/// one-step error over the observed steps after the burn-in (with their count); those
+/// one-step errors are pushed to `residuals` when given.
+fn run(
+    y: &[f32],
+    observed: &[bool],
+    p: EtsParams,
+    mut residuals: Option<&mut Vec<f32>>,
+) -> (f64, f64, f64, usize) {
     let mut level = y[0] as f64;
     let mut trend = if p.has_trend() && y.len() > 1 {
         (y[1] - y[0]) as f64
@@ -44,6 +50,9 @@ fn run(y: &[f32], observed: &[bool], p: EtsParams) -> (f64, f64, f64, usize) {
         if t > BURN_IN && observed[t] {
             sse += (obs - predicted) * (obs - predicted);
             n += 1;
+            if let Some(r) = residuals.as_deref_mut() {
+                r.push((obs - predicted) as f32);
+            }
         }
         let new_level = p.alpha * obs + (1.0 - p.alpha) * predicted;
         trend = p.beta * (new_level - level) + (1.0 - p.beta) * p.phi * trend;
@@ -80,7 +89,7 @@ pub fn fit_ets(series: &[f32]) -> Option<EtsParams> {
             .iter()
             .map(move |&(beta, phi)| EtsParams { alpha, beta, phi });
         for p in level_only.chain(trended) {
-            let (_, _, sse, n) = run(&y, &observed, p);
+            let (_, _, sse, n) = run(&y, &observed, p, None);
             if n == 0 {
                 continue;
             }
@@ -124,27 +133,8 @@ pub fn ets_series_with(
         return false;
     };
     let observed: Vec<bool> = series.iter().map(|v| !v.is_nan()).collect();
-    let (level, trend, _, _) = run(&y, &observed, p);
-    // The one-step residuals again, for the band quantiles.
     let mut residuals = Vec::with_capacity(y.len());
-    {
-        let mut l = y[0] as f64;
-        let mut b = if p.has_trend() && y.len() > 1 {
-            (y[1] - y[0]) as f64
-        } else {
-            0.0
-        };
-        for (t, &obs) in y.iter().enumerate().skip(1) {
-            let obs = obs as f64;
-            let predicted = l + p.phi * b;
-            if t > BURN_IN && observed[t] {
-                residuals.push((obs - predicted) as f32);
-            }
-            let new_l = p.alpha * obs + (1.0 - p.alpha) * predicted;
-            b = p.beta * (new_l - l) + (1.0 - p.beta) * p.phi * b;
-            l = new_l;
-        }
-    }
+    let (level, trend, _, _) = run(&y, &observed, p, Some(&mut residuals));
     let offsets: Vec<f32> = if residuals.is_empty() {
         vec![0.0; quantiles.len()]
     } else {

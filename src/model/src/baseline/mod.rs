@@ -14,15 +14,23 @@ use crate::{parallel_map, ForecastSpec, Forecaster};
 use nordiq_core::config::{BaselineKind, Config};
 use nordiq_core::forecast::ServerForecast;
 use nordiq_core::window::WindowSnapshot;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// Seasons in the weekly seasonal naive's season.
 const WEEK_SEASONS: usize = 7;
+/// Servers whose `auto` choice is remembered before the memory is cleared (four times
+/// the default `window.max_servers`).
+const MAX_REMEMBERED: usize = 40_000;
 
 /// A baseline forecaster of one [`BaselineKind`].
 pub struct Baseline {
     kind: BaselineKind,
     id: String,
     spec: ForecastSpec,
+    /// `auto`'s choice per server and the step it was made at: it is judged on closed
+    /// steps, so it is made again only when a new step closes, not at every refresh.
+    choices: Mutex<HashMap<String, (i64, BaselineKind)>>,
 }
 
 impl Baseline {
@@ -31,6 +39,7 @@ impl Baseline {
             kind,
             id: kind.id().to_string(),
             spec,
+            choices: Mutex::new(HashMap::new()),
         }
     }
 
@@ -60,10 +69,33 @@ impl Baseline {
     /// Forecasts one server.
     pub fn forecast_one(&self, snapshot: &WindowSnapshot) -> ServerForecast {
         let kind = match self.kind {
-            BaselineKind::Auto => self.choose(snapshot),
+            BaselineKind::Auto => self.choose_cached(snapshot),
             k => k,
         };
         forecast_with(kind, &self.spec, snapshot, snapshot.len)
+    }
+
+    /// [`Baseline::choose`], remembered per server until its newest step changes.
+    fn choose_cached(&self, snapshot: &WindowSnapshot) -> BaselineKind {
+        let known = self
+            .choices
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&snapshot.server).copied());
+        if let Some((step, kind)) = known {
+            if step == snapshot.last_step {
+                return kind;
+            }
+        }
+        let kind = self.choose(snapshot);
+        if let Ok(mut c) = self.choices.lock() {
+            // Bounded: servers that went away are forgotten wholesale now and then.
+            if c.len() >= MAX_REMEMBERED {
+                c.clear();
+            }
+            c.insert(snapshot.server.clone(), (snapshot.last_step, kind));
+        }
+        kind
     }
 
     /// `auto`: the concrete baseline whose forecast from one horizon ago best matches what

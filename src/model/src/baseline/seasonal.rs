@@ -64,21 +64,7 @@ pub fn seasonal_median_smoothed_at(
         let to = (centre + width + 1).min(end);
         values.extend(series[from..to].iter().copied().filter(|v| !v.is_nan()));
     }
-    if values.is_empty() {
-        return None;
-    }
-    let mid = values.len() / 2;
-    let (_, m, _) = values.select_nth_unstable_by(mid, f32::total_cmp);
-    let upper = *m;
-    if values.len() % 2 == 1 {
-        Some(upper)
-    } else {
-        let lower = values[..mid]
-            .iter()
-            .copied()
-            .fold(f32::NEG_INFINITY, f32::max);
-        Some((lower + upper) / 2.0)
-    }
+    median_small(&mut values)
 }
 
 /// The median of a few values (this runs for every step of every series at every refresh:
@@ -90,12 +76,15 @@ fn median_small(v: &mut [f32]) -> Option<f32> {
         [a, b] => (a + b) / 2.0,
         [a, b, c] => a.min(b).max(a.max(b).min(c)),
         _ => {
-            v.sort_by(f32::total_cmp);
+            // Selection, not a sort: this runs for every forecast step of every series.
             let n = v.len();
+            let (_, upper, _) = v.select_nth_unstable_by(n / 2, f32::total_cmp);
+            let upper = *upper;
             if n % 2 == 1 {
-                v[n / 2]
+                upper
             } else {
-                (v[n / 2 - 1] + v[n / 2]) / 2.0
+                let lower = v[..n / 2].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                (lower + upper) / 2.0
             }
         }
     })

@@ -213,10 +213,29 @@ fn weekly_naive_needs_a_week_and_auto_picks_what_fits_the_server() {
     let f = auto.forecast_one(&snapshot("s", &ramp, &ramp));
     assert_eq!(f.method, "ets");
     assert!(f.series(0, 1)[0] > ramp[ramp.len() - 1]);
+    // The choice holds until a new step closes on that server.
+    let mut same_step = snapshot("s", &daily, &daily);
+    same_step.last_step = f_last_step(&ramp);
+    assert_eq!(
+        auto.forecast_one(&same_step).method,
+        "ets",
+        "remembered for this step"
+    );
+    same_step.last_step += 1;
+    assert_ne!(
+        auto.forecast_one(&same_step).method,
+        "ets",
+        "chosen again at the next step"
+    );
     // Too short to judge: the seasonal median (smoothing until it has a season).
     let few = &ramp[..SEASON / 2];
     assert_eq!(
         auto.choose(&snapshot("s", few, few)),
         BaselineKind::SeasonalMedian
     );
+}
+
+/// The `last_step` that [`snapshot`] gives a series.
+fn f_last_step(series: &[f32]) -> i64 {
+    series.len() as i64 - 1
 }
