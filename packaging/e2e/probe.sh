@@ -55,9 +55,9 @@ check "journalctl -u nordiq-inference has structured entries (MODEL=…)" \
     bash -c 'journalctl -u nordiq-inference.service --no-pager -o cat MODEL=baseline:auto | grep -q ready'
 
 # History for training: the simulator's backfill, as the nordiq user, straight into the
-# buffer (5 days) and through the daemon (its 3-day window).
-check "nordiq-metrics simulate --backfill 8d --backfill-only (as nordiq)" \
-    runuser -u nordiq -- nordiq-metrics --config /etc/nordiq/nordiq.toml simulate --backfill 8d --backfill-only
+# buffer (4 days: readiness wants 3) and through the daemon (its 8-day window).
+check "nordiq-metrics simulate --backfill 12d --backfill-only (as nordiq)" \
+    runuser -u nordiq -- nordiq-metrics --config /etc/nordiq/nordiq.toml simulate --backfill 12d --backfill-only
 check "the buffer is ready to train" bash -c 'api /admin/training-stats | jq -e .buffer.readiness.ready'
 
 # The metrics unit, with the default source (the simulator).
