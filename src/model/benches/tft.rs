@@ -135,6 +135,11 @@ The same ASD windows (12 servers, train split, 19 metrics; encoder 288, horizon 
         );
     }
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmarks.md");
+    // A quick run (128 servers, no epoch comparison) is a smoke check, not a report.
+    if quick {
+        println!("--quick: {} left as it was", path.display());
+        return;
+    }
     nordiq_core::bench_report::replace_section(&path, "tft", &report).unwrap();
     println!("wrote {}", path.display());
 }
