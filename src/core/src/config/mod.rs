@@ -231,7 +231,7 @@ impl Default for WindowConfig {
 #[serde(rename_all = "snake_case")]
 pub enum BaselineKind {
     /// Per server, the baseline below that forecast the server's own last horizon best
-    /// (lowest scaled absolute error); re-chosen at every refresh.
+    /// (lowest scaled absolute error); chosen again whenever a new step closes.
     Auto,
     /// The median of the same step in the last `median_seasons` seasons (as many as the
     /// history holds); fitted smoothing while history is shorter than a season.

@@ -7,7 +7,7 @@
 mod ets;
 mod seasonal;
 
-pub use ets::{ets_series, ets_series_with, fit_ets, last_value_series, EtsParams};
+pub use ets::{ets_series, fit_ets, last_value_series, EtsParams};
 pub use seasonal::{seasonal_median_at, seasonal_median_smoothed_at, seasonal_series};
 
 use crate::{parallel_map, ForecastSpec, Forecaster};
@@ -60,10 +60,6 @@ impl Baseline {
             .into_iter()
             .map(|kind| Baseline::of_kind(config, kind))
             .collect()
-    }
-
-    pub fn kind(&self) -> BaselineKind {
-        self.kind
     }
 
     /// Forecasts one server.

@@ -30,10 +30,9 @@ pub fn time_features(ts_ms: i64) -> [f32; TIME_FEATURES] {
 pub struct Prepared {
     /// [T][M + TIME_FEATURES]: normalised metrics (missing = 0, the window mean), then time.
     pub past: Vec<f32>,
-    /// [H][TIME_FEATURES + M·(1 + lags)]: time, then each metric's seasonal median for the
-    /// step (the same step in the last `shape.seasons` seasons), then for each of
-    /// `shape.lags` each metric's value that many seasons before the step (normalised;
-    /// missing = 0).
+    /// [H][TIME_FEATURES + M]: time, then each metric's seasonal median for the step (the
+    /// same step and `shape.seasonal_width` neighbours on each side in the last
+    /// `shape.seasons` seasons; normalised, missing = 0).
     pub future: Vec<f32>,
     pub profile: i64,
     /// [M][R]: for each of `shape.residual_steps` (R of them), the mean over the last that
@@ -112,15 +111,6 @@ pub fn prepare<'a>(
                 shape.seasonal_width,
             ) {
                 row[TIME_FEATURES + m] = (v - mean[m]) / scale[m];
-            }
-            for (l, lag) in shape.lags.iter().enumerate() {
-                // The value `lag` seasons before the step, if the history holds it.
-                let back = lag * season;
-                if let Some(i) = (series.len() + h).checked_sub(back) {
-                    if let Some(v) = series.get(i).filter(|v| !v.is_nan() && back > h) {
-                        row[TIME_FEATURES + (1 + l) * m_len + m] = (v - mean[m]) / scale[m];
-                    }
-                }
             }
         }
     }

@@ -19,13 +19,12 @@ use std::path::Path;
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 
-/// 3: seasonal-lag decoder inputs (`lags`), trained on the same seasonal median it is
-/// served with. 2: a static variable selection network over the profile and each metric's
+/// 3: trained on the same history it is served with; the seasonal median smoothed over
+/// neighbouring steps (`seasonal_width`); the level-correction path (`residual_steps`).
+/// 2: a static variable selection network over the profile and each metric's
 /// level and spread; per-variable width `variable_hidden`; the seasonal-median decoder input.
 pub const FORMAT_VERSION: u32 = 3;
 
-/// Seasonal lags the decoder reads besides the seasonal median (in seasons).
-pub const DEFAULT_LAGS: [usize; 0] = [];
 /// Neighbouring steps on each side that the decoder's seasonal median also takes (chosen
 /// on ASD's training split: 0 → 0.749, 1 → 0.739, 2 → 0.738, 4 → 0.741 MASE).
 pub const DEFAULT_SEASONAL_WIDTH: usize = 2;
@@ -65,10 +64,6 @@ pub struct TftShape {
     /// step in every season (0 = the step alone).
     #[serde(default)]
     pub seasonal_width: usize,
-    /// For each lag k here, the decoder also reads each metric's value k seasons before the
-    /// step (1 = yesterday at the same time).
-    #[serde(default)]
-    pub lags: Vec<usize>,
     /// For each span k here, each metric's mean residual against its seasonal median over
     /// the last k steps feeds a learned per-step, per-quantile correction added to the
     /// forecast (the level-correction path; see [`network`]).
@@ -101,7 +96,6 @@ impl TftShape {
             horizon_steps: config.model.horizon_steps,
             season_steps: config.season_steps(),
             seasons: config.forecast.median_seasons,
-            lags: DEFAULT_LAGS.to_vec(),
             seasonal_width: DEFAULT_SEASONAL_WIDTH,
             residual_steps: DEFAULT_RESIDUAL_STEPS.to_vec(),
             quantiles: config.model.quantiles.clone(),
@@ -127,7 +121,6 @@ impl TftShape {
             horizon_steps: horizon,
             season_steps: 24,
             seasons: 1,
-            lags: Vec::new(),
             seasonal_width: 0,
             residual_steps: Vec::new(),
             quantiles: vec![0.1, 0.5, 0.9],
@@ -157,20 +150,16 @@ impl TftShape {
     }
 
     pub fn decoder_vars(&self) -> usize {
-        TIME_FEATURES + self.metrics.len() * (1 + self.lags.len())
+        TIME_FEATURES + self.metrics.len()
     }
 
-    /// Steps of history a window needs for every decoder input: the encoder, and the
-    /// seasons the seasonal median and the lags reach back.
+    /// Steps of history a window needs for every input: the encoder, and the seasons (and
+    /// neighbouring steps) the seasonal median reaches back from the oldest step it is
+    /// taken for — the oldest recent residual.
     pub fn history_steps(&self) -> usize {
-        let seasons = self
-            .lags
-            .iter()
-            .copied()
-            .chain([self.seasons])
-            .max()
-            .unwrap_or(1);
-        self.encoder_steps.max(seasons * self.season_steps)
+        let residual = self.residual_steps.iter().copied().max().unwrap_or(0);
+        self.encoder_steps
+            .max(self.seasons.max(1) * self.season_steps + self.seasonal_width + residual)
     }
 
     pub fn profile_index(&self, profile: &str) -> i64 {
@@ -493,12 +482,6 @@ impl TftModel {
                         .iter()
                         .map(|m| format!("{m}_seasonal_median")),
                 )
-                .chain(self.shape.lags.iter().flat_map(|lag| {
-                    self.shape
-                        .metrics
-                        .iter()
-                        .map(move |m| format!("{m}_lag_{lag}_seasons"))
-                }))
                 .zip(dec)
                 .collect(),
             attention_over_past_steps: attention,
