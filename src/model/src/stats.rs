@@ -19,6 +19,17 @@ pub fn quantile_in_place(values: &mut [f32], q: f64) -> f32 {
     lo_value + frac * (hi_value - lo_value)
 }
 
+/// Each of `quantiles` of `values` minus their median (reordering `values`): band offsets
+/// centred so that the median forecast stays the rule's own point and the bands carry the
+/// spread. NaN offsets when `values` is empty.
+pub fn centred_offsets(values: &mut [f32], quantiles: &[f64]) -> Vec<f32> {
+    let centre = quantile_in_place(values, 0.5);
+    quantiles
+        .iter()
+        .map(|q| quantile_in_place(values, *q) - centre)
+        .collect()
+}
+
 /// Fills NaN gaps by carrying the last value forward (leading NaNs take the first value).
 /// Returns None when the series has no value at all.
 pub fn fill_forward(series: &[f32]) -> Option<Vec<f32>> {

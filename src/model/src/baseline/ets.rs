@@ -4,7 +4,7 @@
 //! forms. Quantile bands from the chosen model's own one-step residuals, widened by its
 //! h-step variance factor.
 
-use crate::stats::{fill_forward, quantile_in_place};
+use crate::stats::{centred_offsets, fill_forward, quantile_in_place};
 
 /// Smoothing parameters: level α, trend β (of the level change), damping φ; β = 0 and
 /// φ = 0 is level only.
@@ -122,7 +122,7 @@ pub fn ets_series(
 }
 
 /// Forecasts with given parameters (see [`ets_series`]).
-pub fn ets_series_with(
+fn ets_series_with(
     series: &[f32],
     p: EtsParams,
     horizon: usize,
@@ -179,11 +179,7 @@ pub fn last_value_series(
     let offsets: Vec<f32> = if changes.is_empty() {
         vec![0.0; quantiles.len()]
     } else {
-        let centre = quantile_in_place(&mut changes, 0.5);
-        quantiles
-            .iter()
-            .map(|q| quantile_in_place(&mut changes, *q) - centre)
-            .collect()
+        centred_offsets(&mut changes, quantiles)
     };
     for h in 1..=horizon {
         let widen = (h as f32).sqrt();

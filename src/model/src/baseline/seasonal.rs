@@ -2,7 +2,7 @@
 //! like the median of the last few days at 10:00 (seasonal median, robust to one odd day).
 //! Seasonal naive is the seasonal median over one season.
 
-use crate::stats::{fill_forward, quantile_in_place};
+use crate::stats::{centred_offsets, fill_forward};
 
 /// Fewest seasonal residuals worth taking quantiles of.
 const MIN_RESIDUALS: usize = 8;
@@ -130,13 +130,7 @@ pub fn seasonal_series(
     if residuals.len() < MIN_RESIDUALS {
         residuals = (season..n).filter_map(residual).collect();
     }
-    // Centred on the median residual, so the median forecast is the plain seasonal value
-    // and the bands carry the spread.
-    let centre = quantile_in_place(&mut residuals, 0.5);
-    let offsets: Vec<f32> = quantiles
-        .iter()
-        .map(|q| quantile_in_place(&mut residuals, *q) - centre)
-        .collect();
+    let offsets = centred_offsets(&mut residuals, quantiles);
     for h in 1..=horizon {
         let k = h.div_ceil(season);
         let Some(point) = seasonal_median_at(&filled, n, h, season, seasons) else {
