@@ -112,6 +112,7 @@ pub struct ServerSummary {
     pub level: Level,
     pub method: String,
     pub last_sample: String,
+    pub anomaly: AnomalySummary,
     pub metrics: BTreeMap<String, MetricSummary>,
 }
 
@@ -143,6 +144,49 @@ pub struct PredictionsCurrent {
     pub quantiles: Vec<f64>,
     pub fleet: FleetSummary,
     pub servers: BTreeMap<String, ServerSummary>,
+    /// The incident outlook (see `nordiq_core::outlook`).
+    pub environment: Environment,
+}
+
+/// The incident outlook in `GET /predictions/current`: the probability that a metric
+/// crosses its critical threshold within each horizon.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    pub horizons_minutes: Vec<u32>,
+    /// The forecast steps each horizon covers.
+    pub horizon_steps: Vec<usize>,
+    /// Per horizon.
+    pub fleet: Vec<FleetOutlook>,
+    pub servers: BTreeMap<String, ServerOutlook>,
+}
+
+/// The fleet's outlook at one horizon.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FleetOutlook {
+    /// Probability that at least one server has a metric past its critical threshold.
+    pub probability_any: f64,
+    /// Expected number of such servers.
+    pub expected_servers: f64,
+}
+
+/// One server's outlook, per horizon.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerOutlook {
+    pub probability: Vec<f64>,
+    /// The metric most likely to cross (None where no metric has any chance).
+    pub metric: Vec<Option<String>>,
+}
+
+/// A server's anomaly reading (see `nordiq_core::anomaly`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AnomalySummary {
+    /// The worst metric's score, in band widths outside the forecast band.
+    pub score: f64,
+    /// At or above `anomaly.threshold`.
+    pub anomalous: bool,
+    pub metric: Option<String>,
+    /// Closed steps judged so far (0: no score yet).
+    pub judged_steps: u64,
 }
 
 /// One metric in `GET /predictions/{server}`.
@@ -156,6 +200,11 @@ pub struct MetricForecast {
     /// Change of the median per hour over the horizon.
     pub slope_per_hour: f64,
     pub predicted_peak: Option<f64>,
+    /// The metric's anomaly score (None before anything was judged) and the band the
+    /// newest judged step was held to.
+    pub anomaly_score: Option<f64>,
+    pub expected_low: Option<f32>,
+    pub expected_high: Option<f32>,
     /// Quantile label → `horizon_steps` values, the first at `forecast_start`.
     pub quantiles: BTreeMap<String, Vec<Option<f32>>>,
 }
@@ -173,6 +222,7 @@ pub struct ServerPrediction {
     pub horizon_steps: usize,
     pub risk: f64,
     pub level: Level,
+    pub anomaly: AnomalySummary,
     pub metrics: BTreeMap<String, MetricForecast>,
 }
 
@@ -186,14 +236,48 @@ pub struct MetricAlert {
     pub predicted_peak: Option<f64>,
 }
 
+/// The two kinds of alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// Risk at watch or above: a threshold is crossed now or forecast to be.
+    PredictedBreach,
+    /// What is observed falls outside what was forecast for it ("anomalous now").
+    Anomaly,
+}
+
 /// One server with something to say.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerAlert {
+    pub kind: AlertKind,
     pub server: String,
     pub profile: String,
     pub level: Level,
     pub risk: f64,
     pub metrics: Vec<MetricAlert>,
+}
+
+/// One metric of an anomalous server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetricAnomaly {
+    pub metric: String,
+    pub score: f64,
+    /// The newest value.
+    pub current: Option<f32>,
+    /// The band forecast for the newest judged step.
+    pub expected_low: Option<f32>,
+    pub expected_high: Option<f32>,
+}
+
+/// A server anomalous now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AnomalyAlert {
+    pub kind: AlertKind,
+    pub server: String,
+    pub profile: String,
+    pub score: f64,
+    /// Its metrics at or above the threshold, highest first.
+    pub metrics: Vec<MetricAnomaly>,
 }
 
 /// `GET /alerts/active`.
@@ -204,6 +288,8 @@ pub struct ActiveAlerts {
     pub levels: LevelCounts,
     /// Servers at watch or above, highest risk first.
     pub alerts: Vec<ServerAlert>,
+    /// Servers anomalous now (score at or above `anomaly.threshold`), highest score first.
+    pub anomalies: Vec<AnomalyAlert>,
     /// The latest level changes, oldest first.
     pub recent_events: Vec<AlertEvent>,
 }

@@ -3,12 +3,15 @@
 //! once per refresh and caches the result.
 
 use crate::alerts::AlertEvent;
+use crate::anomaly::AnomalyReading;
 use crate::api::{
-    quantile_label, ActiveAlerts, FleetSummary, LevelCounts, MetricAlert, MetricForecast,
-    MetricSummary, PredictionsCurrent, ServerAlert, ServerPrediction, ServerSummary, TopRisk,
+    quantile_label, ActiveAlerts, AlertKind, AnomalyAlert, AnomalySummary, FleetSummary,
+    LevelCounts, MetricAlert, MetricAnomaly, MetricForecast, MetricSummary, PredictionsCurrent,
+    ServerAlert, ServerOutlook, ServerPrediction, ServerSummary, TopRisk,
 };
 use crate::config::Config;
 use crate::forecast::ServerForecast;
+use crate::outlook;
 use crate::risk::{metric_risk, server_risk, worst_of, Level};
 use crate::timefmt::format_ms;
 use crate::window::WindowSnapshot;
@@ -34,6 +37,36 @@ pub struct Assessed {
     pub level: Level,
     /// The metric with the highest risk, when any risk is above 0.
     pub top_metric: Option<usize>,
+    /// The incident outlook (probability of a critical crossing within each horizon).
+    pub outlook: ServerOutlook,
+    /// The anomaly reading; set by whoever keeps the anomaly state (the forecast loop,
+    /// the replay), `AnomalyReading::none` until then.
+    pub anomaly: AnomalyReading,
+}
+
+impl Assessed {
+    /// The anomaly reading as the API shows it.
+    pub fn anomaly_summary(&self, config: &Config) -> AnomalySummary {
+        AnomalySummary {
+            score: round3(self.anomaly.score),
+            anomalous: self.is_anomalous(config),
+            metric: self
+                .anomaly
+                .top_metric
+                .and_then(|m| config.metrics.get(m))
+                .map(|d| d.name.clone()),
+            judged_steps: self.anomaly.judged_steps,
+        }
+    }
+
+    /// "Anomalous now": the score is at or above `anomaly.threshold`.
+    pub fn is_anomalous(&self, config: &Config) -> bool {
+        self.anomaly.score >= config.anomaly.threshold
+    }
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
 }
 
 /// Scores one server's forecast.
@@ -74,13 +107,15 @@ pub fn assess(config: &Config, snapshot: &WindowSnapshot, forecast: ServerForeca
         last_sample_ms: snapshot.current_ts,
         forecast_start_ms: (snapshot.last_step + 1) * step_ms,
         current: snapshot.current.clone(),
-        forecast,
         metric_risk: risks,
         metric_peak: peaks,
         slope_per_hour: slopes,
         risk,
         level: Level::from_score(risk),
         top_metric,
+        outlook: outlook::server_outlook(config, &forecast),
+        anomaly: AnomalyReading::none(n),
+        forecast,
     }
 }
 
@@ -192,6 +227,7 @@ pub fn predictions_current(
                 level: a.level,
                 method: a.forecast.method.to_string(),
                 last_sample: format_ms(a.last_sample_ms),
+                anomaly: a.anomaly_summary(config),
                 metrics,
             },
         );
@@ -204,6 +240,13 @@ pub fn predictions_current(
         quantiles: config.model.quantiles.clone(),
         fleet: fleet_summary(config, assessed),
         servers,
+        environment: outlook::environment(
+            config,
+            assessed
+                .iter()
+                .map(|a| (a.server.clone(), a.outlook.clone()))
+                .collect(),
+        ),
     }
 }
 
@@ -285,6 +328,15 @@ pub fn server_prediction(
                     trend: trend_label(current as f64, a.slope_per_hour[m], hh).to_string(),
                     slope_per_hour: a.slope_per_hour[m],
                     predicted_peak: opt64(a.metric_peak[m]),
+                    anomaly_score: a
+                        .anomaly
+                        .metrics
+                        .get(m)
+                        .copied()
+                        .and_then(opt64)
+                        .map(round3),
+                    expected_low: a.anomaly.expected_low.get(m).copied().and_then(opt),
+                    expected_high: a.anomaly.expected_high.get(m).copied().and_then(opt),
                     quantiles,
                 },
             )
@@ -301,6 +353,7 @@ pub fn server_prediction(
         horizon_steps: a.forecast.horizon,
         risk: round1(a.risk),
         level: a.level,
+        anomaly: a.anomaly_summary(config),
         metrics,
     }
 }
@@ -337,6 +390,7 @@ pub fn active_alerts(
             .collect();
         metrics.sort_by(|x, y| y.risk.total_cmp(&x.risk));
         alerts.push(ServerAlert {
+            kind: AlertKind::PredictedBreach,
             server: a.server.clone(),
             profile: a.profile.clone(),
             level: a.level,
@@ -354,8 +408,48 @@ pub fn active_alerts(
         generated_at: format_ms(generated_at_ms),
         levels,
         alerts,
+        anomalies: anomaly_alerts(config, assessed),
         recent_events,
     }
+}
+
+/// The servers anomalous now, highest score first, each with its metrics at or above the
+/// threshold.
+pub fn anomaly_alerts(config: &Config, assessed: &[Assessed]) -> Vec<AnomalyAlert> {
+    let threshold = config.anomaly.threshold;
+    let mut out: Vec<AnomalyAlert> = assessed
+        .iter()
+        .filter(|a| a.is_anomalous(config))
+        .map(|a| {
+            let mut metrics: Vec<MetricAnomaly> = config
+                .metrics
+                .iter()
+                .enumerate()
+                .filter(|(m, _)| a.anomaly.metrics.get(*m).is_some_and(|s| *s >= threshold))
+                .map(|(m, def)| MetricAnomaly {
+                    metric: def.name.clone(),
+                    score: round3(a.anomaly.metrics[m]),
+                    current: a.current.get(m).copied().and_then(opt),
+                    expected_low: a.anomaly.expected_low.get(m).copied().and_then(opt),
+                    expected_high: a.anomaly.expected_high.get(m).copied().and_then(opt),
+                })
+                .collect();
+            metrics.sort_by(|x, y| y.score.total_cmp(&x.score));
+            AnomalyAlert {
+                kind: AlertKind::Anomaly,
+                server: a.server.clone(),
+                profile: a.profile.clone(),
+                score: round3(a.anomaly.score),
+                metrics,
+            }
+        })
+        .collect();
+    out.sort_by(|x, y| {
+        y.score
+            .total_cmp(&x.score)
+            .then_with(|| x.server.cmp(&y.server))
+    });
+    out
 }
 
 #[cfg(test)]
@@ -462,6 +556,43 @@ mod tests {
         let one = server_prediction(&c, "baseline:test", 0, &assessed[1]);
         assert_eq!(one.metrics["cpu_user_pct"].quantiles["p90"].len(), 24);
         assert_eq!(one.level, Level::Critical);
+    }
+
+    #[test]
+    fn anomalous_servers_are_a_second_alert_kind() {
+        let c = config();
+        let mut current = vec![1.0f32; c.metrics.len()];
+        current[3] = 80.0;
+        let mut calm = assess(&c, &snapshot(current.clone()), ramp(&c, 10.0, 10.0));
+        let mut odd = calm.clone();
+        odd.server = "ppweb002".into();
+        odd.anomaly.score = 2.5;
+        odd.anomaly.top_metric = Some(0);
+        odd.anomaly.metrics[0] = 2.5;
+        odd.anomaly.metrics[1] = 0.4;
+        odd.anomaly.expected_low[0] = 9.0;
+        odd.anomaly.expected_high[0] = 11.0;
+        odd.anomaly.judged_steps = 7;
+        calm.anomaly.score = 0.2;
+        let assessed = vec![calm, odd];
+        let alerts = active_alerts(&c, "m", 0, &assessed, vec![]);
+        assert!(alerts.alerts.is_empty(), "no risk: no predicted breach");
+        assert_eq!(alerts.anomalies.len(), 1);
+        let a = &alerts.anomalies[0];
+        assert_eq!(
+            (a.kind, a.server.as_str(), a.score),
+            (AlertKind::Anomaly, "ppweb002", 2.5)
+        );
+        assert_eq!(a.metrics.len(), 1, "only metrics at or above the threshold");
+        assert_eq!(a.metrics[0].expected_high, Some(11.0));
+        let one = server_prediction(&c, "m", 0, &assessed[1]);
+        assert!(one.anomaly.anomalous);
+        assert_eq!(one.anomaly.metric.as_deref(), Some("cpu_user_pct"));
+        assert_eq!(one.metrics["cpu_user_pct"].anomaly_score, Some(2.5));
+        assert_eq!(one.metrics["mem_used_pct"].anomaly_score, None);
+        let current = predictions_current(&c, "m", 0, &assessed);
+        assert!(!current.servers["ppweb001"].anomaly.anomalous);
+        assert_eq!(current.environment.servers.len(), 2);
     }
 
     #[test]

@@ -194,7 +194,71 @@ pub fn render(config: &Config, health: &Health, assessed: &[Assessed]) -> String
         let _ = writeln!(out, "nordiq_alerts{{level=\"{}\"}} {n}", level.as_str());
     }
 
+    family(
+        &mut out,
+        "nordiq_anomalous_servers",
+        "gauge",
+        "Servers whose anomaly score is at or above anomaly.threshold.",
+    );
+    let anomalous = assessed.iter().filter(|a| a.is_anomalous(config)).count();
+    let _ = writeln!(out, "nordiq_anomalous_servers {anomalous}");
+    family(
+        &mut out,
+        "nordiq_incident_probability",
+        "gauge",
+        "Probability that some server's metric crosses its critical threshold within the horizon.",
+    );
+    let servers_outlook = assessed
+        .iter()
+        .map(|a| (a.server.clone(), a.outlook.clone()))
+        .collect();
+    let environment = crate::outlook::environment(config, servers_outlook);
+    for (minutes, fleet) in environment.horizons_minutes.iter().zip(&environment.fleet) {
+        let _ = writeln!(
+            out,
+            "nordiq_incident_probability{{within=\"{}\"}} {}",
+            horizon_label(*minutes),
+            number(fleet.probability_any)
+        );
+    }
+
     let servers = exposed_servers(config, assessed);
+    family(
+        &mut out,
+        "nordiq_anomaly_score",
+        "gauge",
+        "A server's anomaly score: mean band widths outside the forecast band (worst metric).",
+    );
+    for a in &servers {
+        let _ = writeln!(
+            out,
+            "nordiq_anomaly_score{{server=\"{}\"}} {}",
+            escape(&a.server),
+            number(a.anomaly.score)
+        );
+    }
+    family(
+        &mut out,
+        "nordiq_server_incident_probability",
+        "gauge",
+        "Probability that a server's metric crosses its critical threshold within the horizon.",
+    );
+    for a in &servers {
+        for (minutes, p) in config
+            .anomaly
+            .outlook_minutes
+            .iter()
+            .zip(&a.outlook.probability)
+        {
+            let _ = writeln!(
+                out,
+                "nordiq_server_incident_probability{{server=\"{}\",within=\"{}\"}} {}",
+                escape(&a.server),
+                horizon_label(*minutes),
+                number(*p)
+            );
+        }
+    }
     family(
         &mut out,
         "nordiq_server_risk_score",
@@ -299,6 +363,8 @@ mod tests {
             last_sample_ms: 0,
             forecast_start_ms: 0,
             current: vec![0.0; n],
+            outlook: crate::outlook::server_outlook(config, &forecast),
+            anomaly: crate::anomaly::AnomalyReading::none(n),
             forecast,
             metric_risk: vec![0.0; n],
             metric_peak: vec![0.0; n],
@@ -337,6 +403,10 @@ mod tests {
         assert!(!text.contains("mem_used_pct") && !text.contains("10000"));
         assert_eq!(text.matches("nordiq_forecast{").count(), 2 * 3 * 3);
         assert_eq!(text.matches("nordiq_server_alert_level{").count(), 2);
+        assert_eq!(text.matches("nordiq_anomaly_score{").count(), 2);
+        assert!(text.contains("nordiq_anomalous_servers 0\n"), "{text}");
+        assert!(text.contains("nordiq_incident_probability{within=\"30m\"} "));
+        assert!(text.contains("nordiq_server_incident_probability{server=\"a\",within=\"8h\"} "));
         // Every sample line is `name{labels} value` or `name value`.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().unwrap();

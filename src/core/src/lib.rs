@@ -5,6 +5,7 @@
 //! client) are kept in their own modules so the pure parts never touch a socket or a disk.
 
 pub mod alerts;
+pub mod anomaly;
 pub mod api;
 pub mod assess;
 pub mod auth;
@@ -21,6 +22,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod logging;
 pub mod models;
+pub mod outlook;
 pub mod remote_write;
 pub mod risk;
 pub mod systemd;

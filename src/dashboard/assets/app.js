@@ -50,6 +50,10 @@ function fmt(v, digits = 1) {
   return v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(digits);
 }
 
+function minutes(m) {
+  return m >= 60 && m % 60 === 0 ? m / 60 + " h" : m + " min";
+}
+
 function pct(p) {
   return (p * 100).toFixed(p < 0.01 && p > 0 ? 2 : 1) + " %";
 }
@@ -138,20 +142,27 @@ views.overview = async () => {
     card("critical", o.levels.critical), card("warning", o.levels.warning), card("watch", o.levels.watch),
     card("healthy", o.levels.healthy),
     card("mean risk", fmt(o.mean_risk)),
-    ...o.outlook.filter((h) => h.horizon_minutes === 30 || h.horizon_minutes === 480).map((h) =>
-      card(`incident in ${h.horizon_minutes >= 60 ? h.horizon_minutes / 60 + " h" : h.horizon_minutes + " min"}`, pct(h.probability_any))),
+    card("anomalous now", o.anomalous_total, o.anomalous_total ? "anomalous" : ""),
+    ...o.outlook.map((h) =>
+      card(`incident within ${minutes(h.horizon_minutes)}`, pct(h.probability_any))),
     card("forecast by", o.methods.map(([m, n]) => `${m} ${n}`).join(", ") || "–"));
   replace($("outlook"), el("table", {},
-    el("tr", {}, el("th", {}, "horizon"), el("th", {}, "P(any server critical)"), el("th", {}, "expected servers"), el("th", {}, "most likely")),
+    el("tr", {}, el("th", {}, "within"), el("th", {}, "P(any server critical)"), el("th", {}, "expected servers"), el("th", {}, "most likely")),
     o.outlook.map((h) => el("tr", {},
-      el("td", {}, h.horizon_minutes + " min"), el("td", {}, pct(h.probability_any)), el("td", {}, fmt(h.expected_servers, 2)),
+      el("td", {}, minutes(h.horizon_minutes)), el("td", {}, pct(h.probability_any)), el("td", {}, fmt(h.expected_servers, 2)),
       el("td", {}, h.most_likely.slice(0, 3).filter((s) => s[1] > 0.001).map((s) => `${s[0]} ${pct(s[1])}`).join(", ") || "–")))));
+  replace($("anomalous"), o.anomalous.length
+    ? el("table", {}, el("tr", {}, el("th", {}, "server"), el("th", {}, "score"), el("th", {}, "metric")),
+      o.anomalous.map((a) => el("tr", { class: "anomaly-row" },
+        el("td", {}, el("a", { href: "#server/" + encodeURIComponent(a.server) }, a.server)),
+        el("td", {}, fmt(a.score, 2)), el("td", {}, a.metric || "–"))))
+    : el("p", { class: "muted" }, "No server is outside its forecast band."));
   replace($("histogram"), barChart(o.risk_histogram, o.risk_histogram.map((_, i) => `${i * 10}`)));
   // The fleet answer is large; the top list comes with the overview instead.
-  replace($("top"), el("tr", {}, el("th", {}, "server"), el("th", {}, "profile"), el("th", {}, "risk"), el("th", {}, "level"), el("th", {}, "method")),
+  replace($("top"), el("tr", {}, el("th", {}, "server"), el("th", {}, "profile"), el("th", {}, "risk"), el("th", {}, "level"), el("th", {}, "anomaly"), el("th", {}, "method")),
     o.top.map((s) => el("tr", {},
       el("td", {}, el("a", { href: "#server/" + encodeURIComponent(s.server) }, s.server)),
-      el("td", {}, s.profile), el("td", {}, fmt(s.risk)), el("td", {}, level(s.level)), el("td", {}, s.method))));
+      el("td", {}, s.profile), el("td", {}, fmt(s.risk)), el("td", {}, level(s.level)), el("td", {}, fmt(s.anomaly_score, 2)), el("td", {}, s.method))));
 };
 
 function rememberServers(names) {
@@ -212,7 +223,10 @@ async function loadServer(name) {
     api("historical/" + encodeURIComponent(name) + "?hours=24"),
   ]);
   $("model").textContent = "model " + p.model_id;
-  replace($("server-head"), " ", level(p.level), ` risk ${fmt(p.risk)} · ${p.profile} · forecast by ${p.method} · from ${p.forecast_start}`);
+  replace($("server-head"), " ", level(p.level), ` risk ${fmt(p.risk)} · `,
+    el("span", { class: "anomaly-score" + (p.anomaly.anomalous ? " anomalous" : "") },
+      p.anomaly.judged_steps ? `anomaly ${fmt(p.anomaly.score, 2)}${p.anomaly.anomalous ? " (anomalous now" + (p.anomaly.metric ? ": " + p.anomaly.metric : "") + ")" : ""}` : "anomaly –"),
+    ` · ${p.profile} · forecast by ${p.method} · from ${p.forecast_start}`);
   const stepMs = p.step_seconds * 1000;
   const start = Date.parse(p.forecast_start), hStart = Date.parse(h.start);
   const charts = state.config.catalog.map((def) => {
@@ -229,7 +243,8 @@ async function loadServer(name) {
     return el("div", { class: "chart", "data-metric": def.name },
       el("h3", {}, el("span", {}, `${def.name} ${def.unit ? "(" + def.unit + ")" : ""}`), level(m.level)),
       chart,
-      el("div", { class: "muted" }, `now ${fmt(m.current)} · peak ${fmt(m.predicted_peak)} · ${m.trend}`));
+      el("div", { class: "muted" }, `now ${fmt(m.current)} · peak ${fmt(m.predicted_peak)} · ${m.trend} · anomaly ${fmt(m.anomaly_score, 2)}` +
+        (m.expected_low !== null && m.expected_low !== undefined ? ` (expected ${fmt(m.expected_low)}–${fmt(m.expected_high)})` : "")));
   }).filter(Boolean);
   replace($("server-charts"), charts);
   if (p.method !== "tft") {
@@ -291,6 +306,10 @@ views.alerts = async () => {
     a.alerts.map((s) => el("tr", { class: "alert-row" }, el("td", {}, level(s.level)), el("td", {}, fmt(s.risk)),
       el("td", {}, el("a", { href: "#server/" + encodeURIComponent(s.server) }, s.server)),
       el("td", {}, s.metrics.map((m) => `${m.metric} ${fmt(m.risk, 0)}`).join(", ")))));
+  replace($("anomaly-table"), el("tr", {}, el("th", {}, "score"), el("th", {}, "server"), el("th", {}, "metrics (observed vs expected band)")),
+    a.anomalies.map((s) => el("tr", { class: "anomaly-row" }, el("td", {}, fmt(s.score, 2)),
+      el("td", {}, el("a", { href: "#server/" + encodeURIComponent(s.server) }, s.server)),
+      el("td", {}, s.metrics.map((m) => `${m.metric} ${fmt(m.score, 1)} (${fmt(m.current)} vs ${fmt(m.expected_low)}–${fmt(m.expected_high)})`).join(", ")))));
   replace($("event-table"), el("tr", {}, el("th", {}, "time"), el("th", {}, "server"), el("th", {}, "change"), el("th", {}, "risk"), el("th", {}, "metric")),
     a.recent_events.slice().reverse().slice(0, 50).map((e) => el("tr", {}, el("td", {}, e.timestamp), el("td", {}, e.server),
       el("td", {}, level(e.from), " → ", level(e.to), " ", e.kind), el("td", {}, fmt(e.risk)), el("td", {}, e.metric || "–"))));

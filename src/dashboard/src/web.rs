@@ -267,8 +267,7 @@ async fn overview_handler(State(dash): State<Arc<Dash>>) -> Response {
             )
         }
     };
-    let config = dash.config.load();
-    Json(overview::compute(&current, &config.metrics)).into_response()
+    Json(overview::compute(&current)).into_response()
 }
 
 fn relay(answer: nordiq_core::client::Answer) -> Response {

@@ -4,6 +4,7 @@ use crate::store::WindowStore;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use nordiq_core::alerts::AlertTracker;
+use nordiq_core::anomaly::AnomalyBook;
 use nordiq_core::api::RefreshInfo;
 use nordiq_core::assess::Assessed;
 use nordiq_core::auth::ApiKey;
@@ -72,6 +73,8 @@ pub struct App {
     pub jobs: crate::jobs::Jobs,
     pub forecasts: ArcSwap<ForecastSet>,
     pub alerts: Mutex<AlertTracker>,
+    /// Every forecast server's pending bands and recent exceedances.
+    pub anomalies: Mutex<AnomalyBook>,
     pub counters: Counters,
     /// Batch ids ingest has taken (`X-NordIQ-Batch`), to drop repeats.
     pub batch_ids: Mutex<nordiq_core::batch_ids::RecentBatchIds>,
@@ -99,6 +102,7 @@ impl App {
             store: WindowStore::new(WindowShape::from_config(&config), config.window.max_servers),
             buffer,
             alerts: Mutex::new(AlertTracker::new(config.alerts.max_events)),
+            anomalies: Mutex::new(AnomalyBook::default()),
             batch_ids: Mutex::new(nordiq_core::batch_ids::RecentBatchIds::new(100_000)),
             forecaster: ArcSwap::from_pointee(forecaster),
             model: crate::reload::ModelState::new(model_path),

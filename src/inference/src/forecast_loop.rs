@@ -86,9 +86,17 @@ pub fn refresh(app: &App, trigger: &str) -> RefreshInfo {
         .snapshots(now.div_euclid(step_ms), config.forecast.min_history_steps);
     let refs: Vec<_> = snapshots.iter().collect();
     let forecasts = forecaster.forecast_batch(&refs);
+    let readings = app
+        .anomalies
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .update_all(&config, snapshots.iter().zip(forecasts.iter()));
     let pairs: Vec<_> = snapshots.iter().zip(forecasts).collect();
     let threads = ForecastSpec::from_config(&config).threads;
-    let assessed = parallel_map(pairs, threads, |(s, f)| assess::assess(&config, s, f));
+    let mut assessed = parallel_map(pairs, threads, |(s, f)| assess::assess(&config, s, f));
+    for (a, reading) in assessed.iter_mut().zip(readings) {
+        a.anomaly = reading;
+    }
     let events = {
         let mut tracker = app.alerts.lock().unwrap_or_else(|p| p.into_inner());
         tracker.set_max_events(config.alerts.max_events);

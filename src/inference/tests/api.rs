@@ -373,6 +373,18 @@ fn forecasts_risk_and_alerts_from_fed_history() {
         .unwrap();
     assert!((p50 - 20.0).abs() < 0.5, "{p50}");
 
+    // The outlook: ppdb001 at 99 % CPU (critical at 95) is likely to cross within 30 min,
+    // ppweb001 at 20 % is not, and "within 8 h" is never below "within 30 min".
+    let env = &current["environment"];
+    assert_eq!(env["horizons_minutes"], serde_json::json!([30, 480]));
+    let p = |s: &str, h: usize| env["servers"][s]["probability"][h].as_f64().unwrap();
+    assert!(p("ppdb001", 0) > 0.5, "{env}");
+    assert!(p("ppweb001", 0) < 0.01, "{env}");
+    assert!(p("ppdb001", 1) >= p("ppdb001", 0) && p("ppweb001", 1) >= p("ppweb001", 0));
+    assert_eq!(env["servers"]["ppdb001"]["metric"][0], "cpu_user_pct");
+    let any = env["fleet"][0]["probability_any"].as_f64().unwrap();
+    assert!(any >= p("ppdb001", 0), "{env}");
+
     let one = c.json("/predictions/ppdb001");
     assert_eq!(one["level"], "critical");
     let cpu = &one["metrics"]["cpu_user_pct"];
@@ -416,6 +428,119 @@ fn forecasts_risk_and_alerts_from_fed_history() {
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
     assert!(kinds.len() >= 2 && kinds[1] != "escalation", "{kinds:?}");
+}
+
+/// The anomaly score end to end at 2-second steps: steady steps are judged inside the band
+/// forecast for them, a jump to 90 % CPU is "anomalous now" (API, alerts, /metrics), and
+/// the score falls back once the server is steady again.
+#[test]
+fn anomaly_scores_judge_each_step_against_the_forecast_made_for_it() {
+    let dir = TempDir::new("anomaly");
+    let port = free_port();
+    let config = write_config(
+        dir.path(),
+        port,
+        "[model]\nstep_seconds = 2\nhorizon_steps = 60\nencoder_steps = 30\n\n\
+         [forecast]\nseason_seconds = 60\nmin_history_steps = 12\nsummary_horizons_minutes = [1, 2]\n\n\
+         [risk]\nlookahead_minutes = 1\n\n[prometheus]\nhorizons_minutes = [1]\n\n\
+         [anomaly]\nsmoothing_steps = 1\nthreshold = 1.0\noutlook_minutes = [1, 2]\n",
+    );
+    let daemon = Daemon::start(dir.path(), &config, port, &[("NORDIQ_API_KEY", KEY)]);
+    let c = daemon.client(Some(KEY));
+    let feed = |value: f64| {
+        let body = ndjson_history(&["ppweb001"], 1, 2, |_, _| value);
+        assert_eq!(
+            c.post("/feed/data", "application/x-ndjson", body).status,
+            200
+        );
+    };
+    let body = ndjson_history(&["ppweb001"], 60, 2, |_, _| 20.0);
+    assert_eq!(
+        c.post("/feed/data", "application/x-ndjson", body).status,
+        200
+    );
+    assert_eq!(c.post("/admin/refresh", "application/json", "").status, 200);
+    let anomaly = || c.json("/predictions/ppweb001")["anomaly"].clone();
+    // Feed a steady 20 % every half second until a few steps have been judged.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let judged = |a: &serde_json::Value| a["judged_steps"].as_u64().unwrap_or(0);
+    loop {
+        feed(20.0);
+        let a = anomaly();
+        if judged(&a) >= 3 {
+            assert_eq!(
+                a["anomalous"], false,
+                "a steady server is not anomalous: {a}"
+            );
+            assert!(a["score"].as_f64().unwrap() < 1.0, "{a}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no step judged: {a}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // A jump: the closed step is far above the band forecast for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let alerts = loop {
+        feed(90.0);
+        let alerts = c.json("/alerts/active");
+        if !alerts["anomalies"].as_array().unwrap().is_empty() {
+            break alerts;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never anomalous: {}",
+            anomaly()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    let a = &alerts["anomalies"][0];
+    assert_eq!(a["kind"], "anomaly");
+    assert_eq!(a["server"], "ppweb001");
+    assert!(a["score"].as_f64().unwrap() >= 1.0, "{a}");
+    let metrics: Vec<&str> = a["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["metric"].as_str().unwrap())
+        .collect();
+    assert!(metrics.contains(&"cpu_user_pct"), "{a}");
+    let cpu = a["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "cpu_user_pct")
+        .unwrap();
+    assert!(cpu["expected_high"].as_f64().unwrap() < 50.0, "{cpu}");
+    let one = c.json("/predictions/ppweb001");
+    assert_eq!(one["anomaly"]["anomalous"], true);
+    assert!(
+        one["metrics"]["cpu_user_pct"]["anomaly_score"]
+            .as_f64()
+            .unwrap()
+            >= 1.0
+    );
+    let text = c.get("/metrics").text();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("nordiq_anomaly_score{server=\"ppweb001\"}"))
+        .expect("nordiq_anomaly_score in /metrics");
+    let score: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(score >= 1.0, "{line}");
+    assert!(text.contains("nordiq_anomalous_servers 1\n"), "{text}");
+    // Back to normal: with smoothing over one step the score falls below the threshold.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        feed(20.0);
+        if anomaly()["anomalous"] == false {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still anomalous: {}",
+            anomaly()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `nordiq.toml`: every key has a default, unknown keys and bad values are errors that name
 //! the file, the line and the key.
 
+mod anomaly;
 mod catalog;
 mod locate;
 mod profiles;
@@ -8,6 +9,7 @@ mod prometheus;
 mod remote_write;
 mod sources;
 
+pub use anomaly::AnomalyConfig;
 pub use catalog::{default_catalog, Aggregate, Direction, MetricDef, RiskThresholds};
 pub use profiles::{default_profiles, glob_match, infer_profile, ProfileDef};
 pub use prometheus::PrometheusConfig;
@@ -39,6 +41,7 @@ pub struct Config {
     pub forecast: ForecastConfig,
     pub risk: RiskConfig,
     pub alerts: AlertsConfig,
+    pub anomaly: AnomalyConfig,
     pub buffer: BufferConfig,
     pub import: ImportConfig,
     pub training: TrainingConfig,
@@ -65,6 +68,7 @@ impl Default for Config {
             forecast: ForecastConfig::default(),
             risk: RiskConfig::default(),
             alerts: AlertsConfig::default(),
+            anomaly: AnomalyConfig::default(),
             buffer: BufferConfig::default(),
             import: ImportConfig::default(),
             training: TrainingConfig::default(),
@@ -800,6 +804,7 @@ impl Config {
                 "horizons must be ≥ 1 minute".into(),
             );
         }
+        self.anomaly.validate(self.model.horizon_steps)?;
         self.validate_catalog()?;
         self.validate_profiles()
     }

@@ -52,7 +52,19 @@ const catalog = 14;
 await view("overview", () => document.querySelectorAll("#kpis .card").length >= 8 && document.querySelectorAll("#top tr").length > 1);
 const overviewText = await page.textContent("#view-overview");
 check(names.some((n) => overviewText.includes(n)), "overview: no server name shown");
-check(/incident in 30 min/.test(overviewText) && /incident in 8 h/.test(overviewText), "overview: no incident probability for 30 min and 8 h");
+check(/incident within 30 min/.test(overviewText) && /incident within 8 h/.test(overviewText), "overview: no incident probability within 30 min and 8 h");
+// The outlook is the daemon's environment block, not the dashboard's own sum.
+const env = current.environment;
+check(env && env.horizons_minutes.join() === "30,480", `overview: environment horizons ${env && env.horizons_minutes}`);
+const pctText = (p) => (p * 100).toFixed(p < 0.01 && p > 0 ? 2 : 1) + " %";
+const outlookCards = await page.$$eval("#kpis .card", (cs) => cs.map((c) => [c.querySelector(".label").textContent, c.querySelector(".value").textContent]));
+const within8h = outlookCards.find(([l]) => l === "incident within 8 h");
+check(within8h && within8h[1] === pctText(env.fleet[1].probability_any), `overview: 8 h card ${within8h} vs API ${env.fleet[1].probability_any}`);
+check(env.fleet[1].probability_any >= env.fleet[0].probability_any, "API: within 8 h is less likely than within 30 min");
+const anomalousCard = outlookCards.find(([l]) => l === "anomalous now");
+const anomalousApi = Object.values(current.servers).filter((s) => s.anomaly.anomalous).length;
+check(anomalousCard && Number(anomalousCard[1]) === anomalousApi, `overview: anomalous ${anomalousCard} vs API ${anomalousApi}`);
+check((await page.$$("#anomalous tr.anomaly-row")).length === Math.min(anomalousApi, 10), "overview: anomalous list differs from the API");
 const serverCard = await page.$eval("#kpis .card .value", (e) => e.textContent);
 check(Number(serverCard) === names.length, `overview: ${serverCard} servers shown, the API has ${names.length}`);
 check((await page.$$("#histogram svg rect")).length === 10, "overview: no risk histogram");
@@ -79,6 +91,9 @@ check(bands >= catalog - 2, `server: ${bands} forecast bands drawn`);
 const hist = await page.$$eval("#server-charts path.hist", (ps) => ps.filter((p) => (p.getAttribute("d") || "").length > 20).length);
 check(hist >= catalog - 2, `server: ${hist} history lines drawn`);
 check((await page.textContent("#server-head")).includes("forecast by"), "server: no header");
+check(/anomaly/.test(await page.textContent("#server-head")), "server: no anomaly score in the header");
+const footers = await page.$$eval("#server-charts .chart .muted", (fs) => fs.filter((f) => /anomaly/.test(f.textContent)).length);
+check(footers === catalog, `server: ${footers} charts show an anomaly score`);
 if (current.servers[server].method === "tft") {
   const bars = await page.$$("#explain .bars .fill");
   const said = (await page.textContent("#explain")).slice(0, 200);
@@ -96,6 +111,8 @@ for (const level of ["critical", "warning", "watch"]) {
   check(Number(shown) === alerts.levels[level], `alerts: ${level} shows ${shown}, the API says ${alerts.levels[level]}`);
 }
 check((await page.$$("#alert-table tr.alert-row")).length === alerts.alerts.length, "alerts: table rows differ from the API's alerts");
+check(Array.isArray(alerts.anomalies), "API: /alerts/active has no anomalies list");
+check((await page.$$("#anomaly-table tr.anomaly-row")).length === alerts.anomalies.length, "alerts: anomaly rows differ from the API's anomalies");
 
 // Models & training: what serves, per the API.
 const info = await daemon("/admin/model-info");

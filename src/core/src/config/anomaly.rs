@@ -1,0 +1,64 @@
+//! `[anomaly]`: the anomaly score from forecast residuals (see `crate::anomaly`), and the
+//! incident outlook of `GET /predictions/current` (see `crate::outlook`).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnomalyConfig {
+    /// Which forecast an observed step is judged against: the one made this many steps
+    /// before it (1 = the forecast for the next step, the sharpest band).
+    pub horizon_steps: usize,
+    /// The score is the mean exceedance over this many closed steps.
+    pub smoothing_steps: usize,
+    /// A server is "anomalous now" (an alert of kind `anomaly`) while its score is at or
+    /// above this. Tuned on ASD (the first half of its test split): docs/alert-quality.md.
+    pub threshold: f64,
+    /// The band is never taken narrower than this fraction of the metric's catalog range
+    /// (`max − min`), so a flat series does not turn noise into anomalies.
+    pub min_band_fraction: f64,
+    /// The incident outlook's horizons (minutes): probability that a metric crosses its
+    /// critical threshold within each. A horizon beyond the model's is cut to it.
+    pub outlook_minutes: Vec<u32>,
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        AnomalyConfig {
+            horizon_steps: 1,
+            smoothing_steps: 3,
+            threshold: 1.0,
+            min_band_fraction: 0.01,
+            outlook_minutes: vec![30, 480],
+        }
+    }
+}
+
+impl AnomalyConfig {
+    /// Checks the values serde cannot: the offending key and why.
+    pub fn validate(&self, horizon_steps: usize) -> Result<(), (String, String)> {
+        let bad = |key: &str, msg: String| Err((format!("anomaly.{key}"), msg));
+        if self.horizon_steps == 0 || self.horizon_steps > horizon_steps {
+            return bad(
+                "horizon_steps",
+                format!("must be between 1 and model.horizon_steps ({horizon_steps})"),
+            );
+        }
+        if !(1..=288).contains(&self.smoothing_steps) {
+            return bad("smoothing_steps", "must be between 1 and 288".into());
+        }
+        if !(self.threshold.is_finite() && self.threshold > 0.0) {
+            return bad("threshold", "must be a number above 0".into());
+        }
+        if !(0.0..1.0).contains(&self.min_band_fraction) {
+            return bad("min_band_fraction", "must be in [0, 1)".into());
+        }
+        if self.outlook_minutes.is_empty() || self.outlook_minutes.contains(&0) {
+            return bad(
+                "outlook_minutes",
+                "give at least one horizon, each ≥ 1 minute".into(),
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,253 @@
+//! The incident outlook: the probability that a metric crosses its critical threshold
+//! **within** a horizon (30 minutes and 8 hours by default), per server and for the fleet,
+//! from the forecast quantiles.
+//!
+//! - At one step, P(value past `crit`) comes from the quantiles as a CDF that is linear
+//!   between them, with exponential tails beyond the outermost ones whose scale is the
+//!   outermost quantile's distance to the median ([`exceedance`]).
+//! - Within a horizon: the highest of those per-step probabilities over the steps up to it.
+//!   That is exact when forecast errors are perfectly dependent across steps (a run that is
+//!   high stays high) and a lower bound otherwise; it can only grow with the horizon, so
+//!   "within 8 h" is never below "within 30 min".
+//! - A server: its most likely metric, under the same assumption across metrics.
+//! - The fleet: `1 − Π(1 − p_server)` (servers independent) and the expected number of
+//!   servers, `Σ p_server`.
+//!
+//! Calibration on held-out data is measured by `nordiqctl evaluate-alerts` (the reliability
+//! table in docs/alert-quality.md).
+
+use crate::api::{Environment, FleetOutlook, ServerOutlook};
+use crate::config::{Config, Direction, MetricDef};
+use crate::forecast::ServerForecast;
+use std::collections::BTreeMap;
+
+/// P(value past `crit`) from quantile forecasts `(level, value)` sorted by level.
+pub fn exceedance(quantiles: &[(f64, f64)], crit: f64, direction: Direction) -> f64 {
+    let points: Vec<(f64, f64)> = quantiles
+        .iter()
+        .copied()
+        .filter(|(_, v)| v.is_finite())
+        .collect();
+    if points.is_empty() {
+        return 0.0;
+    }
+    // Work on "higher is worse": mirror for metrics where low is bad.
+    let (points, crit): (Vec<(f64, f64)>, f64) = match direction {
+        Direction::High => (points, crit),
+        Direction::Low => (
+            points.iter().rev().map(|(q, v)| (1.0 - q, -v)).collect(),
+            -crit,
+        ),
+    };
+    let median = points
+        .iter()
+        .min_by(|a, b| (a.0 - 0.5).abs().total_cmp(&(b.0 - 0.5).abs()))
+        .map(|p| p.1)
+        .unwrap_or(points[0].1);
+    let (first, last) = (points[0], points[points.len() - 1]);
+    let cdf = if crit >= last.1 {
+        let scale = (last.1 - median).abs().max(1e-9);
+        1.0 - (1.0 - last.0) * (-(crit - last.1) / scale).exp()
+    } else if crit < first.1 {
+        let scale = (median - first.1).abs().max(1e-9);
+        first.0 * (-(first.1 - crit) / scale).exp()
+    } else {
+        let i = points
+            .windows(2)
+            .position(|w| crit >= w[0].1 && crit < w[1].1)
+            .unwrap_or(0);
+        let (a, b) = (points[i], points[i + 1]);
+        let t = if b.1 > a.1 {
+            (crit - a.1) / (b.1 - a.1)
+        } else {
+            0.0
+        };
+        a.0 + t * (b.0 - a.0)
+    };
+    (1.0 - cdf).clamp(0.0, 1.0)
+}
+
+/// P(metric `m` past its critical threshold at some step among the first `steps`); 0 for a
+/// metric without thresholds.
+pub fn probability_within(
+    def: &MetricDef,
+    quantiles: &[f64],
+    forecast: &ServerForecast,
+    m: usize,
+    steps: usize,
+) -> f64 {
+    let Some(risk) = &def.risk else { return 0.0 };
+    let mut levels: Vec<(f64, f64)> = Vec::with_capacity(quantiles.len());
+    (0..steps.min(forecast.horizon))
+        .map(|t| {
+            levels.clear();
+            levels.extend(
+                quantiles
+                    .iter()
+                    .enumerate()
+                    .take(forecast.n_quantiles)
+                    .map(|(q, level)| (*level, forecast.series(m, q)[t] as f64)),
+            );
+            exceedance(&levels, risk.crit, risk.direction)
+        })
+        .fold(0.0, f64::max)
+}
+
+/// The steps each outlook horizon covers (at least 1, at most the model's horizon).
+pub fn horizon_steps(config: &Config) -> Vec<usize> {
+    config
+        .anomaly
+        .outlook_minutes
+        .iter()
+        .map(|min| {
+            ((*min as usize * 60).div_ceil(config.model.step_seconds as usize))
+                .clamp(1, config.model.horizon_steps.max(1))
+        })
+        .collect()
+}
+
+/// One server's outlook: per horizon, the probability and the metric that drives it.
+pub fn server_outlook(config: &Config, forecast: &ServerForecast) -> ServerOutlook {
+    let steps = horizon_steps(config);
+    let mut probability = vec![0.0; steps.len()];
+    let mut metric = vec![None; steps.len()];
+    for (m, def) in config.metrics.iter().enumerate().take(forecast.n_metrics) {
+        for (h, n) in steps.iter().enumerate() {
+            let p = probability_within(def, &config.model.quantiles, forecast, m, *n);
+            if p > probability[h] {
+                probability[h] = p;
+                metric[h] = Some(def.name.clone());
+            }
+        }
+    }
+    ServerOutlook {
+        probability: probability.into_iter().map(round4).collect(),
+        metric,
+    }
+}
+
+fn round4(p: f64) -> f64 {
+    (p * 1e4).round() / 1e4
+}
+
+/// The `environment` block: every server's outlook and the fleet's.
+pub fn environment(config: &Config, servers: BTreeMap<String, ServerOutlook>) -> Environment {
+    let fleet = (0..config.anomaly.outlook_minutes.len())
+        .map(|h| {
+            let ps = servers.values().map(|s| s.probability[h]);
+            FleetOutlook {
+                probability_any: round4(1.0 - ps.clone().map(|p| 1.0 - p).product::<f64>()),
+                expected_servers: round4(ps.sum()),
+            }
+        })
+        .collect();
+    Environment {
+        horizons_minutes: config.anomaly.outlook_minutes.clone(),
+        horizon_steps: horizon_steps(config),
+        fleet,
+        servers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const Q: [f64; 3] = [0.1, 0.5, 0.9];
+
+    fn qs(values: [f64; 3]) -> Vec<(f64, f64)> {
+        Q.iter().copied().zip(values).collect()
+    }
+
+    #[test]
+    fn exceedance_follows_the_quantiles() {
+        let band = qs([40.0, 50.0, 60.0]);
+        // At a quantile the exceedance is one minus its level.
+        assert!((exceedance(&band, 50.0, Direction::High) - 0.5).abs() < 1e-9);
+        assert!((exceedance(&band, 60.0, Direction::High) - 0.1).abs() < 1e-9);
+        assert!((exceedance(&band, 40.0, Direction::High) - 0.9).abs() < 1e-9);
+        // Linear in between, decaying beyond, monotone throughout.
+        assert!((exceedance(&band, 55.0, Direction::High) - 0.3).abs() < 1e-9);
+        let far = exceedance(&band, 95.0, Direction::High);
+        assert!(far > 0.0 && far < 0.01, "{far}");
+        let mut last = 1.0;
+        for crit in (0..120).map(|c| c as f64) {
+            let p = exceedance(&band, crit, Direction::High);
+            assert!(p <= last + 1e-12, "monotone at {crit}");
+            last = p;
+        }
+        // Low is bad: crossing below 45 when the median is 50.
+        let low = exceedance(&band, 45.0, Direction::Low);
+        assert!((low - 0.3).abs() < 1e-9, "{low}");
+        assert_eq!(exceedance(&[], 10.0, Direction::High), 0.0);
+    }
+
+    /// cpu_user_pct (crit 95) with p50 `p50[t]`, p10/p90 at ±5.
+    fn forecast(config: &Config, p50: &[f32]) -> ServerForecast {
+        let mut f = ServerForecast::empty("test", config.metrics.len(), 3, p50.len());
+        for m in 0..config.metrics.len() {
+            for q in 0..3 {
+                let series = f.series_mut(m, q);
+                for (t, v) in series.iter_mut().enumerate() {
+                    *v = match m {
+                        0 => p50[t] + 5.0 * (q as f32 - 1.0),
+                        3 => 80.0, // idle high: healthy
+                        _ => 1.0,
+                    };
+                }
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn within_a_horizon_never_falls_as_the_horizon_grows() {
+        let mut c = Config::default();
+        c.model.horizon_steps = 96;
+        // A spike at 20 minutes that is gone by 1 hour: "within 8 h" keeps it.
+        let mut p50 = vec![50.0f32; 96];
+        p50[3] = 95.0;
+        let o = server_outlook(&c, &forecast(&c, &p50));
+        assert_eq!(horizon_steps(&c), vec![6, 96]);
+        assert!((o.probability[0] - 0.5).abs() < 1e-9, "{:?}", o.probability);
+        assert_eq!(o.probability[0], o.probability[1]);
+        assert_eq!(o.metric[0].as_deref(), Some("cpu_user_pct"));
+        // A breach after 2 h: unlikely within 30 min, likely within 8 h.
+        let mut p50 = vec![50.0f32; 96];
+        p50[30] = 100.0;
+        let o = server_outlook(&c, &forecast(&c, &p50));
+        assert!(o.probability[0] < 0.01, "{:?}", o.probability);
+        assert!(o.probability[1] > 0.8, "{:?}", o.probability);
+        // Nothing near a threshold: nothing named.
+        let calm = server_outlook(&c, &forecast(&c, &[10.0f32; 96]));
+        assert!(calm.probability.iter().all(|p| *p < 1e-4), "{calm:?}");
+    }
+
+    #[test]
+    fn the_fleet_combines_servers_as_independent() {
+        let c = Config::default();
+        let servers = BTreeMap::from([
+            (
+                "a".to_string(),
+                ServerOutlook {
+                    probability: vec![0.5, 0.5],
+                    metric: vec![None, None],
+                },
+            ),
+            (
+                "b".to_string(),
+                ServerOutlook {
+                    probability: vec![0.2, 0.6],
+                    metric: vec![None, None],
+                },
+            ),
+        ]);
+        let e = environment(&c, servers);
+        assert_eq!(e.horizons_minutes, vec![30, 480]);
+        assert!((e.fleet[0].probability_any - 0.6).abs() < 1e-9);
+        assert!((e.fleet[1].probability_any - 0.8).abs() < 1e-9);
+        assert!((e.fleet[1].expected_servers - 1.1).abs() < 1e-9);
+        let empty = environment(&c, BTreeMap::new());
+        assert_eq!(empty.fleet[0].probability_any, 0.0);
+    }
+}
