@@ -102,7 +102,7 @@ impl AnomalyState {
     ) -> AnomalyReading {
         self.observe(anomaly, min_widths, snapshot);
         self.expect(anomaly, snapshot.last_step, forecast);
-        self.reading(min_widths.len())
+        self.reading(anomaly, min_widths.len())
     }
 
     fn observe(&mut self, anomaly: &AnomalyConfig, min_widths: &[f32], snapshot: &WindowSnapshot) {
@@ -159,8 +159,9 @@ impl AnomalyState {
         }
     }
 
-    /// The current reading (scores smoothed over the recent judged steps).
-    pub fn reading(&self, n_metrics: usize) -> AnomalyReading {
+    /// The current reading (scores smoothed over the recent judged steps; the server's is
+    /// the `metrics_needed`-th highest metric score).
+    pub fn reading(&self, anomaly: &AnomalyConfig, n_metrics: usize) -> AnomalyReading {
         let mut reading = AnomalyReading::none(n_metrics);
         reading.judged_steps = self.judged;
         for (m, slot) in reading.metrics.iter_mut().enumerate() {
@@ -179,15 +180,19 @@ impl AnomalyState {
                 reading.expected_high[m] = band.hi[m];
             }
         }
-        let top = reading
+        let mut ranked: Vec<(usize, f64)> = reading
             .metrics
             .iter()
+            .copied()
             .enumerate()
-            .filter(|(_, s)| !s.is_nan() && **s > 0.0)
-            .max_by(|a, b| a.1.total_cmp(b.1));
-        if let Some((m, s)) = top {
+            .filter(|(_, s)| !s.is_nan() && *s > 0.0)
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        if let Some((m, _)) = ranked.first() {
+            reading.top_metric = Some(*m);
+        }
+        if let Some((_, s)) = ranked.get(anomaly.metrics_needed.max(1) - 1) {
             reading.score = *s;
-            reading.top_metric = Some(m);
         }
         reading
     }
@@ -234,6 +239,7 @@ mod tests {
         c.model.horizon_steps = 4;
         c.anomaly.horizon_steps = 1;
         c.anomaly.smoothing_steps = 2;
+        c.anomaly.metrics_needed = 1;
         c
     }
 
@@ -326,6 +332,26 @@ mod tests {
         let history: Vec<f32> = (0..10).map(|_| 90.0).collect();
         let r = state.update(&c.anomaly, &widths, &snapshot(19, &history), &f);
         assert_eq!(r.judged_steps, 3);
+        assert!((r.score - 1.5).abs() < 1e-9, "{}", r.score);
+    }
+
+    #[test]
+    fn the_server_score_is_the_kth_worst_metric() {
+        let mut c = config();
+        c.anomaly.metrics_needed = 2;
+        c.anomaly.smoothing_steps = 1;
+        let widths = min_widths(&c);
+        let f = forecast(&c);
+        let mut state = AnomalyState::default();
+        state.update(&c.anomaly, &widths, &snapshot(10, &[50.0]), &f);
+        // Only metric 0 leaves its band: one metric is not enough.
+        let r = state.update(&c.anomaly, &widths, &snapshot(11, &[50.0, 80.0]), &f);
+        assert_eq!((r.score, r.top_metric), (0.0, Some(0)));
+        // Both leave it: the score is the second worst (metric 1 at 9: 1.5 widths below).
+        let mut s = snapshot(12, &[50.0, 80.0, 100.0]);
+        s.history[5] = 1.0;
+        let r = state.update(&c.anomaly, &widths, &s, &f);
+        assert!((r.metrics[1] - 1.5).abs() < 1e-9, "{:?}", r.metrics);
         assert!((r.score - 1.5).abs() < 1e-9, "{}", r.score);
     }
 

@@ -341,6 +341,47 @@ pub struct ReloadOutcome {
     pub error: Option<String>,
 }
 
+/// Live accuracy of one forecaster over a span (see `nordiq_model::live`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LiveScores {
+    /// Forecast windows scored.
+    pub windows: u64,
+    /// Means over metrics of the per-metric figures, as in the backtests: MASE against
+    /// seasonal naive on the same steps, pinball loss, lowest-to-highest quantile coverage.
+    pub mase: Option<f64>,
+    pub pinball: Option<f64>,
+    pub coverage: Option<f64>,
+    pub horizons: Vec<LiveBucket>,
+}
+
+/// One horizon bucket of [`LiveScores`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LiveBucket {
+    pub label: String,
+    pub mase: Option<f64>,
+    pub coverage: Option<f64>,
+}
+
+/// The served forecaster and the best baseline over one span.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LiveSpan {
+    pub hours: usize,
+    pub served: LiveScores,
+    pub baseline: LiveScores,
+}
+
+/// `live` in `GET /admin/model-info`: the forecasts served, scored against what happened.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LiveReport {
+    /// What served the scored forecasts, and the baseline scored beside it.
+    pub served: String,
+    pub baseline: String,
+    /// Forecasts kept whose horizon has not closed yet.
+    pub pending_windows: usize,
+    pub day: LiveSpan,
+    pub week: LiveSpan,
+}
+
 /// `GET /admin/model-info`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelInfo {
@@ -370,6 +411,9 @@ pub struct ModelInfo {
     pub reloads_ok: u64,
     pub reloads_failed: u64,
     pub last_reload: Option<ReloadOutcome>,
+    /// Live accuracy of what served, beside the best baseline (last day and week).
+    #[serde(default)]
+    pub live: Option<LiveReport>,
 }
 
 /// `POST /admin/trigger-training` answer.

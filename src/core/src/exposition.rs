@@ -27,6 +27,8 @@ pub struct Health {
     pub reloads_refused: u64,
     /// Bytes the data buffer holds on disk; None when it is disabled.
     pub buffer_bytes: Option<u64>,
+    /// Live accuracy of the served forecasts and the best baseline.
+    pub live: Option<crate::api::LiveReport>,
 }
 
 fn escape(value: &str) -> String {
@@ -55,6 +57,44 @@ fn number(v: f64) -> String {
         if v > 0.0 { "+Inf" } else { "-Inf" }.into()
     } else {
         format!("{v}")
+    }
+}
+
+/// `nordiq_live_{mase,pinball,coverage}{forecaster,window}`: what served and the best
+/// baseline, over the last day and week (left out while nothing was scored).
+type Figure = fn(&crate::api::LiveScores) -> Option<f64>;
+
+fn live_accuracy(out: &mut String, live: &crate::api::LiveReport) {
+    let figures: [(&str, &str, Figure); 3] = [
+        (
+            "nordiq_live_mase",
+            "MASE of the served forecasts against what happened (seasonal naive = 1).",
+            |s| s.mase,
+        ),
+        (
+            "nordiq_live_pinball",
+            "Mean pinball loss of the served forecasts.",
+            |s| s.pinball,
+        ),
+        (
+            "nordiq_live_coverage",
+            "Share of observed values inside the served forecast band.",
+            |s| s.coverage,
+        ),
+    ];
+    for (name, help, pick) in figures {
+        family(out, name, "gauge", help);
+        for (window, span) in [("1d", &live.day), ("7d", &live.week)] {
+            for (who, scores) in [("served", &span.served), ("baseline", &span.baseline)] {
+                if let Some(v) = pick(scores) {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{forecaster=\"{who}\",window=\"{window}\"}} {}",
+                        number(v)
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -154,6 +194,9 @@ pub fn render(config: &Config, health: &Health, assessed: &[Assessed]) -> String
             "Bytes the data buffer holds on disk.",
             b as f64,
         );
+    }
+    if let Some(live) = &health.live {
+        live_accuracy(&mut out, live);
     }
     family(
         &mut out,
@@ -386,9 +429,28 @@ mod tests {
             assessed("a", Level::Healthy, &config),
             assessed("b", Level::Warning, &config),
         ];
+        let scores = |mase: f64| crate::api::LiveScores {
+            windows: 3,
+            mase: Some(mase),
+            pinball: Some(0.5),
+            coverage: None,
+            horizons: Vec::new(),
+        };
+        let span = |hours| crate::api::LiveSpan {
+            hours,
+            served: scores(0.8),
+            baseline: scores(0.9),
+        };
         let health = Health {
             model_id: "tft_1".into(),
             samples_total: 7,
+            live: Some(crate::api::LiveReport {
+                served: "tft_1".into(),
+                baseline: "baseline:seasonal_median".into(),
+                pending_windows: 0,
+                day: span(24),
+                week: span(168),
+            }),
             ..Health::default()
         };
         let text = render(&config, &health, &fleet);
@@ -404,6 +466,15 @@ mod tests {
         assert_eq!(text.matches("nordiq_forecast{").count(), 2 * 3 * 3);
         assert_eq!(text.matches("nordiq_server_alert_level{").count(), 2);
         assert_eq!(text.matches("nordiq_anomaly_score{").count(), 2);
+        assert!(
+            text.contains("nordiq_live_mase{forecaster=\"served\",window=\"1d\"} 0.8\n"),
+            "{text}"
+        );
+        assert!(text.contains("nordiq_live_mase{forecaster=\"baseline\",window=\"7d\"} 0.9\n"));
+        assert!(
+            !text.contains("nordiq_live_coverage{"),
+            "no figure, no series"
+        );
         assert!(text.contains("nordiq_anomalous_servers 0\n"), "{text}");
         assert!(text.contains("nordiq_incident_probability{within=\"30m\"} "));
         assert!(text.contains("nordiq_server_incident_probability{server=\"a\",within=\"8h\"} "));

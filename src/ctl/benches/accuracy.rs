@@ -7,25 +7,16 @@
 //! docs/accuracy.md, keeping its hand-written "## Ablation" section. Nothing here asserts
 //! a figure.
 
+mod common;
+
+use common::{arg, load_grids, repo, threads, train_options, train_tft};
 use nordiq_core::config::Config;
 use nordiq_model::accuracy::{best_baseline, best_baseline_per_bucket, Report};
-use nordiq_model::backtest::{backtest, to_grids, Grid, Options};
+use nordiq_model::backtest::{backtest, Grid, Options};
 use nordiq_model::baseline::Baseline;
-use nordiq_model::tft::train::{split_origins_for, train, TrainOptions, TrainSummary};
-use nordiq_model::tft::{TftForecaster, TftModel, TftShape};
+use nordiq_model::tft::train::{TrainOptions, TrainSummary};
 use nordiq_model::Forecaster;
 use std::fmt::Write as _;
-use std::path::Path;
-use std::sync::atomic::AtomicBool;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 struct Run {
     reports: Vec<Report>,
@@ -44,44 +35,9 @@ fn run(
     eval_grids: &[Grid],
     test_start: i64,
     options: &TrainOptions,
-    threads: usize,
 ) -> Run {
-    let step_ms = config.model.step_seconds as i64 * 1000;
-    let shape = TftShape::from_config(config, arg("--hidden", 32), 4, 0.1);
-    let mut tft = TftModel::new(shape.clone(), tch::Device::Cpu, options.seed);
-    let train_end =
-        |g: &Grid| (test_start.div_euclid(step_ms) - g.start_step).clamp(0, g.len as i64) as usize;
-    let (tr, val) = split_origins_for(train_grids, &shape, &train_end, options);
-    println!(
-        "{name}: {} training and {} validation windows",
-        tr.len(),
-        val.len()
-    );
-    let mut epochs = Vec::new();
-    let summary = train(
-        &mut tft,
-        train_grids,
-        &tr,
-        &val,
-        options,
-        &AtomicBool::new(false),
-        &mut |r| {
-            println!(
-                "{name}: epoch {}/{}: train {:.4} validation {:.4} ({:.0} s)",
-                r.epoch, r.epochs, r.train_loss, r.validation_loss, r.elapsed_s
-            );
-            epochs.push(format!(
-                "| {} | {:.4} | {:.4} | {:.0} |",
-                r.epoch, r.train_loss, r.validation_loss, r.elapsed_s
-            ));
-        },
-    )
-    .expect("training");
-    let model_dir =
-        std::env::temp_dir().join(format!("nordiq-accuracy-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&model_dir).expect("temp dir");
-    tft.save(&model_dir).expect("save");
-    let served = TftForecaster::load(&model_dir, "tft", threads, false).expect("load");
+    let trained = train_tft(name, config, train_grids, &|_| test_start, options);
+    let served = trained.forecaster;
     let mut models: Vec<Box<dyn Forecaster>> = vec![Box::new(served)];
     models.extend(
         Baseline::all(config)
@@ -108,13 +64,12 @@ fn run(
         reports.len(),
         started.elapsed().as_secs_f64()
     );
-    let _ = std::fs::remove_dir_all(&model_dir);
     Run {
         reports,
-        summary,
-        train_windows: tr.len(),
-        validation_windows: val.len(),
-        epochs,
+        summary: trained.summary,
+        train_windows: trained.train_windows,
+        validation_windows: trained.validation_windows,
+        epochs: trained.epochs,
     }
 }
 
@@ -269,49 +224,15 @@ fn targets(md: &mut String, all: &[Report], unseen: Option<&[Report]>) {
 }
 
 fn main() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repo = repo();
     let config = Config::load(&repo.join("examples/asd.toml")).expect("examples/asd.toml");
-    let data = repo.join("../shared/data/asd");
-    let mut samples = Vec::new();
-    for i in 1..=12 {
-        let f = data.join(format!("omi-{i}.csv"));
-        assert!(f.exists(), "the ASD dataset is not at {}", data.display());
-        let h = nordiq_buffer::import::read_history(
-            &f,
-            &config,
-            &Default::default(),
-            nordiq_core::timefmt::now_ms(),
-        )
-        .expect("read ASD");
-        assert_eq!(
-            h.rejected_rows,
-            0,
-            "{}: {:?}",
-            f.display(),
-            h.rejected.first()
-        );
-        samples.extend(h.samples);
-    }
-    let rows = samples.len();
-    let aggregates: Vec<_> = config.metrics.iter().map(|m| m.aggregate).collect();
-    let step_ms = config.model.step_seconds as i64 * 1000;
-    let grids = to_grids(samples, step_ms, &aggregates);
+    let (grids, rows) = load_grids(&config);
     let test_start =
         nordiq_core::timefmt::parse_rfc3339_ms("2026-01-31T00:00:00Z").expect("test start");
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let threads = threads();
     tch::set_num_threads(threads as i32);
-    let options = TrainOptions {
-        epochs: arg("--epochs", 24),
-        max_windows: arg("--max-windows", 2048),
-        stride: 6,
-        validation_stride: 24,
-        ..TrainOptions::default()
-    };
-    let all = run(
-        "all", &config, &grids, &grids, test_start, &options, threads,
-    );
+    let options = train_options();
+    let all = run("all", &config, &grids, &grids, test_start, &options);
     let unseen = (!std::env::args().any(|a| a == "--skip-unseen")).then(|| {
         let number = |g: &Grid| {
             g.server
@@ -321,9 +242,7 @@ fn main() {
         };
         let (seen, new): (Vec<Grid>, Vec<Grid>) =
             grids.iter().cloned().partition(|g| number(g) <= 8);
-        run(
-            "unseen", &config, &seen, &new, test_start, &options, threads,
-        )
+        run("unseen", &config, &seen, &new, test_start, &options)
     });
 
     let mut md = String::new();

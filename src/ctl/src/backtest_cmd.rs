@@ -5,7 +5,7 @@ use crate::failure;
 use nordiq_core::config::{BaselineKind, Config};
 use nordiq_core::exit;
 use nordiq_model::accuracy::{best_baseline, best_baseline_per_bucket};
-use nordiq_model::backtest::{backtest, to_grids, Options};
+use nordiq_model::backtest::{backtest, to_grids, Grid, Options};
 use nordiq_model::baseline::Baseline;
 use nordiq_model::Forecaster;
 use std::path::PathBuf;
@@ -20,7 +20,7 @@ pub struct BacktestArgs {
     #[arg(long = "model", value_name = "MODEL")]
     models: Vec<String>,
     /// History files (CSV with a header row, or Parquet), as for `nordiqctl import`.
-    #[arg(long = "data", required = true, value_name = "FILE")]
+    #[arg(long = "data", required = true, num_args = 1.., value_name = "FILE")]
     data: Vec<PathBuf>,
     /// First forecast origin (RFC 3339); default: the start of the last third of each series.
     #[arg(long, value_name = "TIME")]
@@ -35,7 +35,8 @@ pub struct BacktestArgs {
     json: bool,
 }
 
-fn model(config: &Config, name: &str) -> anyhow::Result<Box<dyn Forecaster>> {
+/// A forecaster by name: `baseline:KIND` or a trained model directory.
+pub(crate) fn model(config: &Config, name: &str) -> anyhow::Result<Box<dyn Forecaster>> {
     if let Some(kind) = name
         .strip_prefix("baseline:")
         .and_then(BaselineKind::from_id)
@@ -81,31 +82,7 @@ pub fn run(config: &Config, args: &BacktestArgs) -> anyhow::Result<i32> {
         ),
         None => None,
     };
-    let mut samples = Vec::new();
-    let mut rejected = 0;
-    for file in &args.data {
-        let history =
-            nordiq_buffer::import::read_history(file, config, &map, nordiq_core::timefmt::now_ms())
-                .map_err(|e| failure(exit::DATA_ERR, e.to_string()))?;
-        rejected += history.rejected_rows;
-        if let Some(r) = history.rejected.first() {
-            eprintln!(
-                "{}:{}: {}: {} ({} rows rejected in this file)",
-                r.file.display(),
-                r.line,
-                r.field,
-                r.reason,
-                history.rejected_rows
-            );
-        }
-        samples.extend(history.samples);
-    }
-    let step_ms = config.model.step_seconds as i64 * 1000;
-    let aggregates: Vec<_> = config.metrics.iter().map(|m| m.aggregate).collect();
-    let grids = to_grids(samples, step_ms, &aggregates);
-    if grids.is_empty() {
-        return Err(failure(exit::DATA_ERR, "no valid rows in the data"));
-    }
+    let (grids, rejected) = read_grids(config, &args.data, &map)?;
     let refs: Vec<&dyn Forecaster> = models.iter().map(|m| m.as_ref()).collect();
     let started = std::time::Instant::now();
     let reports = backtest(
@@ -177,4 +154,39 @@ pub fn run(config: &Config, args: &BacktestArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(exit::OK)
+}
+
+/// Reads history files (CSV or Parquet) and puts them on the step grid; rows refused are
+/// counted and the first of each file is reported on stderr.
+pub(crate) fn read_grids(
+    config: &Config,
+    files: &[PathBuf],
+    map: &nordiq_buffer::import::ColumnMap,
+) -> anyhow::Result<(Vec<Grid>, usize)> {
+    let mut samples = Vec::new();
+    let mut rejected = 0;
+    for file in files {
+        let history =
+            nordiq_buffer::import::read_history(file, config, map, nordiq_core::timefmt::now_ms())
+                .map_err(|e| failure(exit::DATA_ERR, e.to_string()))?;
+        rejected += history.rejected_rows;
+        if let Some(r) = history.rejected.first() {
+            eprintln!(
+                "{}:{}: {}: {} ({} rows rejected in this file)",
+                r.file.display(),
+                r.line,
+                r.field,
+                r.reason,
+                history.rejected_rows
+            );
+        }
+        samples.extend(history.samples);
+    }
+    let step_ms = config.model.step_seconds as i64 * 1000;
+    let aggregates: Vec<_> = config.metrics.iter().map(|m| m.aggregate).collect();
+    let grids = to_grids(samples, step_ms, &aggregates);
+    if grids.is_empty() {
+        return Err(failure(exit::DATA_ERR, "no valid rows in the data"));
+    }
+    Ok((grids, rejected))
 }

@@ -3,6 +3,7 @@
 mod backtest_cmd;
 mod buffer_cmd;
 mod demo_feed;
+mod evaluate_cmd;
 mod model_cmd;
 mod scenario_cmd;
 mod status_cmd;
@@ -78,6 +79,11 @@ enum Command {
     /// Score forecasters on your own history (rolling origin); MASE is relative to
     /// seasonal naive on the same windows.
     Backtest(backtest_cmd::BacktestArgs),
+    /// Replay labelled history through the daemon's forecasts, risk and anomaly code step
+    /// by step and score the alerts against the labelled incidents: event recall,
+    /// precision, false alerts per server-day, lead time, NAB score, and the reliability
+    /// of the incident probabilities.
+    EvaluateAlerts(evaluate_cmd::EvaluateArgs),
     /// Feed a small scripted fleet (deterministic synthetic metrics, with history so the
     /// forecasts start at once), for tests and benchmarks. The realistic fleet is
     /// `nordiq-metrics simulate`.
@@ -310,6 +316,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Buffer(command) => buffer_cmd::run_buffer(&config, command),
         Command::Import(args) => buffer_cmd::run_import(&config, args),
         Command::Backtest(args) => backtest_cmd::run(&config, args),
+        Command::EvaluateAlerts(args) => evaluate_cmd::run(&config, args),
         Command::Models { json } => model_cmd::run_models(&config, *json),
         Command::Promote { id } => {
             model_cmd::run_promote(&config, &client(&cli, &config)?, Some(id))

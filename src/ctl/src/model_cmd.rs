@@ -225,7 +225,46 @@ pub fn run_model_info(client: &ApiClient, json: bool) -> anyhow::Result<i32> {
         print!("last reload  {} · ", o.at);
         print_outcome(o);
     }
+    if let Some(live) = &i.live {
+        print_live(live);
+    }
     Ok(exit::OK)
+}
+
+/// The live-accuracy table: served forecaster and best baseline, last day and week.
+fn print_live(live: &nordiq_core::api::LiveReport) {
+    let f = |v: Option<f64>, digits: usize| match v {
+        Some(v) => format!("{v:.digits$}"),
+        None => "-".into(),
+    };
+    let pct = |v: Option<f64>| {
+        v.map(|c| format!("{:.1} %", c * 100.0))
+            .unwrap_or("-".into())
+    };
+    println!(
+        "live         served forecasts scored against what happened ({} waiting for their horizon)",
+        live.pending_windows
+    );
+    println!(
+        "  {:<8} {:<34} {:>8} {:>8} {:>10} {:>9}",
+        "SPAN", "FORECASTER", "WINDOWS", "MASE", "PINBALL", "COVERAGE"
+    );
+    for (label, span) in [("day", &live.day), ("week", &live.week)] {
+        for (who, scores) in [
+            (&live.served, &span.served),
+            (&live.baseline, &span.baseline),
+        ] {
+            println!(
+                "  {:<8} {:<34} {:>8} {:>8} {:>10} {:>9}",
+                label,
+                who,
+                scores.windows,
+                f(scores.mase, 3),
+                f(scores.pinball, 5),
+                pct(scores.coverage)
+            );
+        }
+    }
 }
 
 fn print_job(r: &JobRecord) {

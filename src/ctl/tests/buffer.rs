@@ -290,3 +290,97 @@ fn backtest_scores_baselines_on_asd() {
     assert_eq!(code, 64, "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn evaluate_alerts_scores_labelled_asd_incidents() {
+    let dir = tmpdir("evaluate");
+    let config = asd_config(&dir);
+    let (a, b) = (asd("omi-3.csv"), asd("omi-4.csv"));
+    let report = json(
+        &config,
+        &[
+            "evaluate-alerts",
+            "--json",
+            "--model",
+            "baseline:seasonal_median",
+            "--label-column",
+            "anomaly",
+            "--test-start",
+            "2026-01-31T00:00:00Z",
+            "--data",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(report["servers"], 2);
+    assert_eq!(report["model"], "baseline:seasonal_median");
+    assert_eq!(
+        report["scored_steps"],
+        2 * 4320,
+        "every test step of both servers"
+    );
+    let detectors: Vec<&str> = report["detectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["detector"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        detectors,
+        [
+            "predicted breach",
+            "anomaly",
+            "breach or anomaly",
+            "static thresholds"
+        ]
+    );
+    // omi-3 and omi-4 hold 6 + 5 labelled segments in their test split.
+    let anomaly = &report["detectors"][1]["overall"];
+    assert_eq!(anomaly["segments"], 11, "{anomaly}");
+    let caught = anomaly["caught"].as_u64().unwrap();
+    assert!(
+        caught >= 6,
+        "the anomaly score catches most incidents: {anomaly}"
+    );
+    let nab = anomaly["nab_standard"].as_f64().unwrap();
+    assert!(nab > 0.0 && nab <= 100.0, "{anomaly}");
+    assert_eq!(
+        report["detectors"][1]["servers"].as_object().unwrap().len(),
+        2
+    );
+    // ASD's catalog has no thresholds: nothing can breach, and no probability is above 0.
+    assert_eq!(report["detectors"][0]["overall"]["alert_events"], 0);
+    let reliability = &report["outlook_reliability"][0];
+    assert!(
+        reliability["count"].as_u64().unwrap() > 8000,
+        "{reliability}"
+    );
+    assert_eq!(reliability["base_rate"], 0.0);
+    // A label column that is a metric, and an unknown level, are usage errors.
+    let (code, out) = ctl(
+        &config,
+        &[
+            "evaluate-alerts",
+            "--label-column",
+            "m01",
+            "--data",
+            a.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 64, "{out}");
+    assert!(out.contains("m01"), "{out}");
+    let (code, out) = ctl(
+        &config,
+        &[
+            "evaluate-alerts",
+            "--label-column",
+            "anomaly",
+            "--min-level",
+            "severe",
+            "--data",
+            a.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 64, "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

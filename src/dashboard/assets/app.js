@@ -341,6 +341,17 @@ views.models = async () => {
      ["reloads", `${info.reloads_ok} ok, ${info.reloads_failed} refused`],
      ["last reload", info.last_reload ? `${info.last_reload.at}: ${info.last_reload.ok ? "ok" : "refused, " + info.last_reload.error} (${fmt(info.last_reload.duration_ms, 0)} ms)` : "–"]]
       .map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v)))));
+  const live = info.live;
+  replace($("live"), !live ? el("p", { class: "muted" }, "Live accuracy is off (live.max_servers = 0).")
+    : el("table", {},
+      el("tr", {}, el("th", {}, "span"), el("th", {}, "forecaster"), el("th", {}, "windows"), el("th", {}, "MASE"), el("th", {}, "pinball"), el("th", {}, "coverage"),
+        ...(live.week.served.horizons || []).map((b) => el("th", {}, "MASE " + b.label))),
+      [["last day", live.day], ["last week", live.week]].flatMap(([label, span]) =>
+        [[live.served, span.served], [live.baseline, span.baseline]].map(([who, s]) => el("tr", { class: "live-row" },
+          el("td", {}, label), el("td", {}, who), el("td", {}, s.windows), el("td", {}, fmt(s.mase, 3)), el("td", {}, fmt(s.pinball, 5)),
+          el("td", {}, s.coverage === null ? "–" : pct(s.coverage)),
+          ...(s.horizons || []).map((b) => el("td", {}, fmt(b.mase, 3))))))),
+    live ? el("p", { class: "muted" }, `${live.pending_windows} served forecasts are waiting for their horizon to close.`) : "");
   replace($("model-table"), el("tr", {}, el("th", {}, "model"), el("th", {}, "created"), el("th", {}, "MASE"), el("th", {}, "coverage"), el("th", {}, "")),
     models.models.slice().reverse().map((m) => el("tr", {}, el("td", {}, m.id), el("td", {}, m.created || "–"), el("td", {}, fmt(m.mase, 3)),
       el("td", {}, m.coverage === null ? "–" : pct(m.coverage)), el("td", {}, m.current ? "current" : m.previous ? "previous" : ""))));

@@ -75,6 +75,10 @@ pub struct App {
     pub alerts: Mutex<AlertTracker>,
     /// Every forecast server's pending bands and recent exceedances.
     pub anomalies: Mutex<AnomalyBook>,
+    /// Served forecasts kept for scoring, and the hourly live-accuracy bins.
+    pub live: Mutex<nordiq_model::live::LiveAccuracy>,
+    /// The hour the live-accuracy bins were last saved in.
+    pub live_saved_hour: AtomicI64,
     pub counters: Counters,
     /// Batch ids ingest has taken (`X-NordIQ-Batch`), to drop repeats.
     pub batch_ids: Mutex<nordiq_core::batch_ids::RecentBatchIds>,
@@ -103,6 +107,8 @@ impl App {
             buffer,
             alerts: Mutex::new(AlertTracker::new(config.alerts.max_events)),
             anomalies: Mutex::new(AnomalyBook::default()),
+            live: Mutex::new(crate::live::load(&config)),
+            live_saved_hour: AtomicI64::new(i64::MIN),
             batch_ids: Mutex::new(nordiq_core::batch_ids::RecentBatchIds::new(100_000)),
             forecaster: ArcSwap::from_pointee(forecaster),
             model: crate::reload::ModelState::new(model_path),

@@ -56,6 +56,7 @@ pub async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
         reloads_ok,
         reloads_refused,
         buffer_bytes,
+        live: crate::reload::model_info_live(&app),
     };
     let config2 = Arc::clone(&config);
     let body = tokio::task::spawn_blocking(move || render(&config2, &health, &set.assessed))

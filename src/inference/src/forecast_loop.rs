@@ -91,6 +91,7 @@ pub fn refresh(app: &App, trigger: &str) -> RefreshInfo {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .update_all(&config, snapshots.iter().zip(forecasts.iter()));
+    crate::live::after_refresh(app, &config, forecaster.id(), &snapshots, &forecasts, now);
     let pairs: Vec<_> = snapshots.iter().zip(forecasts).collect();
     let threads = ForecastSpec::from_config(&config).threads;
     let mut assessed = parallel_map(pairs, threads, |(s, f)| assess::assess(&config, s, f));

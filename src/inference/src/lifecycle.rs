@@ -138,6 +138,7 @@ pub async fn run(
         _ = sigint.recv() => tracing::warn!("second signal; exiting now"),
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), forecast_task).await;
+    crate::live::save(&app);
     if let Some(buffer) = app.buffer.clone() {
         // Roll the log into Parquet so the next start has nothing to recover.
         let _ = tokio::task::spawn_blocking(move || buffer.close()).await;

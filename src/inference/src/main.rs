@@ -9,6 +9,7 @@ mod historical;
 mod http;
 mod jobs;
 mod lifecycle;
+mod live;
 mod reload;
 mod remote_write;
 mod serving;

@@ -56,6 +56,11 @@ impl ModelState {
         f(&mut self.loaded.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// The directory of the model that serves, if any.
+    pub fn path(&self) -> Option<PathBuf> {
+        self.with(|l| l.path.clone())
+    }
+
     /// Reloads that served their candidate, and reloads refused, since start.
     pub fn reload_counts(&self) -> (u64, u64) {
         self.with(|l| (l.ok, l.failed))
@@ -168,6 +173,17 @@ pub fn rebuild_baseline(app: &App) {
 }
 
 /// `GET /admin/model-info`.
+/// Live accuracy as of now (None when `live.max_servers` = 0).
+pub fn model_info_live(app: &App) -> Option<nordiq_core::api::LiveReport> {
+    let config = app.config.load();
+    (config.live.max_servers > 0).then(|| {
+        app.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .report(&config, now_ms().div_euclid(3_600_000))
+    })
+}
+
 pub fn model_info(app: &App) -> ModelInfo {
     let config = app.config.load();
     let serving = app.forecaster.load_full();
@@ -241,5 +257,6 @@ pub fn model_info(app: &App) -> ModelInfo {
         reloads_ok: ok,
         reloads_failed: failed,
         last_reload: last,
+        live: model_info_live(app),
     }
 }

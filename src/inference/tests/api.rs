@@ -443,7 +443,7 @@ fn anomaly_scores_judge_each_step_against_the_forecast_made_for_it() {
         "[model]\nstep_seconds = 2\nhorizon_steps = 60\nencoder_steps = 30\n\n\
          [forecast]\nseason_seconds = 60\nmin_history_steps = 12\nsummary_horizons_minutes = [1, 2]\n\n\
          [risk]\nlookahead_minutes = 1\n\n[prometheus]\nhorizons_minutes = [1]\n\n\
-         [anomaly]\nsmoothing_steps = 1\nthreshold = 1.0\noutlook_minutes = [1, 2]\n",
+         [anomaly]\nsmoothing_steps = 1\nmetrics_needed = 1\nthreshold = 1.0\noutlook_minutes = [1, 2]\n",
     );
     let daemon = Daemon::start(dir.path(), &config, port, &[("NORDIQ_API_KEY", KEY)]);
     let c = daemon.client(Some(KEY));
@@ -541,6 +541,92 @@ fn anomaly_scores_judge_each_step_against_the_forecast_made_for_it() {
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
+}
+
+/// Live accuracy end to end at 1-second steps and a 1-minute horizon: the served forecasts
+/// (and the best baseline's) are scored once their horizon has closed, shown in
+/// model-info and /metrics, and still there after a restart.
+#[test]
+fn live_accuracy_scores_served_forecasts_and_survives_a_restart() {
+    let dir = TempDir::new("live");
+    let port = free_port();
+    let config = write_config(
+        dir.path(),
+        port,
+        "[model]\nstep_seconds = 1\nhorizon_steps = 60\nencoder_steps = 30\n\n\
+         [forecast]\nseason_seconds = 30\nmin_history_steps = 12\nsummary_horizons_minutes = [1]\n\n\
+         [risk]\nlookahead_minutes = 1\n\n[prometheus]\nhorizons_minutes = [1]\n\n\
+         [anomaly]\noutlook_minutes = [1]\n\n[live]\norigin_every_steps = 1\nmax_servers = 10\n",
+    );
+    let mut daemon = Daemon::start(dir.path(), &config, port, &[("NORDIQ_API_KEY", KEY)]);
+    let c = daemon.client(Some(KEY));
+    let wave = |t: usize| 30.0 + 10.0 * ((t % 30) as f64 / 30.0 * std::f64::consts::TAU).sin();
+    let body = ndjson_history(&["ppweb001", "ppdb001"], 90, 1, |_, t| wave(t));
+    assert_eq!(
+        c.post("/feed/data", "application/x-ndjson", body).status,
+        200
+    );
+    let started = std::time::Instant::now();
+    let deadline = started + std::time::Duration::from_secs(120);
+    let info = loop {
+        let t = 90 + started.elapsed().as_secs() as usize;
+        let body = ndjson_history(&["ppweb001", "ppdb001"], 1, 1, |_, _| wave(t));
+        assert_eq!(
+            c.post("/feed/data", "application/x-ndjson", body).status,
+            200
+        );
+        let info = c.json("/admin/model-info");
+        if info["live"]["day"]["served"]["windows"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 2
+        {
+            break info;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing scored: {}",
+            info["live"]
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    let live = &info["live"];
+    assert_eq!(live["served"], info["serving"]);
+    assert!(
+        live["baseline"].as_str().unwrap().starts_with("baseline:"),
+        "{live}"
+    );
+    for who in ["served", "baseline"] {
+        let s = &live["day"][who];
+        assert!(
+            s["mase"].as_f64().is_some() && s["pinball"].as_f64().is_some(),
+            "{live}"
+        );
+        let coverage = s["coverage"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&coverage), "{live}");
+    }
+    assert_eq!(
+        live["week"]["served"]["windows"],
+        live["day"]["served"]["windows"]
+    );
+    let text = c.get("/metrics").text();
+    assert!(
+        text.contains("nordiq_live_mase{forecaster=\"served\",window=\"1d\"}"),
+        "{text}"
+    );
+    // A restart keeps the scored bins.
+    daemon.signal(libc::SIGTERM);
+    assert!(daemon
+        .wait_exit(std::time::Duration::from_secs(20))
+        .is_some());
+    assert!(dir.path().join("state/live-accuracy.json").is_file());
+    let daemon = Daemon::start(dir.path(), &config, port, &[("NORDIQ_API_KEY", KEY)]);
+    let after = daemon.client(Some(KEY)).json("/admin/model-info");
+    assert!(
+        after["live"]["week"]["served"]["windows"].as_u64().unwrap() >= 2,
+        "{}",
+        after["live"]
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Running sums for one metric.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Accumulator {
     pinball_sum: f64,
     pinball_n: u64,
@@ -82,6 +82,18 @@ impl Accumulator {
             }
             self.points += 1;
         }
+    }
+
+    /// Adds another accumulator's sums.
+    pub fn merge(&mut self, other: &Accumulator) {
+        self.pinball_sum += other.pinball_sum;
+        self.pinball_n += other.pinball_n;
+        self.abs_err_sum += other.abs_err_sum;
+        self.naive_abs_err_sum += other.naive_abs_err_sum;
+        self.smape_sum += other.smape_sum;
+        self.smape_n += other.smape_n;
+        self.covered += other.covered;
+        self.points += other.points;
     }
 
     pub fn scores(&self) -> Scores {

@@ -123,7 +123,8 @@ struct Origin {
     t: usize,
 }
 
-fn snapshot(grid: &Grid, t: usize, history: usize) -> WindowSnapshot {
+/// The window as it was before grid step `t`: at most `history` closed steps.
+pub(crate) fn snapshot(grid: &Grid, t: usize, history: usize) -> WindowSnapshot {
     let from = t.saturating_sub(history);
     let len = t - from;
     let width = grid.values.len() / grid.len.max(1);
@@ -244,6 +245,19 @@ pub fn backtest(
         .collect()
 }
 
+/// Two metrics, hourly steps, a 12-hour horizon: small enough for unit tests.
+#[cfg(test)]
+pub(crate) fn hourly_test_config() -> Config {
+    let mut c = Config::default();
+    c.metrics.truncate(2);
+    c.model.step_seconds = 3600;
+    c.model.encoder_steps = 48;
+    c.model.horizon_steps = 12;
+    c.forecast.summary_horizons_minutes = vec![60];
+    c.risk.lookahead_minutes = 60;
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,14 +265,7 @@ mod tests {
     use nordiq_core::config::BaselineKind;
 
     fn config() -> Config {
-        let mut c = Config::default();
-        c.metrics.truncate(2);
-        c.model.step_seconds = 3600;
-        c.model.encoder_steps = 48;
-        c.model.horizon_steps = 12;
-        c.forecast.summary_horizons_minutes = vec![60];
-        c.risk.lookahead_minutes = 60;
-        c
+        hourly_test_config()
     }
 
     #[test]

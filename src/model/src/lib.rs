@@ -4,9 +4,13 @@
 //! No I/O here: a forecaster maps window snapshots to quantile forecasts.
 
 pub mod accuracy;
+pub mod alert_quality;
 pub mod backtest;
 pub mod baseline;
+pub mod evaluation;
 mod forecaster;
+pub mod live;
+pub mod replay;
 pub mod serving;
 pub mod stats;
 pub mod tft;

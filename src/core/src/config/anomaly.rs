@@ -17,19 +17,26 @@ pub struct AnomalyConfig {
     /// The band is never taken narrower than this fraction of the metric's catalog range
     /// (`max − min`), so a flat series does not turn noise into anomalies.
     pub min_band_fraction: f64,
+    /// A server's score is its k-th highest metric score (1: the worst metric alone).
+    pub metrics_needed: usize,
     /// The incident outlook's horizons (minutes): probability that a metric crosses its
     /// critical threshold within each. A horizon beyond the model's is cut to it.
     pub outlook_minutes: Vec<u32>,
+    /// Within a horizon, steps this close together are taken as one (fully dependent),
+    /// blocks as independent (see `nordiq_core::outlook`); 0: the whole horizon is one.
+    pub outlook_block_minutes: u32,
 }
 
 impl Default for AnomalyConfig {
     fn default() -> Self {
         AnomalyConfig {
             horizon_steps: 1,
-            smoothing_steps: 3,
+            smoothing_steps: 1,
             threshold: 1.0,
             min_band_fraction: 0.01,
+            metrics_needed: 3,
             outlook_minutes: vec![30, 480],
+            outlook_block_minutes: 15,
         }
     }
 }
@@ -52,6 +59,9 @@ impl AnomalyConfig {
         }
         if !(0.0..1.0).contains(&self.min_band_fraction) {
             return bad("min_band_fraction", "must be in [0, 1)".into());
+        }
+        if self.metrics_needed == 0 {
+            return bad("metrics_needed", "must be at least 1".into());
         }
         if self.outlook_minutes.is_empty() || self.outlook_minutes.contains(&0) {
             return bad(

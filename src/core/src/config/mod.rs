@@ -3,6 +3,7 @@
 
 mod anomaly;
 mod catalog;
+mod live;
 mod locate;
 mod profiles;
 mod prometheus;
@@ -11,6 +12,7 @@ mod sources;
 
 pub use anomaly::AnomalyConfig;
 pub use catalog::{default_catalog, Aggregate, Direction, MetricDef, RiskThresholds};
+pub use live::LiveConfig;
 pub use profiles::{default_profiles, glob_match, infer_profile, ProfileDef};
 pub use prometheus::PrometheusConfig;
 pub use remote_write::RemoteWriteConfig;
@@ -42,6 +44,7 @@ pub struct Config {
     pub risk: RiskConfig,
     pub alerts: AlertsConfig,
     pub anomaly: AnomalyConfig,
+    pub live: LiveConfig,
     pub buffer: BufferConfig,
     pub import: ImportConfig,
     pub training: TrainingConfig,
@@ -69,6 +72,7 @@ impl Default for Config {
             risk: RiskConfig::default(),
             alerts: AlertsConfig::default(),
             anomaly: AnomalyConfig::default(),
+            live: LiveConfig::default(),
             buffer: BufferConfig::default(),
             import: ImportConfig::default(),
             training: TrainingConfig::default(),
@@ -805,6 +809,7 @@ impl Config {
             );
         }
         self.anomaly.validate(self.model.horizon_steps)?;
+        self.live.validate()?;
         self.validate_catalog()?;
         self.validate_profiles()
     }
