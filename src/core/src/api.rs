@@ -91,6 +91,9 @@ pub struct StatusResponse {
     pub levels: LevelCounts,
     pub last_refresh: Option<RefreshInfo>,
     pub warmup: Vec<WarmupEntry>,
+    /// The latest drift check (see `nordiq_core::drift`).
+    #[serde(default)]
+    pub drift: crate::drift::DriftState,
 }
 
 /// One metric in `GET /predictions/current`.

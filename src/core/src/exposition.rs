@@ -29,6 +29,8 @@ pub struct Health {
     pub buffer_bytes: Option<u64>,
     /// Live accuracy of the served forecasts and the best baseline.
     pub live: Option<crate::api::LiveReport>,
+    /// The latest drift check.
+    pub drift: crate::drift::DriftState,
 }
 
 fn escape(value: &str) -> String {
@@ -62,6 +64,45 @@ fn number(v: f64) -> String {
 
 /// `nordiq_live_{mase,pinball,coverage}{forecaster,window}`: what served and the best
 /// baseline, over the last day and week (left out while nothing was scored).
+/// `nordiq_drift`, `nordiq_drift_reason{reason}`, `nordiq_input_psi{metric}`.
+fn drift(out: &mut String, state: &crate::drift::DriftState) {
+    family(
+        out,
+        "nordiq_drift",
+        "gauge",
+        "1 while the served model is drifting (see docs/model-lifecycle.md).",
+    );
+    let _ = writeln!(out, "nordiq_drift {}", state.drifting as u8);
+    family(
+        out,
+        "nordiq_drift_reason",
+        "gauge",
+        "1 for each signal the latest drift check found.",
+    );
+    for label in ["behind_baseline", "coverage", "input_shift"] {
+        let on = state.reasons.iter().any(|r| r.label() == label);
+        let _ = writeln!(
+            out,
+            "nordiq_drift_reason{{reason=\"{label}\"}} {}",
+            on as u8
+        );
+    }
+    family(
+        out,
+        "nordiq_input_psi",
+        "gauge",
+        "Population-stability index of a metric's recent values against the model's training data.",
+    );
+    for (metric, v) in &state.psi {
+        let _ = writeln!(
+            out,
+            "nordiq_input_psi{{metric=\"{}\"}} {}",
+            escape(metric),
+            number(*v)
+        );
+    }
+}
+
 type Figure = fn(&crate::api::LiveScores) -> Option<f64>;
 
 fn live_accuracy(out: &mut String, live: &crate::api::LiveReport) {
@@ -198,6 +239,7 @@ pub fn render(config: &Config, health: &Health, assessed: &[Assessed]) -> String
     if let Some(live) = &health.live {
         live_accuracy(&mut out, live);
     }
+    drift(&mut out, &health.drift);
     family(
         &mut out,
         "nordiq_model_info",

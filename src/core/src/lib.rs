@@ -14,6 +14,7 @@ pub mod bench_report;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod drift;
 pub mod exit;
 pub mod exposition;
 pub mod forecast;

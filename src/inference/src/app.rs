@@ -79,6 +79,8 @@ pub struct App {
     pub live: Mutex<nordiq_model::live::LiveAccuracy>,
     /// The hour the live-accuracy bins were last saved in.
     pub live_saved_hour: AtomicI64,
+    /// The latest drift check and whether the fleet is drifting.
+    pub drift: Mutex<nordiq_core::drift::DriftState>,
     pub counters: Counters,
     /// Batch ids ingest has taken (`X-NordIQ-Batch`), to drop repeats.
     pub batch_ids: Mutex<nordiq_core::batch_ids::RecentBatchIds>,
@@ -109,6 +111,7 @@ impl App {
             anomalies: Mutex::new(AnomalyBook::default()),
             live: Mutex::new(crate::live::load(&config)),
             live_saved_hour: AtomicI64::new(i64::MIN),
+            drift: Mutex::new(Default::default()),
             batch_ids: Mutex::new(nordiq_core::batch_ids::RecentBatchIds::new(100_000)),
             forecaster: ArcSwap::from_pointee(forecaster),
             model: crate::reload::ModelState::new(model_path),
@@ -141,6 +144,11 @@ impl App {
         );
         if let Some(reason) = self.model.last_error() {
             line.push_str(&format!("; last model reload refused: {reason}"));
+        }
+        let drift = self.drift.lock().unwrap_or_else(|p| p.into_inner());
+        if drift.drifting {
+            let reasons: Vec<String> = drift.reasons.iter().map(|r| r.to_string()).collect();
+            line.push_str(&format!("; drift: {}", reasons.join(", ")));
         }
         line
     }

@@ -57,6 +57,7 @@ pub async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
         reloads_refused,
         buffer_bytes,
         live: crate::reload::model_info_live(&app),
+        drift: app.drift.lock().unwrap_or_else(|p| p.into_inner()).clone(),
     };
     let config2 = Arc::clone(&config);
     let body = tokio::task::spawn_blocking(move || render(&config2, &health, &set.assessed))

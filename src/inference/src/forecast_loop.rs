@@ -32,6 +32,8 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => return,
         };
         app.heartbeat();
+        // Cheap unless `drift.check_seconds` have passed since the last check.
+        crate::drift::maybe_check(&app, now_ms()).await;
         let config = app.config.load_full();
         let step_ms = config.model.step_seconds as i64 * 1000;
         let now_step = now_ms().div_euclid(step_ms);

@@ -137,6 +137,7 @@ async fn status(State(app): State<Arc<App>>) -> Response {
         levels,
         last_refresh: set.refresh.clone(),
         warmup,
+        drift: app.drift.lock().unwrap_or_else(|p| p.into_inner()).clone(),
     };
     axum::Json(body).into_response()
 }

@@ -125,13 +125,22 @@ pub async fn trigger(
     app: &Arc<App>,
     params: JobParams,
 ) -> Result<TrainingTriggered, JobRequestError> {
+    trigger_from(app, params, "api").await
+}
+
+/// Starts a job; `origin` says who asked (`api`, `drift`), in its record.
+pub async fn trigger_from(
+    app: &Arc<App>,
+    params: JobParams,
+    origin: &str,
+) -> Result<TrainingTriggered, JobRequestError> {
     let _one = app.jobs.lock.lock().await;
     let config = app.config.load_full();
     let store = store_of(&config);
     if let Some(busy) = active(&store) {
         return Err(JobRequestError::Busy(busy.job_id, busy.status));
     }
-    let record = JobRecord::new(new_job_id(now_ms()), "api", params, now_ms());
+    let record = JobRecord::new(new_job_id(now_ms()), origin, params, now_ms());
     store
         .write(&record)
         .map_err(|e| JobRequestError::Store(e.to_string()))?;

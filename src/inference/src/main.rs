@@ -3,6 +3,7 @@
 
 mod admin;
 mod app;
+mod drift;
 mod exposition;
 mod forecast_loop;
 mod historical;

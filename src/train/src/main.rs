@@ -431,6 +431,11 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
         "best_baseline_per_horizon": best_baseline_per_bucket(&reports),
         "tft": reports[0],
         "baselines": reports[1..],
+        // The training inputs' distribution per metric, for the daemon's drift check.
+        "inputs": config.metrics.iter().enumerate().filter_map(|(m, def)| {
+            let values = grids.iter().flat_map(|g| g.series(m)[..train_end(g)].iter().copied());
+            nordiq_core::drift::InputProfile::of(values).map(|p| (def.name.clone(), p))
+        }).collect::<std::collections::BTreeMap<_, _>>(),
     });
     let training = serde_json::json!({
         "id": id,

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{history, Daemon, TempDir, KEY, TRAIN};
+use common::{history, small_trainer, Daemon, TempDir, KEY, TRAIN};
 use nordiq_core::config::Config;
 use nordiq_core::models::{ModelStore, Staging};
 use nordiq_model::tft::{TftModel, TftShape};
@@ -242,22 +242,6 @@ fn reloads_under_load_never_fail_a_request_or_serve_a_broken_model() {
     assert_eq!(info["shape"]["hidden"], 8);
     let (_, listed) = daemon.http("GET", "/admin/models", "");
     assert_eq!(listed["models"].as_array().unwrap().len(), 4, "{listed}");
-}
-
-/// A trainer wrapper with small sizes, so jobs started through the API train in seconds.
-fn small_trainer(dir: &Path) -> PathBuf {
-    let path = dir.join("nordiq-train-small");
-    std::fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\nexec {TRAIN} --hidden 8 --heads 2 --max-windows 64 --batch-size 32 --stride 3 --threads 1 --holdout-days 2 \"$@\"\n"
-        ),
-    )
-    .unwrap();
-    let mut perms = std::fs::metadata(&path).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&path, perms).unwrap();
-    path
 }
 
 fn wait_job(

@@ -3,6 +3,7 @@
 
 mod anomaly;
 mod catalog;
+mod drift;
 mod live;
 mod locate;
 mod profiles;
@@ -12,6 +13,7 @@ mod sources;
 
 pub use anomaly::AnomalyConfig;
 pub use catalog::{default_catalog, Aggregate, Direction, MetricDef, RiskThresholds};
+pub use drift::DriftConfig;
 pub use live::LiveConfig;
 pub use profiles::{default_profiles, glob_match, infer_profile, ProfileDef};
 pub use prometheus::PrometheusConfig;
@@ -45,6 +47,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub anomaly: AnomalyConfig,
     pub live: LiveConfig,
+    pub drift: DriftConfig,
     pub buffer: BufferConfig,
     pub import: ImportConfig,
     pub training: TrainingConfig,
@@ -73,6 +76,7 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             anomaly: AnomalyConfig::default(),
             live: LiveConfig::default(),
+            drift: DriftConfig::default(),
             buffer: BufferConfig::default(),
             import: ImportConfig::default(),
             training: TrainingConfig::default(),
@@ -810,6 +814,7 @@ impl Config {
         }
         self.anomaly.validate(self.model.horizon_steps)?;
         self.live.validate()?;
+        self.drift.validate()?;
         self.validate_catalog()?;
         self.validate_profiles()
     }

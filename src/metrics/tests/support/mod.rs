@@ -184,6 +184,11 @@ pub fn node_exporter(dir: &Path) -> (Proc, u16) {
         &log,
     );
     wait_port(port, &log);
+    // The port opens before the TSDB is up; queries answer 503 until /-/ready says 200
+    // (slow on a loaded machine).
+    wait_until("Prometheus to be ready", Duration::from_secs(60), || {
+        http(port, "GET", "/-/ready", "", "", "").0 == 200
+    });
     (p, port)
 }
 

@@ -204,3 +204,19 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// A trainer wrapper with small sizes, so jobs started through the API train in seconds.
+pub fn small_trainer(dir: &Path) -> PathBuf {
+    let path = dir.join("nordiq-train-small");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nexec {TRAIN} --hidden 8 --heads 2 --max-windows 64 --batch-size 32 --stride 3 --threads 1 --holdout-days 2 \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&path, perms).unwrap();
+    path
+}
