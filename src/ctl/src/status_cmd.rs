@@ -175,6 +175,13 @@ fn print_daemon(s: &StatusResponse, base: &str) {
         ),
         None => println!("  last refresh none yet"),
     }
+    let d = &s.drift;
+    if d.drifting {
+        let reasons: Vec<String> = d.reasons.iter().map(|r| r.to_string()).collect();
+        println!("  drift        DRIFTING: {}", reasons.join("; "));
+    } else if d.checked_at_ms.is_some() {
+        println!("  drift        none at the latest check");
+    }
     let warming: Vec<_> = s
         .warmup
         .iter()

@@ -315,6 +315,12 @@ views.alerts = async () => {
       el("td", {}, level(e.from), " → ", level(e.to), " ", e.kind), el("td", {}, fmt(e.risk)), el("td", {}, e.metric || "–"))));
 };
 
+function describeDrift(r) {
+  if (r.kind === "behind_baseline") return `live MASE ${fmt(r.served_mase, 3)} behind the baseline's ${fmt(r.baseline_mase, 3)}`;
+  if (r.kind === "coverage") return `live coverage ${pct(r.coverage)}`;
+  return `${r.metric} shifted (PSI ${fmt(r.psi, 2)})`;
+}
+
 async function refreshJob() {
   const stats = await api("admin/training-stats");
   const job = stats.jobs.total > 0 ? await api("admin/training-status") : null;
@@ -332,7 +338,12 @@ async function refreshJob() {
 }
 
 views.models = async () => {
-  const [info, models] = await Promise.all([api("admin/model-info"), api("admin/models")]);
+  const [info, models, status] = await Promise.all([api("admin/model-info"), api("admin/models"), api("status")]);
+  const drift = status.drift || {};
+  replace($("drift"), el("p", { class: drift.drifting ? "drifting" : "muted" },
+    drift.drifting ? `Drifting since ${new Date(drift.since_ms).toISOString()}: ${(drift.reasons || []).map(describeDrift).join("; ")}`
+      : drift.checked_at_ms ? `No drift at the latest check (${new Date(drift.checked_at_ms).toISOString()}).` : "Not checked yet."),
+    (drift.psi || []).length ? el("div", { class: "muted" }, "input shift (PSI) " + drift.psi.map(([m, v]) => `${m} ${fmt(v, 2)}`).join(", ")) : "");
   $("model").textContent = "model " + info.serving;
   replace($("model-info"), el("table", {},
     [["serving", info.serving], ["baseline (servers not yet warm)", info.baseline], ["current", info.current || "–"],

@@ -48,7 +48,7 @@ pub fn save(app: &App) {
 
 /// The best baseline beside the served model: the one its held-out evaluation named
 /// (`metrics.json`), else the configured baseline.
-fn best_baseline(app: &App, config: &Config) -> Baseline {
+pub fn best_baseline(app: &App, config: &Config) -> Baseline {
     let named = app
         .model
         .path()

@@ -177,10 +177,17 @@ pub fn rebuild_baseline(app: &App) {
 pub fn model_info_live(app: &App) -> Option<nordiq_core::api::LiveReport> {
     let config = app.config.load();
     (config.live.max_servers > 0).then(|| {
-        app.live
+        let mut report = app
+            .live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .report(&config, now_ms().div_euclid(3_600_000))
+            .report(&config, now_ms().div_euclid(3_600_000));
+        if report.served.is_empty() {
+            // Nothing kept yet: name what will be scored.
+            report.served = app.forecaster.load().id().to_string();
+            report.baseline = crate::live::best_baseline(app, &config).id().to_string();
+        }
+        report
     })
 }
 

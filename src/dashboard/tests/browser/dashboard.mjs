@@ -119,9 +119,11 @@ const info = await daemon("/admin/model-info");
 await view("models", () => document.querySelectorAll("#model-info tr").length > 3);
 check((await page.textContent("#model-info")).includes(info.serving), `models: serving ${info.serving} not shown`);
 check((await page.textContent("#job")).length > 0, "models: no training status");
-check(info.live && info.live.day && info.live.week, "API: model-info has no live accuracy");
+check(info.live && info.live.day && info.live.week && info.live.baseline.startsWith("baseline:"), "API: model-info has no live accuracy");
 check((await page.$$("#live tr.live-row")).length === 4, "models: live accuracy is not 2 spans × 2 forecasters");
 check((await page.textContent("#live")).includes(info.live.baseline), `models: live baseline ${info.live.baseline} not shown`);
+const driftText = await page.textContent("#drift");
+check(/No drift at the latest check|Drifting since|Not checked yet/.test(driftText), `models: no drift state (${driftText})`);
 
 // Historical: a chart from the buffer, and a CSV that starts with the header.
 await view("historical", () => document.querySelector("#hist-chart svg path.hist") !== null);
