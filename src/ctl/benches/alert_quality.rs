@@ -453,10 +453,11 @@ fn residual_only(
 
 fn figures_cells(f: &Figures) -> String {
     format!(
-        "{:.2} ({}/{}) | {:.2} | {:.2} | {} | {:.1}",
+        "{:.2} ({}/{}) | {} | {:.2} | {:.2} | {} | {:.1}",
         f.recall,
         f.caught,
         f.segments,
+        f.caught_early,
         f.precision,
         f.false_per_server_day,
         f.median_lead_minutes
@@ -567,7 +568,7 @@ fn main() {
             mark(f.nab_standard >= 60.0)
         );
     }
-    let header = "| detector | forecasts by | setting | recall (caught) | precision | false / server-day | median lead min | NAB |\n|---|---|---|---|---|---|---|---|";
+    let header = "| detector | forecasts by | setting | recall (caught) | alerted before onset | precision | false / server-day | median lead min | NAB |\n|---|---|---|---|---|---|---|---|---|";
     for (title, pick) in [
         ("Second half (held out from tuning)", 1usize),
         ("First half (tuning)", 0),

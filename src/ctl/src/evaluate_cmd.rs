@@ -171,16 +171,25 @@ pub fn run(config: &Config, args: &EvaluateArgs) -> anyhow::Result<i32> {
         args.lead_minutes
     );
     println!(
-        "{:<20} {:>9} {:>8} {:>7} {:>10} {:>11} {:>10} {:>6}",
-        "DETECTOR", "SEGMENTS", "CAUGHT", "RECALL", "PRECISION", "FALSE/DAY", "LEAD(MIN)", "NAB"
+        "{:<20} {:>9} {:>8} {:>7} {:>7} {:>10} {:>11} {:>10} {:>6}",
+        "DETECTOR",
+        "SEGMENTS",
+        "CAUGHT",
+        "EARLY",
+        "RECALL",
+        "PRECISION",
+        "FALSE/DAY",
+        "LEAD(MIN)",
+        "NAB"
     );
     for r in &reports {
         let o = &r.overall;
         println!(
-            "{:<20} {:>9} {:>8} {:>7.2} {:>10.2} {:>11.2} {:>10} {:>6.1}",
+            "{:<20} {:>9} {:>8} {:>7} {:>7.2} {:>10.2} {:>11.2} {:>10} {:>6.1}",
             r.detector,
             o.segments,
             o.caught,
+            o.caught_early,
             o.recall,
             o.precision,
             o.false_per_server_day,

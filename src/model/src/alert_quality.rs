@@ -258,6 +258,11 @@ impl EventScore {
     }
 
     /// Median lead time in steps (None when nothing was caught).
+    /// Caught segments whose first alert came before the segment began.
+    pub fn caught_early(&self) -> usize {
+        self.leads.iter().filter(|l| **l > 0).count()
+    }
+
     pub fn median_lead(&self) -> Option<f64> {
         if self.leads.is_empty() {
             return None;
@@ -389,6 +394,7 @@ mod tests {
         // 25 five-minute steps = 125 minutes: 2 false events per 0.0868 days.
         assert!((s.false_per_day(300) - 2.0 / (125.0 / 1440.0)).abs() < 1e-9);
         assert_eq!(s.median_lead(), Some(3.0));
+        assert_eq!(s.caught_early(), 1);
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub struct Figures {
     pub false_per_server_day: f64,
     /// Median lead time in minutes (positive: before the incident began).
     pub median_lead_minutes: Option<f64>,
+    /// Caught incidents whose first alert came before they began.
+    pub caught_early: usize,
     pub nab_standard: f64,
 }
 
@@ -92,6 +94,7 @@ impl Figures {
             median_lead_minutes: score
                 .median_lead()
                 .map(|steps| steps * step_seconds as f64 / 60.0),
+            caught_early: score.caught_early(),
             nab_standard: score.nab_score(),
         }
     }
