@@ -72,12 +72,7 @@ fn round3(v: f64) -> f64 {
 /// Scores one server's forecast.
 pub fn assess(config: &Config, snapshot: &WindowSnapshot, forecast: ServerForecast) -> Assessed {
     let step_ms = config.model.step_seconds as i64 * 1000;
-    let median = config
-        .model
-        .quantiles
-        .iter()
-        .position(|q| (q - 0.5).abs() < 1e-9)
-        .unwrap_or(0);
+    let median = crate::forecast::median_index(&config.model.quantiles);
     let lookahead = ((config.risk.lookahead_minutes as usize * 60)
         .div_ceil(config.model.step_seconds as usize))
     .clamp(1, forecast.horizon.max(1));

@@ -293,12 +293,8 @@ pub fn render(config: &Config, health: &Health, assessed: &[Assessed]) -> String
         "gauge",
         "Probability that some server's metric crosses its critical threshold within the horizon.",
     );
-    let servers_outlook = assessed
-        .iter()
-        .map(|a| (a.server.clone(), a.outlook.clone()))
-        .collect();
-    let environment = crate::outlook::environment(config, servers_outlook);
-    for (minutes, fleet) in environment.horizons_minutes.iter().zip(&environment.fleet) {
+    let fleet = crate::outlook::fleet(config, assessed.iter().map(|a| &a.outlook));
+    for (minutes, fleet) in config.anomaly.outlook_minutes.iter().zip(&fleet) {
         let _ = writeln!(
             out,
             "nordiq_incident_probability{{within=\"{}\"}} {}",

@@ -12,6 +12,14 @@ pub struct ServerForecast {
     pub values: Vec<f32>,
 }
 
+/// Index of the median (0.5) among `quantiles`; 0 when it is missing (the config requires it).
+pub fn median_index(quantiles: &[f64]) -> usize {
+    quantiles
+        .iter()
+        .position(|q| (q - 0.5).abs() < 1e-9)
+        .unwrap_or(0)
+}
+
 impl ServerForecast {
     /// An all-NaN forecast to be filled in.
     pub fn empty(

@@ -176,21 +176,28 @@ fn round4(p: f64) -> f64 {
 
 /// The `environment` block: every server's outlook and the fleet's.
 pub fn environment(config: &Config, servers: BTreeMap<String, ServerOutlook>) -> Environment {
-    let fleet = (0..config.anomaly.outlook_minutes.len())
+    Environment {
+        horizons_minutes: config.anomaly.outlook_minutes.clone(),
+        horizon_steps: horizon_steps(config),
+        fleet: fleet(config, servers.values()),
+        servers,
+    }
+}
+
+/// The fleet's outlook per horizon: servers taken as independent.
+pub fn fleet<'a>(
+    config: &Config,
+    servers: impl Iterator<Item = &'a ServerOutlook> + Clone,
+) -> Vec<FleetOutlook> {
+    (0..config.anomaly.outlook_minutes.len())
         .map(|h| {
-            let ps = servers.values().map(|s| s.probability[h]);
+            let ps = servers.clone().map(|s| s.probability[h]);
             FleetOutlook {
                 probability_any: round4(1.0 - ps.clone().map(|p| 1.0 - p).product::<f64>()),
                 expected_servers: round4(ps.sum()),
             }
         })
-        .collect();
-    Environment {
-        horizons_minutes: config.anomaly.outlook_minutes.clone(),
-        horizon_steps: horizon_steps(config),
-        fleet,
-        servers,
-    }
+        .collect()
 }
 
 #[cfg(test)]

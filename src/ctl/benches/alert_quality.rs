@@ -231,6 +231,8 @@ struct ModelRun {
     tuning: Vec<(String, Figures)>,
     reliability: Vec<Reliability>,
     seconds: f64,
+    /// The replayed decisions (their scored steps serve the residual-only detector too).
+    traces: Vec<Trace>,
 }
 
 fn evaluate_model(
@@ -326,14 +328,13 @@ fn evaluate_model(
         }),
     ));
     let reliability = outlook_reliability(config, &traces, grids);
-    let static_rows = row(
+    rows.push(row(
         "static thresholds",
         "a raw value at its warning threshold (99th train percentile)".into(),
         series(&traces, labels, |i, t| {
             static_alerting(config, t, &grids[i], Level::Warning)
         }),
-    );
-    rows.push(static_rows);
+    ));
     ModelRun {
         label: label.to_string(),
         block,
@@ -346,6 +347,7 @@ fn evaluate_model(
             .collect(),
         reliability,
         seconds,
+        traces,
     }
 }
 
@@ -516,20 +518,7 @@ fn main() {
         ));
     }
     // The residual-only detector on the same scored steps (any run's traces give them).
-    let traces_for_steps = replay(
-        &config,
-        &Baseline::of_kind(&config, nordiq_core::config::BaselineKind::LastValue),
-        &grids,
-        std::slice::from_ref(&config.anomaly),
-        &ReplayOptions {
-            server_from_ms: starts.clone(),
-            warmup_steps: 0,
-            chunk_steps: 64,
-            ..ReplayOptions::default()
-        },
-        &mut |_, _| {},
-    );
-    let residual = residual_only(&config, &grids, &labels, &traces_for_steps, &starts);
+    let residual = residual_only(&config, &grids, &labels, &runs[0].traces, &starts);
 
     let mut md = String::new();
     let segments: usize = labels

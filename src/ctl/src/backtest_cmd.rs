@@ -75,13 +75,7 @@ pub fn run(config: &Config, args: &BacktestArgs) -> anyhow::Result<i32> {
         }
     }
     let map = crate::buffer_cmd::parse_map(config, &args.map)?;
-    let test_start_ms = match &args.test_start {
-        Some(t) => Some(
-            nordiq_core::timefmt::parse_rfc3339_ms(t)
-                .map_err(|e| failure(exit::USAGE, format!("--test-start `{t}`: {e}")))?,
-        ),
-        None => None,
-    };
+    let test_start_ms = parse_test_start(args.test_start.as_deref())?;
     let (grids, rejected) = read_grids(config, &args.data, &map)?;
     let refs: Vec<&dyn Forecaster> = models.iter().map(|m| m.as_ref()).collect();
     let started = std::time::Instant::now();
@@ -154,6 +148,15 @@ pub fn run(config: &Config, args: &BacktestArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(exit::OK)
+}
+
+/// `--test-start` as unix ms (a usage error when it is not RFC 3339).
+pub(crate) fn parse_test_start(arg: Option<&str>) -> anyhow::Result<Option<i64>> {
+    arg.map(|t| {
+        nordiq_core::timefmt::parse_rfc3339_ms(t)
+            .map_err(|e| failure(exit::USAGE, format!("--test-start `{t}`: {e}")))
+    })
+    .transpose()
 }
 
 /// Reads history files (CSV or Parquet) and puts them on the step grid; rows refused are

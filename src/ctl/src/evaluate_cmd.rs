@@ -2,7 +2,7 @@
 //! forecasts, risk, alert and anomaly code, step by step (each decision from the past only),
 //! and scores the alerts against the labelled incidents (see nordiq_model::alert_quality).
 
-use crate::backtest_cmd::{model, read_grids};
+use crate::backtest_cmd::{model, parse_test_start, read_grids};
 use crate::failure;
 use nordiq_core::config::Config;
 use nordiq_core::exit;
@@ -72,13 +72,7 @@ pub fn run(config: &Config, args: &EvaluateArgs) -> anyhow::Result<i32> {
         );
     }
     let step_ms = config.model.step_seconds as i64 * 1000;
-    let from_ms = match &args.test_start {
-        Some(t) => Some(
-            nordiq_core::timefmt::parse_rfc3339_ms(t)
-                .map_err(|e| failure(exit::USAGE, format!("--test-start `{t}`: {e}")))?,
-        ),
-        None => None,
-    };
+    let from_ms = parse_test_start(args.test_start.as_deref())?;
     let started = std::time::Instant::now();
     let mut last_print = std::time::Instant::now();
     // Progress on a terminal only: tools reading --json or a log get no carriage returns.

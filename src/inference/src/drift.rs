@@ -62,7 +62,6 @@ pub async fn maybe_check(app: &Arc<App>, now_ms: i64) {
     if !due {
         return;
     }
-    tracing::debug!("drift check starts");
     let serving = app.forecaster.load_full();
     let model_serves = serving.model.is_some();
     let profiles = app
@@ -81,8 +80,7 @@ pub async fn maybe_check(app: &Arc<App>, now_ms: i64) {
             .await
             .unwrap_or_default()
     };
-    tracing::debug!(psis = psis.len(), "drift inputs compared");
-    let live = crate::reload::model_info_live(app);
+    let live = crate::live::report(app);
     let reasons = check(&config.drift, live.as_ref(), model_serves, &psis);
     let (decision, state) = {
         let mut state = app.drift.lock().unwrap_or_else(|p| p.into_inner());

@@ -56,7 +56,7 @@ pub async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
         reloads_ok,
         reloads_refused,
         buffer_bytes,
-        live: crate::reload::model_info_live(&app),
+        live: crate::live::report(&app),
         drift: app.drift.lock().unwrap_or_else(|p| p.into_inner()).clone(),
     };
     let config2 = Arc::clone(&config);

@@ -57,6 +57,17 @@ pub fn best_baseline(app: &App, config: &Config) -> Baseline {
     Baseline::of_kind(config, named.unwrap_or(config.forecast.baseline))
 }
 
+/// Live accuracy as of now (None when `live.max_servers` = 0).
+pub fn report(app: &App) -> Option<nordiq_core::api::LiveReport> {
+    let config = app.config.load();
+    (config.live.max_servers > 0).then(|| {
+        app.live.lock().unwrap_or_else(|p| p.into_inner()).report(
+            &config,
+            nordiq_core::timefmt::now_ms().div_euclid(3_600_000),
+        )
+    })
+}
+
 /// One refresh's part: score what has closed, keep this origin's forecasts when due, and
 /// save once an hour.
 pub fn after_refresh(

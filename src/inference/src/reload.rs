@@ -173,24 +173,6 @@ pub fn rebuild_baseline(app: &App) {
 }
 
 /// `GET /admin/model-info`.
-/// Live accuracy as of now (None when `live.max_servers` = 0).
-pub fn model_info_live(app: &App) -> Option<nordiq_core::api::LiveReport> {
-    let config = app.config.load();
-    (config.live.max_servers > 0).then(|| {
-        let mut report = app
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .report(&config, now_ms().div_euclid(3_600_000));
-        if report.served.is_empty() {
-            // Nothing kept yet: name what will be scored.
-            report.served = app.forecaster.load().id().to_string();
-            report.baseline = crate::live::best_baseline(app, &config).id().to_string();
-        }
-        report
-    })
-}
-
 pub fn model_info(app: &App) -> ModelInfo {
     let config = app.config.load();
     let serving = app.forecaster.load_full();
@@ -264,6 +246,13 @@ pub fn model_info(app: &App) -> ModelInfo {
         reloads_ok: ok,
         reloads_failed: failed,
         last_reload: last,
-        live: model_info_live(app),
+        live: crate::live::report(app).map(|mut report| {
+            if report.served.is_empty() {
+                // Nothing kept yet: name what will be scored.
+                report.served = serving.id().to_string();
+                report.baseline = crate::live::best_baseline(app, &config).id().to_string();
+            }
+            report
+        }),
     }
 }

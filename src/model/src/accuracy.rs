@@ -146,6 +146,26 @@ pub fn horizon_buckets(step_seconds: u32, horizon: usize) -> Vec<HorizonBucket> 
     out
 }
 
+/// Adds metric `m` of one forecast window to `per_bucket[b][m]` for each horizon bucket:
+/// `truth`, `bands[q]` and `naive` cover the whole horizon.
+#[allow(clippy::too_many_arguments)]
+pub fn add_by_bucket(
+    per_bucket: &mut [Vec<Accumulator>],
+    buckets: &[HorizonBucket],
+    m: usize,
+    quantiles: &[f64],
+    median: usize,
+    truth: &[f32],
+    bands: &[&[f32]],
+    naive: &[f32],
+) {
+    for (bucket, accs) in buckets.iter().zip(per_bucket.iter_mut()) {
+        let span = bucket.from..bucket.to.min(truth.len());
+        let part: Vec<&[f32]> = bands.iter().map(|b| &b[span.clone()]).collect();
+        accs[m].add(quantiles, median, &truth[span.clone()], &part, &naive[span]);
+    }
+}
+
 /// The figures of one horizon bucket, means over metrics like the overall ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BucketScores {

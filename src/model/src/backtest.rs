@@ -8,7 +8,7 @@
 //! the same origins is the MASE scale. Origins with less than one season plus one step of
 //! history are skipped for every model alike.
 
-use crate::accuracy::{horizon_buckets, Accumulator, Report};
+use crate::accuracy::{add_by_bucket, horizon_buckets, Accumulator, Report};
 use crate::baseline::seasonal_series;
 use crate::Forecaster;
 use nordiq_core::config::{Aggregate, Config};
@@ -153,6 +153,25 @@ pub(crate) fn snapshot(grid: &Grid, t: usize, history: usize) -> WindowSnapshot 
     }
 }
 
+/// Seasonal naive's median for the `horizon` steps after `snapshot`, `[metric][h]` for its
+/// first `width` metrics (NaN where a series is shorter than a season): the MASE scale.
+pub(crate) fn naive_medians(
+    snapshot: &WindowSnapshot,
+    width: usize,
+    season: usize,
+    horizon: usize,
+) -> Vec<Vec<f32>> {
+    (0..width.min(snapshot.history.len() / snapshot.len.max(1)))
+        .map(|m| {
+            let mut bands = vec![vec![f32::NAN; horizon]; 1];
+            if !seasonal_series(snapshot.series(m), season, 1, horizon, &[0.5], &mut bands) {
+                bands[0].fill(f32::NAN);
+            }
+            bands.pop().unwrap_or_default()
+        })
+        .collect()
+}
+
 /// Scores every model on the same rolling origins. Reports come in the order of `models`.
 pub fn backtest(
     config: &Config,
@@ -170,10 +189,7 @@ pub fn backtest(
         options.stride
     };
     let quantiles = &config.model.quantiles;
-    let median = quantiles
-        .iter()
-        .position(|q| (q - 0.5).abs() < 1e-9)
-        .unwrap_or(0);
+    let median = nordiq_core::forecast::median_index(quantiles);
     let mut origins = Vec::new();
     for (g, grid) in grids.iter().enumerate() {
         let first = match options.test_start_ms {
@@ -195,17 +211,7 @@ pub fn backtest(
     // Seasonal naive medians: the MASE scale for every model.
     let naive: Vec<Vec<Vec<f32>>> = snapshots
         .iter()
-        .map(|s| {
-            (0..width)
-                .map(|m| {
-                    let mut bands = vec![vec![f32::NAN; horizon]; 1];
-                    if !seasonal_series(s.series(m), season, 1, horizon, &[0.5], &mut bands) {
-                        bands[0].fill(f32::NAN);
-                    }
-                    bands.pop().unwrap_or_default()
-                })
-                .collect()
-        })
+        .map(|s| naive_medians(s, width, season, horizon))
         .collect();
     let buckets = horizon_buckets(config.model.step_seconds, horizon);
     models
@@ -226,17 +232,16 @@ pub fn backtest(
                         .map(|q| forecast.series(m, q))
                         .collect();
                     a.add(quantiles, median, truth, &bands, &naive[m]);
-                    for (bucket, accs) in buckets.iter().zip(per_bucket.iter_mut()) {
-                        let span = bucket.from..bucket.to;
-                        let part: Vec<&[f32]> = bands.iter().map(|b| &b[span.clone()]).collect();
-                        accs[m].add(
-                            quantiles,
-                            median,
-                            &truth[span.clone()],
-                            &part,
-                            &naive[m][span],
-                        );
-                    }
+                    add_by_bucket(
+                        &mut per_bucket,
+                        &buckets,
+                        m,
+                        quantiles,
+                        median,
+                        truth,
+                        &bands,
+                        &naive[m],
+                    );
                 }
             }
             Report::from_accumulators(model.id(), origins.len() as u64, &acc)

@@ -5,7 +5,7 @@
 use crate::alert_quality::{EventScore, Reliability};
 use crate::backtest::Grid;
 use crate::replay::Trace;
-use nordiq_core::config::{Aggregate, Config, Direction, MetricDef};
+use nordiq_core::config::{Aggregate, Config, MetricDef};
 use nordiq_core::risk::Level;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -195,29 +195,23 @@ pub fn static_alerting(config: &Config, trace: &Trace, grid: &Grid, min_level: L
     let from = trace.first + trace.scored_from;
     let to = (trace.first + trace.len()).min(grid.len);
     (from..to)
-        .map(|t| {
-            config.metrics.iter().enumerate().any(|(m, def)| {
-                let v = grid.series(m)[t] as f64;
-                Level::from_score(nordiq_core::risk::badness(def, v)) >= min_level
-            })
-        })
+        .map(|t| raw_at_level(config, grid, t, min_level))
         .collect()
 }
 
 /// Per grid step: some metric with thresholds is past its critical one.
 pub fn crossings(config: &Config, grid: &Grid) -> Vec<bool> {
-    let mut out = vec![false; grid.len];
-    for (m, def) in config.metrics.iter().enumerate() {
-        let Some(risk) = &def.risk else { continue };
-        for (t, v) in grid.series(m).iter().enumerate() {
-            let past = match risk.direction {
-                Direction::High => *v >= risk.crit as f32,
-                Direction::Low => *v <= risk.crit as f32,
-            };
-            out[t] |= past;
-        }
-    }
-    out
+    (0..grid.len)
+        .map(|t| raw_at_level(config, grid, t, Level::Critical))
+        .collect()
+}
+
+/// Some metric's raw value at grid step `t` is, by itself, at `level` or above.
+fn raw_at_level(config: &Config, grid: &Grid, t: usize, level: Level) -> bool {
+    config.metrics.iter().enumerate().any(|(m, def)| {
+        let v = grid.series(m)[t] as f64;
+        Level::from_score(nordiq_core::risk::badness(def, v)) >= level
+    })
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@
 //! Bins are kept per served model: when another model starts serving they start anew.
 //! Pure: the daemon feeds it snapshots and forecasts, and saves it as JSON.
 
-use crate::accuracy::{horizon_buckets, Accumulator, HorizonBucket, Scores};
-use crate::baseline::seasonal_series;
+use crate::accuracy::{add_by_bucket, horizon_buckets, Accumulator, HorizonBucket, Scores};
+use crate::backtest::naive_medians;
 pub use nordiq_core::api::{LiveBucket, LiveReport, LiveScores, LiveSpan};
 use nordiq_core::config::Config;
 use nordiq_core::forecast::ServerForecast;
@@ -178,17 +178,7 @@ impl LiveAccuracy {
         }
         let horizon = served.horizon;
         let season = config.season_steps();
-        let naive = (0..served
-            .n_metrics
-            .min(snapshot.history.len() / snapshot.len.max(1)))
-            .map(|m| {
-                let mut bands = vec![vec![f32::NAN; horizon]; 1];
-                if !seasonal_series(snapshot.series(m), season, 1, horizon, &[0.5], &mut bands) {
-                    bands[0].fill(f32::NAN);
-                }
-                bands.pop().unwrap_or_default()
-            })
-            .collect();
+        let naive = naive_medians(snapshot, served.n_metrics, season, horizon);
         self.last_origin = Some(snapshot.last_step);
         self.pending.push(Pending {
             server: snapshot.server.clone(),
@@ -202,18 +192,20 @@ impl LiveAccuracy {
     /// Scores every kept forecast whose horizon has closed in `snapshots`, into the bin of
     /// `now_hour`; forgets forecasts of servers no longer seen or far too old.
     pub fn score(&mut self, config: &Config, snapshots: &[WindowSnapshot], now_hour: i64) {
+        if self.pending.is_empty() {
+            return;
+        }
         let quantiles = &config.model.quantiles;
-        let median = quantiles
-            .iter()
-            .position(|q| (q - 0.5).abs() < 1e-9)
-            .unwrap_or(0);
+        let median = nordiq_core::forecast::median_index(quantiles);
         let horizon = config.model.horizon_steps;
         let buckets = horizon_buckets(config.model.step_seconds, horizon);
         let width = config.metrics.len();
         let newest = snapshots.iter().map(|s| s.last_step).max();
+        let by_server: std::collections::HashMap<&str, &WindowSnapshot> =
+            snapshots.iter().map(|s| (s.server.as_str(), s)).collect();
         let pending = std::mem::take(&mut self.pending);
         for p in pending {
-            let Some(snap) = snapshots.iter().find(|s| s.server == p.server) else {
+            let Some(snap) = by_server.get(p.server.as_str()) else {
                 // Not forecast this refresh (gone quiet): keep it while it could still close.
                 if newest.is_some_and(|n| n <= p.origin + 2 * horizon as i64) {
                     self.pending.push(p);
@@ -241,11 +233,7 @@ impl LiveAccuracy {
                     let bands: Vec<&[f32]> = (0..forecast.n_quantiles)
                         .map(|q| forecast.series(m, q))
                         .collect();
-                    for (bucket, accs) in buckets.iter().zip(sums.iter_mut()) {
-                        let span = bucket.from..bucket.to.min(forecast.horizon);
-                        let part: Vec<&[f32]> = bands.iter().map(|x| &x[span.clone()]).collect();
-                        accs[m].add(quantiles, median, &truth[span.clone()], &part, &naive[span]);
-                    }
+                    add_by_bucket(sums, &buckets, m, quantiles, median, truth, &bands, naive);
                 }
             }
         }

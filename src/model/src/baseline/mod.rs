@@ -110,11 +110,7 @@ impl Baseline {
             .bounds
             .len()
             .min(snapshot.history.len() / snapshot.len.max(1));
-        let median = spec
-            .quantiles
-            .iter()
-            .position(|q| (q - 0.5).abs() < 1e-9)
-            .unwrap_or(0);
+        let median = nordiq_core::forecast::median_index(&spec.quantiles);
         let scales: Vec<f64> = (0..n_metrics)
             .map(|m| {
                 let s = &snapshot.series(m)[..end];
