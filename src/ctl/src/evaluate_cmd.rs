@@ -83,13 +83,19 @@ pub fn run(config: &Config, args: &EvaluateArgs) -> anyhow::Result<i32> {
         &grids,
         std::slice::from_ref(&config.anomaly),
         &ReplayOptions {
-            from_ms: from_ms.or_else(|| {
-                // The last third of the longest series, as `backtest` does.
+            from_ms,
+            // Without --test-start: the last third of each series, as `backtest` does.
+            server_from_ms: if from_ms.is_some() {
+                Default::default()
+            } else {
                 grids
                     .iter()
-                    .map(|g| (g.start_step + (g.len - g.len / 3) as i64) * step_ms)
-                    .min()
-            }),
+                    .map(|g| {
+                        let start = (g.start_step + (g.len - g.len / 3) as i64) * step_ms;
+                        (g.server.clone(), start)
+                    })
+                    .collect()
+            },
             ..ReplayOptions::default()
         },
         &mut |done, total| {
