@@ -12,25 +12,15 @@ for b in nordiq-inference nordiq-train nordiqctl; do
         exit 1
     }
 done
-libtorch="$(readlink -f .libtorch)/lib"
 stage=$(mktemp -d)
 top=$(mktemp -d)
 trap 'rm -rf "$stage" "$top"' EXIT
-for b in nordiq-inference nordiq-dashboard nordiq-metrics nordiq-train nordiqctl; do
-    install -D -m755 "target/release/$b" "$stage/usr/bin/$b"
-done
-for l in libtorch_cpu.so libc10.so libgomp.so.1 libcudart.so.13 libcupti.so.13; do
-    install -D -m644 "$libtorch/$l" "$stage/usr/lib/nordiq/$l"
-done
-install -D -m644 etc/nordiq/nordiq.toml "$stage/etc/nordiq/nordiq.toml"
-for u in systemd/*; do install -D -m644 "$u" "$stage/usr/lib/systemd/system/$(basename "$u")"; done
-install -D -m644 packaging/nordiq.preset "$stage/usr/lib/systemd/system-preset/50-nordiq.preset"
-install -D -m644 packaging/nordiq.sysusers "$stage/usr/lib/sysusers.d/nordiq.conf"
-install -D -m644 packaging/nordiq.tmpfiles "$stage/usr/lib/tmpfiles.d/nordiq.conf"
-install -D -m644 packaging/polkit/50-nordiq.rules "$stage/usr/share/polkit-1/rules.d/50-nordiq.rules"
-install -d "$stage/usr/share/doc/nordiq" "$stage/var/lib/nordiq"
-install -m644 README.md docs/*.md "$stage/usr/share/doc/nordiq/"
-rpmbuild -bb --quiet --define "_topdir $top" --define "stage_dir $stage" \
+# The asset list is shared with the .deb; the spec's %files takes the paths it printed,
+# less the ones it declares itself with attributes (the config file).
+packaging/install-assets.sh "$stage" rpm | grep -v '^etc/nordiq/' |
+    sed -e 's|^|/|' -e 's|^/usr/share/doc/|%doc /usr/share/doc/|' >"$top/files"
+install -d "$stage/var/lib/nordiq"
+rpmbuild -bb --quiet --define "_topdir $top" --define "stage_dir $stage" --define "file_list $top/files" \
     --define "nordiq_version $version" rpm/nordiq.spec >target/rpm-build.log 2>&1 || {
     tail -30 target/rpm-build.log; exit 1; }
 mkdir -p target/rpm

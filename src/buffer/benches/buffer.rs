@@ -151,7 +151,7 @@ fn main() {
     let _ = writeln!(
         report,
         "Command: `cargo bench -p nordiq-buffer --bench buffer`. Machine: {}. In-process, release build, the state directory on this machine's disk.\n",
-        nordiq_core::bench_report::machine()
+        nordiq_testkit::bench_report::machine()
     );
 
     // 1. Sustained durable write rate.
@@ -261,6 +261,6 @@ fn main() {
     let _ = std::fs::remove_dir_all(&root);
 
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmarks.md");
-    nordiq_core::bench_report::replace_section(&path, "buffer", &report).unwrap();
+    nordiq_testkit::bench_report::replace_section(&path, "buffer", &report).unwrap();
     println!("wrote {}", path.display());
 }

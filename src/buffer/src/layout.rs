@@ -16,7 +16,9 @@ const DAY_MS: i64 = 86_400_000;
 
 /// fsyncs a directory, so a rename or unlink inside it is durable.
 pub fn sync_dir(dir: &Path) -> Result<(), BufferError> {
-    nordiq_core::fsutil::sync_dir(dir).map_err(|e| BufferError::io(dir, e))
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| BufferError::io(dir, e))
 }
 
 /// The UTC day number (days since the epoch) of a timestamp.

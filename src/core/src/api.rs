@@ -425,5 +425,5 @@ pub struct TrainingTriggered {
     pub job_id: String,
     /// `systemd` (nordiq-retrain.service) or `process` (a nordiq-train child).
     pub launcher: String,
-    pub status: crate::jobs::JobStatus,
+    pub status: crate::job_record::JobStatus,
 }

@@ -1,31 +1,24 @@
-//! NordIQ core: everything the daemons share that is not a model.
+//! NordIQ core: the pure logic every NordIQ crate shares.
 //!
-//! Pure logic (config, catalog, ingest validation, windows, risk, alerts) has no I/O and is
-//! unit-tested directly; the thin I/O edges (systemd glue, logging, key files, the HTTP
-//! client) are kept in their own modules so the pure parts never touch a socket or a disk.
+//! Config and catalog, ingest validation, windows, forecast types, risk, alerts, anomaly
+//! scores, incident outlook, drift tests, API types, exposition text, remote-write decoding,
+//! job records and time formats. No sockets, no async runtime, no process or systemd calls:
+//! those live in `nordiq-runtime`. The one file read here is the config file itself.
+#![forbid(unsafe_code)]
 
 pub mod alerts;
 pub mod anomaly;
 pub mod api;
 pub mod assess;
-pub mod auth;
 pub mod batch_ids;
-pub mod bench_report;
-pub mod cli;
-pub mod client;
 pub mod config;
 pub mod drift;
-pub mod exit;
 pub mod exposition;
 pub mod forecast;
-pub mod fsutil;
+pub mod job_record;
 pub mod ingest;
-pub mod jobs;
-pub mod logging;
-pub mod models;
 pub mod outlook;
 pub mod remote_write;
 pub mod risk;
-pub mod systemd;
 pub mod timefmt;
 pub mod window;

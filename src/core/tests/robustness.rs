@@ -3,22 +3,9 @@
 
 use nordiq_core::config::Config;
 use nordiq_core::ingest::Validator;
+use nordiq_testkit::Rng;
 use std::collections::HashSet;
 use std::path::Path;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 const TOKENS: [&[u8]; 14] = [
     b"NaN",

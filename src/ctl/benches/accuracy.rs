@@ -298,7 +298,7 @@ fn main() {
         s.seconds,
         s.seconds_per_epoch,
         threads,
-        nordiq_core::bench_report::machine(),
+        nordiq_testkit::bench_report::machine(),
         all.epochs.join("\n")
     );
     let _ = writeln!(md, "## Per metric (MASE / coverage)\n");

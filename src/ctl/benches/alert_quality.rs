@@ -651,7 +651,7 @@ fn main() {
     let _ = writeln!(
         md,
         "\nMachine: {}; {} threads.",
-        nordiq_core::bench_report::machine(),
+        nordiq_testkit::bench_report::machine(),
         threads()
     );
     let path = repo.join("docs/alert-quality.md");

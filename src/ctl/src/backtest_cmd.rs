@@ -3,7 +3,7 @@
 
 use crate::failure;
 use nordiq_core::config::{BaselineKind, Config};
-use nordiq_core::exit;
+use nordiq_runtime::exit;
 use nordiq_model::accuracy::{best_baseline, best_baseline_per_bucket};
 use nordiq_model::backtest::{backtest, to_grids, Grid, Options};
 use nordiq_model::baseline::Baseline;

@@ -5,7 +5,7 @@ use crate::{failure, Failure};
 use anyhow::Context;
 use nordiq_buffer::import::ColumnMap;
 use nordiq_core::config::Config;
-use nordiq_core::exit;
+use nordiq_runtime::exit;
 use std::path::PathBuf;
 
 #[derive(clap::Subcommand, Debug)]

@@ -3,7 +3,7 @@
 //! fresh machine; it is not the simulator (that is `nordiq-metrics simulate`).
 
 use anyhow::{bail, Context};
-use nordiq_core::client::ApiClient;
+use nordiq_runtime::client::ApiClient;
 use nordiq_core::config::Config;
 use nordiq_core::timefmt::now_ms;
 use std::fmt::Write as _;

@@ -5,7 +5,7 @@
 use crate::backtest_cmd::{model, parse_test_start, read_grids};
 use crate::failure;
 use nordiq_core::config::Config;
-use nordiq_core::exit;
+use nordiq_runtime::exit;
 use nordiq_core::risk::Level;
 use nordiq_model::evaluation::{
     nordiq_alerting, outlook_reliability, score_detector, scored_labels, split_labels,

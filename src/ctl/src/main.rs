@@ -11,10 +11,10 @@ mod status_cmd;
 use anyhow::{anyhow, Context};
 use clap::{Parser, Subcommand};
 use nordiq_core::api::{ActiveAlerts, PredictionsCurrent};
-use nordiq_core::auth::{self, resolve_key, KeyEnv};
-use nordiq_core::client::{base_url_for_listen, ApiClient, ClientError};
+use nordiq_runtime::auth::{self, resolve_key, KeyEnv};
+use nordiq_runtime::client::{base_url_for_listen, ApiClient, ClientError};
 use nordiq_core::config::Config;
-use nordiq_core::exit;
+use nordiq_runtime::exit;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -121,7 +121,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match nordiq_core::cli::parse::<Cli>() {
+    let cli = match nordiq_runtime::cli::parse::<Cli>() {
         Ok(a) => a,
         Err(code) => return code,
     };
@@ -155,7 +155,7 @@ fn failure(code: i32, message: impl Into<String>) -> anyhow::Error {
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    nordiq_core::cli::load_config(cli.dev, cli.config.as_deref())
+    nordiq_runtime::cli::load_config(cli.dev, cli.config.as_deref())
         .map_err(|(code, e)| failure(code, e))
 }
 
@@ -181,15 +181,15 @@ fn unreachable(e: ClientError) -> anyhow::Error {
 }
 
 /// GETs `path` and returns the body of a 2xx answer, or an error naming the status.
-async fn get_ok(client: &ApiClient, path: &str) -> anyhow::Result<nordiq_core::client::Answer> {
+async fn get_ok(client: &ApiClient, path: &str) -> anyhow::Result<nordiq_runtime::client::Answer> {
     let answer = client.get(path).await.map_err(unreachable)?;
     check(answer, path)
 }
 
 fn check(
-    answer: nordiq_core::client::Answer,
+    answer: nordiq_runtime::client::Answer,
     path: &str,
-) -> anyhow::Result<nordiq_core::client::Answer> {
+) -> anyhow::Result<nordiq_runtime::client::Answer> {
     if answer.status.is_success() {
         return Ok(answer);
     }

@@ -5,11 +5,11 @@ use crate::{check, failure, runtime, unreachable};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use nordiq_core::api::{ModelInfo, ReloadOutcome, TrainingTriggered};
-use nordiq_core::client::{query_escape, ApiClient};
+use nordiq_runtime::client::{query_escape, ApiClient};
 use nordiq_core::config::Config;
-use nordiq_core::exit;
-use nordiq_core::jobs::{JobRecord, JobStatus};
-use nordiq_core::models::ModelStore;
+use nordiq_runtime::exit;
+use nordiq_core::job_record::{JobRecord, JobStatus};
+use nordiq_runtime::model_store::ModelStore;
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -45,7 +45,7 @@ enum TrainAction {
     Cancel,
 }
 
-async fn post(client: &ApiClient, path: &str) -> anyhow::Result<nordiq_core::client::Answer> {
+async fn post(client: &ApiClient, path: &str) -> anyhow::Result<nordiq_runtime::client::Answer> {
     let answer = client
         .post(path, "application/json", "")
         .await

@@ -3,8 +3,8 @@
 
 use crate::{failure, unreachable};
 use anyhow::Context;
-use nordiq_core::client::ApiClient;
-use nordiq_core::exit;
+use nordiq_runtime::client::ApiClient;
+use nordiq_runtime::exit;
 
 #[derive(clap::Args, Debug)]
 pub struct ScenarioArgs {
@@ -33,7 +33,7 @@ pub fn run(
     key: Option<String>,
 ) -> anyhow::Result<i32> {
     let url = args.simulator_url.clone().unwrap_or_else(|| {
-        nordiq_core::client::base_url_for_listen(&config.sources.simulator.listen)
+        nordiq_runtime::client::base_url_for_listen(&config.sources.simulator.listen)
     });
     let client = ApiClient::new(&url, key);
     let runtime = crate::runtime()?;
@@ -42,7 +42,7 @@ pub fn run(
         Some(ScenarioCommand::Set { name }) => runtime.block_on(client.post(
             &format!(
                 "/scenario/set?scenario={}",
-                nordiq_core::client::query_escape(name)
+                nordiq_runtime::client::query_escape(name)
             ),
             "application/json",
             "",

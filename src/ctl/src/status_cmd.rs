@@ -4,8 +4,8 @@
 use crate::{get_ok, runtime};
 use anyhow::Context;
 use nordiq_core::api::StatusResponse;
-use nordiq_core::client::ApiClient;
-use nordiq_core::exit;
+use nordiq_runtime::client::ApiClient;
+use nordiq_runtime::exit;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -86,7 +86,7 @@ fn monotonic_now() -> f64 {
 
 /// Every NordIQ unit, or None when systemd is not running (development mode).
 fn units() -> Option<Vec<UnitStatus>> {
-    if !nordiq_core::systemd::booted() {
+    if !nordiq_runtime::systemd::booted() {
         return None;
     }
     let now = monotonic_now();

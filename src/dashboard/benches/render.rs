@@ -85,7 +85,7 @@ fn main() {
     let _ = writeln!(
         report,
         "## Dashboard (issue 7)\n\nCommand: `cargo bench -p nordiq-dashboard --bench render`. Machine: {}. nordiq-inference (release build, development mode) with {SERVERS} servers fed by `nordiqctl demo-feed`, nordiq-dashboard in front, headless Chromium driven by playwright-core; browser, dashboard and daemon share the 2 cores. A refresh tick is one `render()` of the visible view (its API calls and DOM update); the heatmap draws only the rows in view.\n\n| view | first load ms | refresh tick ms | DOM nodes |\n|---|---|---|---|",
-        nordiq_core::bench_report::machine()
+        nordiq_testkit::bench_report::machine()
     );
     for view in ["overview", "heatmap", "alerts", "models", "server"] {
         let v = &r["views"][view];
@@ -110,7 +110,7 @@ fn main() {
         r["heatmap_scroll_frame_ms"].as_f64().unwrap_or(f64::NAN)
     );
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmarks.md");
-    nordiq_core::bench_report::replace_section(&path, "dashboard", &report).unwrap();
+    nordiq_testkit::bench_report::replace_section(&path, "dashboard", &report).unwrap();
     println!("wrote {}", path.display());
     let _ = std::fs::remove_dir_all(&dir);
 }

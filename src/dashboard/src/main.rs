@@ -8,18 +8,14 @@ mod web;
 
 use anyhow::Context;
 use clap::Parser;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use nordiq_core::auth::{resolve_key, ApiKey, KeyEnv};
+use nordiq_runtime::auth::{resolve_key, ApiKey, KeyEnv};
 use nordiq_core::config::Config;
-use nordiq_core::exit;
-use nordiq_core::systemd::Notifier;
+use nordiq_runtime::exit;
+use nordiq_runtime::lifecycle::{Lifecycle, Service};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::signal::unix::{signal, SignalKind};
 
 /// NordIQ dashboard: fleet overview, heatmap, per-server forecasts with their bands and
 /// the model's explanation, alerts, models and training, history with CSV export.
@@ -51,12 +47,12 @@ struct Args {
 }
 
 fn fail(code: i32, message: impl std::fmt::Display) -> ExitCode {
-    nordiq_core::cli::fail("nordiq-dashboard", code, message)
+    nordiq_runtime::cli::fail("nordiq-dashboard", code, message)
 }
 
 /// Config and key as the arguments say; used at start and on SIGHUP.
 fn load(args: &Args) -> Result<(Config, Option<ApiKey>), (i32, String)> {
-    let mut config = nordiq_core::cli::load_config(args.dev, args.config.as_deref())?;
+    let mut config = nordiq_runtime::cli::load_config(args.dev, args.config.as_deref())?;
     if let Some(listen) = &args.listen {
         if listen.parse::<std::net::SocketAddr>().is_err() {
             return Err((
@@ -90,7 +86,7 @@ fn load(args: &Args) -> Result<(Config, Option<ApiKey>), (i32, String)> {
 }
 
 fn main() -> ExitCode {
-    let args = match nordiq_core::cli::parse::<Args>() {
+    let args = match nordiq_runtime::cli::parse::<Args>() {
         Ok(a) => a,
         Err(code) => return code,
     };
@@ -99,11 +95,11 @@ fn main() -> ExitCode {
         Err((code, e)) => return fail(code, e),
     };
     // SAFETY: still single-threaded.
-    let activation = match unsafe { nordiq_core::systemd::take_activation() } {
+    let activation = match unsafe { nordiq_runtime::systemd::take_activation() } {
         Ok(a) => a,
         Err(e) => return fail(exit::SOFTWARE, format!("bad socket activation: {e}")),
     };
-    let log = match nordiq_core::logging::init(&config.log.level, "nordiq-dashboard") {
+    let log = match nordiq_runtime::logging::init(&config.log.level, "nordiq-dashboard") {
         Ok(l) => l,
         Err(e) => return fail(exit::CONFIG, e),
     };
@@ -122,7 +118,7 @@ fn main() -> ExitCode {
         Err(e) => return fail(exit::SOFTWARE, format!("cannot start the runtime: {e}")),
     };
     let result = runtime.block_on(async {
-        let listener = nordiq_core::systemd::listener(
+        let listener = nordiq_runtime::systemd::listener(
             activation.listeners.into_iter().next(),
             &config.dashboard.listen,
             "set dashboard.listen or --listen",
@@ -130,7 +126,7 @@ fn main() -> ExitCode {
         .await
         .map_err(|(code, e)| (code, anyhow::anyhow!(e)))?;
         serve(
-            &args,
+            args,
             web::Dash::new(config, key),
             listener,
             activation.watchdog,
@@ -145,83 +141,45 @@ fn main() -> ExitCode {
     }
 }
 
-/// One `select!`: connections, watchdog, SIGHUP (reload), SIGTERM/SIGINT (drain, exit).
+/// The dashboard as the shared lifecycle sees it: SIGHUP re-reads config and key.
+struct Dashboard {
+    args: Args,
+    dash: Arc<web::Dash>,
+    log: nordiq_runtime::logging::LogHandle,
+}
+
+impl Service for Dashboard {
+    fn status(&self) -> String {
+        format!(
+            "serving; inference at {}",
+            web::inference_url(&self.dash.config.load())
+        )
+    }
+
+    async fn reload(self: Arc<Self>) -> Result<String, String> {
+        let (config, key) = load(&self.args).map_err(|(_, e)| e)?;
+        self.log.set_level(&config.log.level)?;
+        self.dash.replace(config, key);
+        Ok("configuration and key re-read".into())
+    }
+}
+
 async fn serve(
-    args: &Args,
+    args: Args,
     dash: Arc<web::Dash>,
     listener: tokio::net::TcpListener,
     watchdog: Option<Duration>,
-    log: nordiq_core::logging::LogHandle,
+    log: nordiq_runtime::logging::LogHandle,
 ) -> anyhow::Result<()> {
-    let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM")?;
-    let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT")?;
-    let mut sighup = signal(SignalKind::hangup()).context("installing SIGHUP")?;
-    let router = web::router(Arc::clone(&dash));
-    let graceful = GracefulShutdown::new();
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
-    let mut tick =
-        tokio::time::interval(watchdog.map(|w| w / 2).unwrap_or(Duration::from_secs(3600)));
-    let notifier = Notifier;
-    let status = |dash: &web::Dash| {
-        format!(
-            "serving; inference at {}",
-            web::inference_url(&dash.config.load())
-        )
-    };
-    notifier.ready(&status(&dash));
+    let lifecycle = Lifecycle::new(watchdog).context("installing the signal handlers")?;
     tracing::info!(
         address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         inference = %web::inference_url(&dash.config.load()),
         "ready"
     );
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let conn = builder.serve_connection(
-                        TokioIo::new(stream),
-                        TowerToHyperService::new(router.clone()),
-                    );
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            // Pinged from this loop: a stuck loop stops the pings.
-            _ = tick.tick() => if watchdog.is_some() { notifier.watchdog() },
-            _ = sighup.recv() => {
-                notifier.reloading();
-                match load(args) {
-                    Ok((config, key)) => {
-                        let _ = log.set_level(&config.log.level);
-                        dash.replace(config, key);
-                        tracing::info!("configuration reloaded");
-                        notifier.ready(&status(&dash));
-                    }
-                    Err((_, e)) => {
-                        tracing::error!(reason = %e, "reload refused; keeping the running configuration");
-                        notifier.ready(&format!("{}; last reload refused: {e}", status(&dash)));
-                    }
-                }
-            }
-            _ = sigterm.recv() => break,
-            _ = sigint.recv() => break,
-        }
-    }
-    notifier.stopping("draining connections");
-    drop(listener);
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(Duration::from_secs(5)) => tracing::warn!("drain timed out"),
-    }
+    lifecycle.serve_http(listener, web::router(Arc::clone(&dash)));
+    let drain = Duration::from_secs(dash.config.load().server.shutdown_timeout_seconds);
+    lifecycle.run(Arc::new(Dashboard { args, dash, log }), drain).await;
     tracing::info!("stopped");
     Ok(())
 }

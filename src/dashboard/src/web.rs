@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use nordiq_core::api::PredictionsCurrent;
-use nordiq_core::auth::ApiKey;
-use nordiq_core::client::{query_escape, ApiClient};
+use nordiq_runtime::auth::ApiKey;
+use nordiq_runtime::client::{query_escape, ApiClient};
 use nordiq_core::config::Config;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -70,7 +70,7 @@ impl Dash {
 /// Where the daemon answers: `dashboard.inference_url`, else from `server.listen`.
 pub fn inference_url(config: &Config) -> String {
     if config.dashboard.inference_url.is_empty() {
-        nordiq_core::client::base_url_for_listen(&config.server.listen)
+        nordiq_runtime::client::base_url_for_listen(&config.server.listen)
     } else {
         config.dashboard.inference_url.clone()
     }
@@ -270,7 +270,7 @@ async fn overview_handler(State(dash): State<Arc<Dash>>) -> Response {
     Json(overview::compute(&current)).into_response()
 }
 
-fn relay(answer: nordiq_core::client::Answer) -> Response {
+fn relay(answer: nordiq_runtime::client::Answer) -> Response {
     let mut response = Response::new(Body::from(answer.body));
     *response.status_mut() = answer.status;
     if let Some(ct) = answer.content_type {

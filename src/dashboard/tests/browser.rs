@@ -26,7 +26,7 @@ fn every_view_shows_real_content_in_chromium() {
         tch::Device::Cpu,
         7,
     );
-    let staging = nordiq_core::models::Staging::create(&models, "tft_dashboard_test").unwrap();
+    let staging = nordiq_runtime::model_store::Staging::create(&models, "tft_dashboard_test").unwrap();
     model.save(staging.path()).unwrap();
     staging
         .finish(
@@ -34,7 +34,7 @@ fn every_view_shows_real_content_in_chromium() {
             &serde_json::json!({ "finished": "2026-11-28T00:00:00Z" }),
         )
         .unwrap();
-    nordiq_core::models::ModelStore::new(&models)
+    nordiq_runtime::model_store::ModelStore::new(&models)
         .promote("tft_dashboard_test")
         .unwrap();
 

@@ -10,9 +10,9 @@
 mod common;
 
 use common::{bodies, free_port, ingest, percentile, start_daemon, KEY};
-use nordiq_core::client::ApiClient;
+use nordiq_runtime::client::ApiClient;
 use nordiq_core::config::Config;
-use nordiq_core::models::{ModelStore, Staging};
+use nordiq_runtime::model_store::{ModelStore, Staging};
 use nordiq_core::timefmt::now_ms;
 use nordiq_model::tft::{TftModel, TftShape};
 use std::fmt::Write as _;
@@ -192,7 +192,7 @@ fn main() {
     let _ = writeln!(
         report,
         "## Model reload (issue 5)\n\nCommand: `cargo bench -p nordiq-inference --bench reload`. Machine: {}. The release daemon serves a default-size TFT (hidden 32, 4 heads, 14 metrics, encoder 288, horizon 96; untrained weights — the size, not the accuracy, sets the cost) to {SERVERS} warm servers; a TFT refresh of all of them takes {:.0} ms. {READERS} readers poll `GET /predictions/current` on keep-alive connections and a feeder posts one sample per server each second, first for 20 s without reloads, then during {RELOADS} reloads one second apart (alternating two models via `models/current` and `POST /admin/reload-model`; each reload also starts a refresh with the new model). Client and daemon share the 2 cores.\n\nReload (load the directory, smoke-test {} live windows, swap; the daemon's own figure): median **{:.0} ms**, max {:.0} ms, {refused} of {RELOADS} refused. Target: ≤ 1 s.\n\n| phase | requests | failed | p50 ms | p95 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|\n{}\n{}\n",
-        nordiq_core::bench_report::machine(),
+        nordiq_testkit::bench_report::machine(),
         refresh.duration_ms,
         16,
         percentile(&reloads, 0.5),
@@ -201,7 +201,7 @@ fn main() {
         row("during 20 reloads", &during)
     );
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmarks.md");
-    match nordiq_core::bench_report::replace_section(&path, "reload", &report) {
+    match nordiq_testkit::bench_report::replace_section(&path, "reload", &report) {
         Ok(()) => println!("wrote {}", path.display()),
         Err(e) => eprintln!("cannot write {}: {e}", path.display()),
     }

@@ -10,7 +10,7 @@ use common::{
     bodies, ingest, percentile, server_name, start_daemon, BIN, KEY, TIMESTAMPS_PER_BATCH,
 };
 use nordiq_core::assess;
-use nordiq_core::client::ApiClient;
+use nordiq_runtime::client::ApiClient;
 use nordiq_core::config::{BaselineKind, Config};
 use nordiq_core::timefmt::now_ms;
 use nordiq_core::window::WindowSnapshot;
@@ -105,7 +105,7 @@ fn main() {
     let _ = writeln!(
         report,
         "Command: `cargo bench -p nordiq-inference --bench service`. Machine: {}. Client and daemon share the machine's cores over loopback, so these are lower bounds for a daemon with the machine to itself. Daemon built with `--release`.\n",
-        nordiq_core::bench_report::machine()
+        nordiq_testkit::bench_report::machine()
     );
 
     // Ingest: the daemon fresh each time so both formats see the same empty store.
@@ -171,7 +171,7 @@ fn main() {
     let _ = writeln!(report);
     measure_refill(&dir, &mut report, quick);
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmarks.md");
-    match nordiq_core::bench_report::replace_section(&path, "service", &report) {
+    match nordiq_testkit::bench_report::replace_section(&path, "service", &report) {
         Ok(()) => println!("wrote {}", path.display()),
         Err(e) => eprintln!("cannot write {}: {e}", path.display()),
     }

@@ -7,9 +7,9 @@ use nordiq_core::alerts::AlertTracker;
 use nordiq_core::anomaly::AnomalyBook;
 use nordiq_core::api::RefreshInfo;
 use nordiq_core::assess::Assessed;
-use nordiq_core::auth::ApiKey;
+use nordiq_runtime::auth::ApiKey;
 use nordiq_core::config::Config;
-use nordiq_core::systemd::Notifier;
+use nordiq_runtime::systemd::Notifier;
 use nordiq_core::window::WindowShape;
 use nordiq_model::serving::Serving;
 use nordiq_model::Forecaster;
@@ -100,7 +100,7 @@ impl App {
         config: Config,
         key: Option<ApiKey>,
         buffer: Option<nordiq_buffer::Buffer>,
-        source: crate::lifecycle::ConfigSource,
+        source: crate::daemon::ConfigSource,
     ) -> Arc<App> {
         let (forecaster, model_path) = crate::serving::initial(&config);
         let forecasts = ForecastSet::empty(&config, forecaster.id());

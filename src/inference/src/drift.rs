@@ -5,7 +5,7 @@
 
 use crate::app::App;
 use nordiq_core::drift::{check, InputProfile};
-use nordiq_core::jobs::JobParams;
+use nordiq_core::job_record::JobParams;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;

@@ -12,15 +12,15 @@ use nordiq_model::{parallel_map, ForecastSpec, Forecaster};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// Recent alert events included in `GET /alerts/active`.
 const RECENT_EVENTS: usize = 100;
 /// Least time between two refreshes caused by new servers (ingest bursts).
 const NEW_SERVER_DEBOUNCE: Duration = Duration::from_secs(2);
 
-/// Runs until `shutdown` turns true.
-pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+/// Runs until `shutdown` is cancelled.
+pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_refresh = Instant::now() - Duration::from_secs(3600);
@@ -29,7 +29,7 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         let requested = tokio::select! {
             _ = tick.tick() => false,
             _ = app.refresh_requested.notified() => true,
-            _ = shutdown.changed() => return,
+            _ = shutdown.cancelled() => return,
         };
         app.heartbeat();
         // Cheap unless `drift.check_seconds` have passed since the last check.

@@ -1,15 +1,16 @@
 //! Training jobs started through the API: one at a time, recorded under `state_dir/jobs/`
-//! (the trainer keeps its record up to date; see `nordiq_core::jobs`). Under systemd the
+//! (the trainer keeps its record up to date; see `nordiq_runtime::job_store`). Under systemd the
 //! job runs as `nordiq-retrain.service` (it picks up the queued record); otherwise as a
 //! `nordiq-train` child of this daemon, which reloads the model itself when the child
 //! promoted one.
 
 use crate::app::App;
-use crate::lifecycle::ConfigSource;
+use crate::daemon::ConfigSource;
 use crate::reload::{reload_model, Candidate};
 use nordiq_core::api::TrainingTriggered;
 use nordiq_core::config::{Config, Launcher};
-use nordiq_core::jobs::{new_job_id, process_alive, JobParams, JobRecord, JobStatus, JobStore};
+use nordiq_core::job_record::{new_job_id, JobParams, JobRecord, JobStatus};
+use nordiq_runtime::job_store::{process_alive, JobStore};
 use nordiq_core::timefmt::{now_ms, parse_rfc3339_ms};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,7 +56,7 @@ fn store_of(config: &Config) -> JobStore {
 
 fn launcher_of(config: &Config) -> Launcher {
     match config.training.launcher {
-        Launcher::Auto if nordiq_core::systemd::running_as_unit() => Launcher::Systemd,
+        Launcher::Auto if nordiq_runtime::systemd::running_as_unit() => Launcher::Systemd,
         Launcher::Auto => Launcher::Process,
         other => other,
     }

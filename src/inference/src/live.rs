@@ -41,7 +41,7 @@ pub fn save(app: &App) {
         let live = app.live.lock().unwrap_or_else(|p| p.into_inner());
         serde_json::to_vec(live.state()).unwrap_or_default()
     };
-    if let Err((file, e)) = nordiq_core::fsutil::write_atomic(&path(&config), &bytes) {
+    if let Err((file, e)) = nordiq_runtime::atomic_file::write_atomic(&path(&config), &bytes) {
         tracing::warn!(file = %file.display(), error = %e, "cannot save live accuracy");
     }
 }
@@ -52,7 +52,7 @@ pub fn best_baseline(app: &App, config: &Config) -> Baseline {
     let named = app
         .model
         .path()
-        .and_then(|p| nordiq_core::models::best_baseline_of(&p))
+        .and_then(|p| nordiq_runtime::model_store::best_baseline_of(&p))
         .and_then(|(id, _)| id.strip_prefix("baseline:").and_then(BaselineKind::from_id));
     Baseline::of_kind(config, named.unwrap_or(config.forecast.baseline))
 }

@@ -9,7 +9,7 @@ mod forecast_loop;
 mod historical;
 mod http;
 mod jobs;
-mod lifecycle;
+mod daemon;
 mod live;
 mod reload;
 mod remote_write;
@@ -19,10 +19,10 @@ mod warm;
 
 use anyhow::Context;
 use clap::Parser;
-use lifecycle::ConfigSource;
-use nordiq_core::auth::{self, resolve_key, KeyEnv};
+use daemon::ConfigSource;
+use nordiq_runtime::auth::{self, resolve_key, KeyEnv};
 use nordiq_core::config::Config;
-use nordiq_core::exit;
+use nordiq_runtime::exit;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,11 +54,11 @@ struct Args {
 }
 
 fn fail(code: i32, message: impl std::fmt::Display) -> ExitCode {
-    nordiq_core::cli::fail("nordiq-inference", code, message)
+    nordiq_runtime::cli::fail("nordiq-inference", code, message)
 }
 
 fn main() -> ExitCode {
-    let args = match nordiq_core::cli::parse::<Args>() {
+    let args = match nordiq_runtime::cli::parse::<Args>() {
         Ok(a) => a,
         Err(code) => return code,
     };
@@ -96,11 +96,11 @@ fn main() -> ExitCode {
     }
 
     // SAFETY: still single-threaded; nothing has spawned a thread yet.
-    let activation = match unsafe { nordiq_core::systemd::take_activation() } {
+    let activation = match unsafe { nordiq_runtime::systemd::take_activation() } {
         Ok(a) => a,
         Err(e) => return fail(exit::SOFTWARE, format!("bad socket activation: {e}")),
     };
-    let log = match nordiq_core::logging::init(&config.log.level, "nordiq-inference") {
+    let log = match nordiq_runtime::logging::init(&config.log.level, "nordiq-inference") {
         Ok(l) => l,
         Err(e) => return fail(exit::CONFIG, e),
     };
@@ -130,7 +130,7 @@ fn main() -> ExitCode {
         Err(e) => return fail(exit::SOFTWARE, format!("cannot start the runtime: {e}")),
     };
     let result: Result<(), (i32, anyhow::Error)> = runtime.block_on(async {
-        let listener = nordiq_core::systemd::listener(
+        let listener = nordiq_runtime::systemd::listener(
             activation.listeners.into_iter().next(),
             &config.server.listen,
             "set server.listen or --listen",
@@ -164,7 +164,7 @@ fn main() -> ExitCode {
                 Err(e) => tracing::error!(error = %e, "refilling windows from the buffer failed; starting cold"),
             }
         }
-        lifecycle::run(app, listener, activation.watchdog, log, source)
+        daemon::run(app, listener, activation.watchdog, log, source)
             .await
             .map_err(|e| (exit::SOFTWARE, e))
     });

@@ -7,7 +7,7 @@
 use crate::app::App;
 use crate::serving::{self, SMOKE_WINDOWS};
 use nordiq_core::api::{ModelInfo, ReloadOutcome};
-use nordiq_core::models::ModelStore;
+use nordiq_runtime::model_store::ModelStore;
 use nordiq_core::timefmt::{format_ms, now_ms};
 use nordiq_model::baseline::Baseline;
 use nordiq_model::serving::Serving;
@@ -189,7 +189,7 @@ pub fn model_info(app: &App) -> ModelInfo {
     let path = path.filter(|_| serving.model.is_some());
     let (mase, coverage, validation_pinball) = path
         .as_deref()
-        .map(nordiq_core::models::headline)
+        .map(nordiq_runtime::model_store::headline)
         .unwrap_or_default();
     let shape = path.as_ref().and_then(|p| {
         std::fs::read(p.join("config.json"))
@@ -198,9 +198,9 @@ pub fn model_info(app: &App) -> ModelInfo {
     });
     let best = path
         .as_deref()
-        .and_then(nordiq_core::models::best_baseline_of);
+        .and_then(nordiq_runtime::model_store::best_baseline_of);
     let serving_reason = match (&path, serving.model.is_some()) {
-        (Some(p), true) => match nordiq_core::models::promotion_of(p) {
+        (Some(p), true) => match nordiq_runtime::model_store::promotion_of(p) {
             Some((true, reason)) => format!("{} was promoted: {reason}", serving.id()),
             _ => format!("{} was loaded from {}", serving.id(), p.display()),
         },
@@ -216,7 +216,7 @@ pub fn model_info(app: &App) -> ModelInfo {
                     serving.id()
                 ),
                 (None, Some(entry)) => {
-                    match nordiq_core::models::promotion_of(Path::new(&entry.path)) {
+                    match nordiq_runtime::model_store::promotion_of(Path::new(&entry.path)) {
                         Some((false, reason)) => format!(
                             "the newest trained model {} was not promoted: {reason}; {} serves",
                             entry.id,

@@ -74,7 +74,7 @@ pub fn load_validated(
     dir: &Path,
     smoke: Vec<WindowSnapshot>,
 ) -> Result<Validated, String> {
-    nordiq_core::models::check_complete(dir).map_err(|e| e.to_string())?;
+    nordiq_runtime::model_store::check_complete(dir).map_err(|e| e.to_string())?;
     let id = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

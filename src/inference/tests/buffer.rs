@@ -38,16 +38,6 @@ fn every_parquet_file_readable(state: &Path) -> usize {
     files
 }
 
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 #[test]
 fn acknowledged_samples_survive_sigkill_exactly_once() {
     let dir = TempDir::new("sigkill");
@@ -67,7 +57,7 @@ fn acknowledged_samples_survive_sigkill_exactly_once() {
     let base = nordiq_core::timefmt::now_ms() - 86_400_000;
     let mut next_ts = 0i64;
     let mut acked: Vec<(String, i64)> = Vec::new();
-    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut rng = nordiq_testkit::Rng(0x2545_F491_4F6C_DD1D);
     let rounds = 50;
     for round in 0..rounds {
         let mut daemon = Daemon::start(dir.path(), &config, port, &[("NORDIQ_API_KEY", KEY)]);
@@ -86,7 +76,7 @@ fn acknowledged_samples_survive_sigkill_exactly_once() {
             panic!("round {round}: {key:?} stored {n} times");
         }
         // Feed steadily until killed at a random moment.
-        let kill_after = Duration::from_millis(30 + rng.below(400));
+        let kill_after = Duration::from_millis(30 + rng.below(400) as u64);
         let started = Instant::now();
         let client = daemon.client(Some(KEY));
         let mut killed = false;
@@ -105,7 +95,7 @@ fn acknowledged_samples_survive_sigkill_exactly_once() {
             next_ts += 40;
             if started.elapsed() >= kill_after {
                 // Kill while a request is in flight about half the time.
-                let pid = daemon.child.id() as i32;
+                let pid = daemon.id() as i32;
                 let killer = std::thread::spawn(move || {
                     std::thread::sleep(Duration::from_micros(300));
                     unsafe { libc::kill(pid, libc::SIGKILL) };

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixDatagram;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Parses one native-protocol datagram into (key, value) pairs.
@@ -66,14 +66,11 @@ fn logs_go_to_the_journal_with_structured_fields() {
     clean_env(&mut cmd);
     cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script])
         .env("NORDIQ_API_KEY", KEY)
-        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
-        .stdout(Stdio::null())
-        .stderr(stderr_file);
-    let child = cmd.spawn().expect("spawn unshare");
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+    // The same file (same inode) that JOURNAL_STREAM names.
     let daemon = Daemon {
-        child,
+        proc: Proc::start(&mut cmd, &stderr_path),
         port,
-        log: stderr_path.clone(),
     };
     daemon.wait_healthy();
 

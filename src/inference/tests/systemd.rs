@@ -44,12 +44,10 @@ fn activate(
         cmd.arg("-E").arg(format!("{k}={v}"));
     }
     cmd.arg(BIN).arg("--config").arg(config);
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("spawn systemd-socket-activate");
-    let daemon = Daemon { child, port, log };
+    let daemon = Daemon {
+        proc: Proc::start(&mut cmd, &log),
+        port,
+    };
     daemon.wait_healthy();
     daemon
 }

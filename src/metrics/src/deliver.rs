@@ -6,7 +6,7 @@
 use crate::spool::{Batch, Spool, SpoolError};
 use hyper::{Method, StatusCode};
 use nordiq_core::api::IngestResponse;
-use nordiq_core::client::ApiClient;
+use nordiq_runtime::client::ApiClient;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 

@@ -53,7 +53,7 @@ impl Hwm {
             path: dir.to_path_buf(),
             source,
         })?;
-        nordiq_core::fsutil::write_atomic(&self.path, value.to_string().as_bytes())
+        nordiq_runtime::atomic_file::write_atomic(&self.path, value.to_string().as_bytes())
             .map_err(|(path, source)| HwmError { path, source })
     }
 }

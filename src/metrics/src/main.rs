@@ -6,9 +6,9 @@ mod scenario_api;
 mod service;
 
 use clap::{Parser, Subcommand};
-use nordiq_core::auth::{resolve_key, ApiKey, KeyEnv};
+use nordiq_runtime::auth::{resolve_key, ApiKey, KeyEnv};
 use nordiq_core::config::{Config, SourceKind};
-use nordiq_core::exit;
+use nordiq_runtime::exit;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -153,11 +153,11 @@ struct HostArgs {
 }
 
 fn fail(code: i32, message: impl std::fmt::Display) -> ExitCode {
-    nordiq_core::cli::fail("nordiq-metrics", code, message)
+    nordiq_runtime::cli::fail("nordiq-metrics", code, message)
 }
 
 fn load(args: &Args) -> Result<(Config, Option<ApiKey>), (i32, String)> {
-    let mut config = nordiq_core::cli::load_config(args.dev, args.config.as_deref())?;
+    let mut config = nordiq_runtime::cli::load_config(args.dev, args.config.as_deref())?;
     if let Some(url) = &args.inference_url {
         config.sources.inference_url = url.clone();
     }
@@ -238,7 +238,7 @@ fn load(args: &Args) -> Result<(Config, Option<ApiKey>), (i32, String)> {
 }
 
 fn main() -> ExitCode {
-    let args = match nordiq_core::cli::parse::<Args>() {
+    let args = match nordiq_runtime::cli::parse::<Args>() {
         Ok(a) => a,
         Err(code) => return code,
     };
@@ -253,11 +253,11 @@ fn main() -> ExitCode {
         };
     }
     // SAFETY: still single-threaded.
-    let activation = match unsafe { nordiq_core::systemd::take_activation() } {
+    let activation = match unsafe { nordiq_runtime::systemd::take_activation() } {
         Ok(a) => a,
         Err(e) => return fail(exit::SOFTWARE, format!("bad systemd environment: {e}")),
     };
-    let log = match nordiq_core::logging::init(&config.log.level, "nordiq-metrics") {
+    let log = match nordiq_runtime::logging::init(&config.log.level, "nordiq-metrics") {
         Ok(l) => l,
         Err(e) => return fail(exit::CONFIG, e),
     };

@@ -5,7 +5,7 @@ use crate::hwm::Hwm;
 use crate::node::{parse_target, NodeTarget};
 use crate::promql::{default_queries, merge, next_range, parse_matrix};
 use crate::record::Reading;
-use nordiq_core::client::{query_escape, ApiClient};
+use nordiq_runtime::client::{query_escape, ApiClient};
 use nordiq_core::config::{Config, PrometheusSourceConfig};
 use std::time::Duration;
 

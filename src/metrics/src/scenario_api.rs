@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use nordiq_core::auth::ApiKey;
+use nordiq_runtime::auth::ApiKey;
 use nordiq_core::timefmt::now_ms;
 use nordiq_metrics::scenario::Scenario;
 use nordiq_metrics::source::SimSource;

@@ -1,15 +1,17 @@
-//! The running service: a tick reads the source and hands batches to the delivery task;
-//! the delivery task sends them (or spools them) and drains the spool; the watchdog is
-//! pinged from the main loop only while the delivery task is alive too.
+//! The running service, under the shared lifecycle (`nordiq_runtime::lifecycle`): the read
+//! loop reads the source and hands batches to the delivery task; the delivery task sends
+//! them (or spools them) and drains the spool; the watchdog is pinged only while the
+//! delivery task is alive. On SIGTERM the read loop stops and delivery gets 15 s to send or
+//! spool what is queued.
 
 use crate::backfill;
 use crate::scenario_api::{self, ScenarioApi};
 use anyhow::{anyhow, Context};
-use nordiq_core::auth::ApiKey;
-use nordiq_core::client::{base_url_for_listen, ApiClient};
+use nordiq_runtime::auth::ApiKey;
+use nordiq_runtime::client::{base_url_for_listen, ApiClient};
 use nordiq_core::config::{Config, SourceKind};
-use nordiq_core::exit;
-use nordiq_core::systemd::Notifier;
+use nordiq_runtime::exit;
+use nordiq_runtime::lifecycle::{Lifecycle, Service};
 use nordiq_core::timefmt::now_ms;
 use nordiq_metrics::deliver::{Delivery, DeliveryStats};
 use nordiq_metrics::elastic::ElasticPull;
@@ -21,10 +23,10 @@ use nordiq_metrics::scenario::Scenario;
 use nordiq_metrics::source::{SimSource, Source};
 use nordiq_metrics::spool::{Batch, Spool};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
 use tokio::sync::{mpsc, oneshot};
 
 pub struct Options {
@@ -100,9 +102,8 @@ pub async fn run(
     key: Option<ApiKey>,
     options: Options,
     watchdog: Option<Duration>,
-    _log: nordiq_core::logging::LogHandle,
+    _log: nordiq_runtime::logging::LogHandle,
 ) -> Result<(), Failure> {
-    let notifier = Notifier;
     let url = inference_url(&config);
     let client = ApiClient::new(&url, key.as_ref().map(|k| k.expose().to_string()))
         .with_timeout(Duration::from_secs(10));
@@ -245,8 +246,11 @@ pub async fn run(
         }
     };
 
+    let lifecycle = Lifecycle::new(watchdog)
+        .context("installing the signal handlers")
+        .map_err(|e| (exit::SOFTWARE, e))?;
     // The simulator's scenario API.
-    let api_task = if let Source::Simulator(sim) = &source {
+    if let Source::Simulator(sim) = &source {
         let listen = &config.sources.simulator.listen;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -257,31 +261,32 @@ pub async fn run(
             key: key.clone().map(Arc::new),
         };
         tracing::info!(address = %listen, "scenario API listening");
-        Some(tokio::spawn(async move {
-            let _ = axum::serve(listener, scenario_api::router(api)).await;
-        }))
-    } else {
-        None
-    };
+        lifecycle.serve_http(listener, scenario_api::router(api));
+    }
 
     // Delivery runs in its own task so a slow daemon never delays a reading.
     // A batch may come with an ack: true once it is delivered or safely spooled.
     let (tx, mut rx) = mpsc::channel::<(Batch, Option<oneshot::Sender<bool>>)>(256);
-    let stats = Arc::new(Mutex::new(delivery.stats().clone()));
-    let heartbeat = Arc::new(AtomicI64::new(now_ms()));
-    let stopping = Arc::new(AtomicBool::new(false));
-    let delivery_task = {
-        let stats = Arc::clone(&stats);
-        let heartbeat = Arc::clone(&heartbeat);
-        let stopping = Arc::clone(&stopping);
-        tokio::spawn(async move {
+    let metrics = Arc::new(MetricsService {
+        source_name: source_name(&config),
+        url: url.clone(),
+        started: std::time::Instant::now(),
+        progress: Mutex::new(Progress::default()),
+        stats: Mutex::new(delivery.stats().clone()),
+        heartbeat: AtomicI64::new(now_ms()),
+    });
+    let shutdown = lifecycle.shutdown_token();
+    {
+        let metrics = Arc::clone(&metrics);
+        let shutdown = shutdown.clone();
+        lifecycle.spawn(async move {
             loop {
-                heartbeat.store(now_ms(), Ordering::Relaxed);
+                metrics.heartbeat.store(now_ms(), Ordering::Relaxed);
                 let outcome = tokio::select! {
                     batch = rx.recv() => match batch {
                         Some((b, ack)) => {
                             // Shutting down: what is queued goes to disk first, nothing is lost.
-                            let outcome = if stopping.load(Ordering::Relaxed) {
+                            let outcome = if shutdown.is_cancelled() {
                                 delivery.spool_only(b)
                             } else {
                                 delivery.submit(b).await
@@ -298,130 +303,157 @@ pub async fn run(
                 if let Err(e) = outcome {
                     tracing::error!(error = %e, "spool write failed; that batch is lost");
                 }
-                *stats.lock().unwrap_or_else(|p| p.into_inner()) = delivery.stats().clone();
+                *lock(&metrics.stats) = delivery.stats().clone();
             }
             // Shutting down: one last try, then whatever is left stays in the spool.
             let _ = delivery.drain().await;
-            *stats.lock().unwrap_or_else(|p| p.into_inner()) = delivery.stats().clone();
+            *lock(&metrics.stats) = delivery.stats().clone();
+        });
+    }
+
+    let interval = Duration::from_secs(config.sources.interval_seconds);
+    tracing::info!(source = source.name(), inference = %url, interval_s = interval.as_secs(), "ready");
+    let reading = {
+        let metrics = Arc::clone(&metrics);
+        let shutdown = shutdown.clone();
+        lifecycle.spawn(async move {
+            let outcome = read_loop(&config, &mut source, &mut ids, interval, &tx, &metrics, &shutdown).await;
+            if outcome.is_err() {
+                // Nothing to do without delivery: stop the daemon.
+                shutdown.cancel();
+            }
+            outcome
         })
     };
-
-    let mut sigterm = signal(SignalKind::terminate())
-        .context("installing SIGTERM")
-        .map_err(|e| (exit::SOFTWARE, e))?;
-    let mut sighup = signal(SignalKind::hangup())
-        .context("installing SIGHUP")
-        .map_err(|e| (exit::SOFTWARE, e))?;
-    let mut sigint = signal(SignalKind::interrupt())
-        .context("installing SIGINT")
-        .map_err(|e| (exit::SOFTWARE, e))?;
-    let interval = Duration::from_secs(config.sources.interval_seconds);
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut ping = tokio::time::interval(watchdog.map(|w| w / 2).unwrap_or(Duration::from_secs(5)));
-    let started = std::time::Instant::now();
-    let (mut readings_total, mut last_read_error): (u64, Option<String>) = (0, None);
-    let status =
-        |readings_total: u64,
-         read_error: &Option<String>,
-         stats: &DeliveryStats,
-         servers: usize| {
-            let rate = readings_total as f64 / started.elapsed().as_secs_f64().max(1.0);
-            let error = read_error.as_ref().or(stats.last_error.as_ref());
-            format!(
-            "{}: {servers} servers, {rate:.1} samples/s; delivered {} to {url}; spool {} batches{}",
-            source_name(&config),
-            stats.accepted_records,
-            stats.spooled_batches,
-            error.map(|e| format!("; last error: {e}")).unwrap_or_default()
-        )
-        };
-    let mut servers = 0usize;
-    notifier.ready(&status(
-        0,
-        &None,
-        &stats.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-        0,
-    ));
-    tracing::info!(source = source.name(), inference = %url, interval_s = interval.as_secs(), "ready");
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                let poll = source.poll(now_ms()).await;
-                match &poll.error {
-                    Some(e) => {
-                        if last_read_error.as_deref() != Some(e.as_str()) {
-                            tracing::warn!(error = %e, source = source.name(), "reading failed");
-                        }
-                        last_read_error = Some(e.clone());
-                    }
-                    None => last_read_error = None,
-                }
-                if !poll.readings.is_empty() {
-                    let names: std::collections::HashSet<&str> = poll.readings.iter().map(|r| r.server.as_str()).collect();
-                    servers = names.len();
-                }
-                readings_total += poll.readings.len() as u64;
-                let mut acks = Vec::new();
-                for batch in batches(&config, &mut ids, &poll.readings) {
-                    let (ack, acked) = match poll.mark {
-                        Some(_) => {
-                            let (a, b) = oneshot::channel();
-                            (Some(a), Some(b))
-                        }
-                        None => (None, None),
-                    };
-                    if tx.send((batch, ack)).await.is_err() {
-                        return Err((exit::SOFTWARE, anyhow!("the delivery task ended")));
-                    }
-                    acks.extend(acked);
-                }
-                // The mark moves only once everything read up to it is safe.
-                if let Some(mark) = &poll.mark {
-                    let mut safe = true;
-                    for acked in acks {
-                        safe &= acked.await.unwrap_or(false);
-                    }
-                    if safe {
-                        if let Err(e) = source.commit(mark) {
-                            tracing::error!(error = %e, "cannot save the high-water mark; that range will be read again");
-                        }
-                    }
-                }
-            }
-            _ = ping.tick() => {
-                let s = stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                notifier.status(&status(readings_total, &last_read_error, &s, servers));
-                // The delivery task wakes every second: a stale heartbeat means it hangs.
-                let alive = now_ms() - heartbeat.load(Ordering::Relaxed) < 30_000;
-                if watchdog.is_some() && alive {
-                    notifier.watchdog();
-                }
-            }
-            _ = sighup.recv() => tracing::info!("SIGHUP: nordiq-metrics reloads nothing; restart it to apply a changed config"),
-            _ = sigterm.recv() => break,
-            _ = sigint.recv() => break,
-        }
+    lifecycle.run(Arc::clone(&metrics), DRAIN_TIMEOUT).await;
+    if let Ok(Err(failure)) = reading.await {
+        return Err(failure);
     }
-    notifier.stopping("delivering what is queued; the rest stays in the spool");
-    stopping.store(true, Ordering::Relaxed);
-    drop(tx);
-    if tokio::time::timeout(Duration::from_secs(15), delivery_task)
-        .await
-        .is_err()
-    {
-        tracing::warn!("delivery did not finish in 15 s; undelivered batches stay in the spool");
-    }
-    if let Some(task) = api_task {
-        task.abort();
-    }
-    let s = stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let s = lock(&metrics.stats).clone();
     tracing::info!(
         delivered = s.accepted_records,
         spooled = s.spooled_batches,
         "stopped"
     );
     Ok(())
+}
+
+/// Delivery gets this long after SIGTERM to send (or spool) what is queued; what is left
+/// stays in the spool for the next start.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[derive(Default)]
+struct Progress {
+    readings_total: u64,
+    last_read_error: Option<String>,
+    servers: usize,
+}
+
+/// nordiq-metrics as the shared lifecycle sees it.
+struct MetricsService {
+    source_name: &'static str,
+    url: String,
+    started: std::time::Instant,
+    progress: Mutex<Progress>,
+    stats: Mutex<DeliveryStats>,
+    /// The delivery task's last pass; it wakes every second.
+    heartbeat: AtomicI64,
+}
+
+impl Service for MetricsService {
+    fn status(&self) -> String {
+        let p = lock(&self.progress);
+        let stats = lock(&self.stats);
+        let rate = p.readings_total as f64 / self.started.elapsed().as_secs_f64().max(1.0);
+        let error = p.last_read_error.as_ref().or(stats.last_error.as_ref());
+        format!(
+            "{}: {} servers, {rate:.1} samples/s; delivered {} to {}; spool {} batches{}",
+            self.source_name,
+            p.servers,
+            stats.accepted_records,
+            self.url,
+            stats.spooled_batches,
+            error.map(|e| format!("; last error: {e}")).unwrap_or_default()
+        )
+    }
+
+    /// A stale delivery heartbeat means the delivery task hangs.
+    fn alive(&self) -> bool {
+        now_ms() - self.heartbeat.load(Ordering::Relaxed) < 30_000
+    }
+
+    async fn reload(self: Arc<Self>) -> Result<String, String> {
+        Ok("nordiq-metrics re-reads nothing on SIGHUP; restart it to apply a changed config".into())
+    }
+}
+
+/// Reads the source every `interval` and hands its batches to delivery, until shutdown.
+async fn read_loop(
+    config: &Config,
+    source: &mut Source,
+    ids: &mut BatchIds,
+    interval: Duration,
+    tx: &mpsc::Sender<(Batch, Option<oneshot::Sender<bool>>)>,
+    metrics: &MetricsService,
+    shutdown: &CancellationToken,
+) -> Result<(), Failure> {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return Ok(()),
+        }
+        let poll = source.poll(now_ms()).await;
+        {
+            let mut p = lock(&metrics.progress);
+            match &poll.error {
+                Some(e) => {
+                    if p.last_read_error.as_deref() != Some(e.as_str()) {
+                        tracing::warn!(error = %e, source = source.name(), "reading failed");
+                    }
+                    p.last_read_error = Some(e.clone());
+                }
+                None => p.last_read_error = None,
+            }
+            if !poll.readings.is_empty() {
+                let names: std::collections::HashSet<&str> =
+                    poll.readings.iter().map(|r| r.server.as_str()).collect();
+                p.servers = names.len();
+            }
+            p.readings_total += poll.readings.len() as u64;
+        }
+        let mut acks = Vec::new();
+        for batch in batches(config, ids, &poll.readings) {
+            let (ack, acked) = match poll.mark {
+                Some(_) => {
+                    let (a, b) = oneshot::channel();
+                    (Some(a), Some(b))
+                }
+                None => (None, None),
+            };
+            if tx.send((batch, ack)).await.is_err() {
+                return Err((exit::SOFTWARE, anyhow!("the delivery task ended")));
+            }
+            acks.extend(acked);
+        }
+        // The mark moves only once everything read up to it is safe.
+        if let Some(mark) = &poll.mark {
+            let mut safe = true;
+            for acked in acks {
+                safe &= acked.await.unwrap_or(false);
+            }
+            if safe {
+                if let Err(e) = source.commit(mark) {
+                    tracing::error!(error = %e, "cannot save the high-water mark; that range will be read again");
+                }
+            }
+        }
+    }
 }
 
 fn source_name(config: &Config) -> &'static str {

@@ -53,7 +53,7 @@ impl Spool {
             let entry = entry.map_err(io(dir))?;
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if nordiq_core::fsutil::is_temp_name(&name) {
+            if nordiq_runtime::atomic_file::is_temp_name(&name) {
                 let _ = std::fs::remove_file(&path);
                 continue;
             }
@@ -99,7 +99,7 @@ impl Spool {
         self.next_seq += 1;
         let name = format!("{seq:020}.{}.{}.ndjson", batch.records, batch.id);
         let path = self.dir.join(&name);
-        nordiq_core::fsutil::write_atomic(&path, &batch.body)
+        nordiq_runtime::atomic_file::write_atomic(&path, &batch.body)
             .map_err(|(path, source)| SpoolError::Io { path, source })?;
         let size = batch.body.len() as u64;
         self.files.push_back((seq, path, size));
@@ -170,7 +170,7 @@ mod tests {
         spool.push(&batch("a-1", 10)).unwrap();
         spool.push(&batch("a-2", 20)).unwrap();
         let half = dir.join("00000000000000000009.3.half.ndjson");
-        std::fs::write(nordiq_core::fsutil::temp_path(&half), b"partial").unwrap();
+        std::fs::write(nordiq_runtime::atomic_file::temp_path(&half), b"partial").unwrap();
         drop(spool);
         let mut spool = Spool::open(&dir, 1 << 20).unwrap();
         assert_eq!(spool.len(), 2);

@@ -111,7 +111,7 @@ fn main() {
     let _ = writeln!(
         report,
         "Command: `cargo bench -p nordiq-model --bench tft`. Machine: {}; libtorch 2.13.0 (PyPI) on the CPU, {threads} threads. Default catalog (14 metrics), encoder 288, horizon 96, quantiles 0.1/0.5/0.9, hidden 32, 4 heads; forward passes in chunks of 64 windows. Target: 1,000-server forward pass ≤ 1 s (issue 12; it was ≤ 2 s).\n\n| what | seconds |\n|---|---|\n| forward pass, {servers} servers (median) | **{forward:.2}** |\n| training step, batch of 64 windows (forward, backward, Adam) | {step:.2} |\n\nEstimated work: {:.1} MFLOP per window's forward pass (the linear layers, LSTMs and attention; a training step ≈ 3× forward). Against this machine's FP32 peak of {:.0} GFLOP/s ({threads} cores × clock × 32, two 8-wide FMA units), the forward pass reaches {:.1} % and a training step {:.1} %: the per-variable GRNs are many small matrix products (width 8), which no BLAS runs near peak.\n",
-        nordiq_core::bench_report::machine(),
+        nordiq_testkit::bench_report::machine(),
         flops / 1e6,
         peak / 1e9,
         forward_share * 100.0,
@@ -140,7 +140,7 @@ The same ASD windows (12 servers, train split, 19 metrics; encoder 288, horizon 
         println!("--quick: {} left as it was", path.display());
         return;
     }
-    nordiq_core::bench_report::replace_section(&path, "tft", &report).unwrap();
+    nordiq_testkit::bench_report::replace_section(&path, "tft", &report).unwrap();
     println!("wrote {}", path.display());
 }
 

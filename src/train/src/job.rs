@@ -2,7 +2,8 @@
 //! writes after the claim are best effort: a full disk must not cost a finished model.
 
 use anyhow::Context;
-use nordiq_core::jobs::{new_job_id, JobParams, JobRecord, JobStatus, JobStore};
+use nordiq_core::job_record::{new_job_id, JobParams, JobRecord, JobStatus};
+use nordiq_runtime::job_store::JobStore;
 use nordiq_core::timefmt::{format_ms, now_ms};
 use nordiq_model::tft::train::EpochReport;
 

@@ -7,11 +7,12 @@ mod promote;
 use anyhow::Context;
 use clap::Parser;
 use nordiq_core::config::Config;
-use nordiq_core::exit;
+use nordiq_runtime::exit;
 use nordiq_core::ingest::Sample;
-use nordiq_core::jobs::{JobParams, JobStatus, JobStore, Promotion};
-use nordiq_core::models::ModelStore;
-use nordiq_core::systemd::Notifier;
+use nordiq_core::job_record::{JobParams, JobStatus, Promotion};
+use nordiq_runtime::job_store::JobStore;
+use nordiq_runtime::model_store::ModelStore;
+use nordiq_runtime::systemd::Notifier;
 use nordiq_core::timefmt::{format_ms, now_ms, parse_rfc3339_ms};
 use nordiq_model::accuracy::{best_baseline, best_baseline_per_bucket};
 use nordiq_model::backtest::{backtest, to_grids, Grid, Options};
@@ -135,11 +136,11 @@ extern "C" fn on_signal(_: libc::c_int) {
 }
 
 fn fail(code: i32, message: impl std::fmt::Display) -> ExitCode {
-    nordiq_core::cli::fail("nordiq-train", code, message)
+    nordiq_runtime::cli::fail("nordiq-train", code, message)
 }
 
 fn main() -> ExitCode {
-    let args = match nordiq_core::cli::parse::<Args>() {
+    let args = match nordiq_runtime::cli::parse::<Args>() {
         Ok(a) => a,
         Err(code) => return code,
     };
@@ -148,7 +149,7 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
     }
-    let config = match nordiq_core::cli::load_config(args.dev, args.config.as_deref()) {
+    let config = match nordiq_runtime::cli::load_config(args.dev, args.config.as_deref()) {
         Ok(c) => c,
         Err((code, e)) => return fail(code, e),
     };
@@ -382,8 +383,8 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
     );
     notifier.status("evaluating against the baselines");
     job.stage("evaluating against the baselines");
-    let id = nordiq_core::models::new_id(now_ms());
-    let staging = nordiq_core::models::Staging::create(&models_dir, &id)?;
+    let id = nordiq_runtime::model_store::new_id(now_ms());
+    let staging = nordiq_runtime::model_store::Staging::create(&models_dir, &id)?;
     model.save(staging.path())?;
     let tft = TftForecaster::load(staging.path(), &id, threads, args.cuda)?;
     let baselines = Baseline::all(config);

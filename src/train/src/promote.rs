@@ -3,7 +3,7 @@
 //! daemon is then told to reload.
 
 use nordiq_core::config::Config;
-use nordiq_core::jobs::Promotion;
+use nordiq_core::job_record::Promotion;
 
 /// What is known about the current model.
 pub enum Current {
@@ -116,7 +116,7 @@ pub enum ReloadVia {
 /// Tells the daemon to load the new current model; returns what happened, in words.
 pub fn notify_daemon(config: &Config, via: ReloadVia) -> Result<String, String> {
     let via = match via {
-        ReloadVia::Auto if nordiq_core::systemd::running_as_unit() => ReloadVia::Systemd,
+        ReloadVia::Auto if nordiq_runtime::systemd::running_as_unit() => ReloadVia::Systemd,
         ReloadVia::Auto => ReloadVia::Api,
         other => other,
     };
@@ -138,14 +138,14 @@ pub fn notify_daemon(config: &Config, via: ReloadVia) -> Result<String, String> 
             }
         }
         ReloadVia::Api => {
-            let key = nordiq_core::auth::resolve_key(
-                &nordiq_core::auth::KeyEnv::from_process(),
+            let key = nordiq_runtime::auth::resolve_key(
+                &nordiq_runtime::auth::KeyEnv::from_process(),
                 &config.auth.api_key_file,
             )
             .map_err(|e| e.to_string())?
             .map(|k| k.expose().to_string());
-            let base = nordiq_core::client::base_url_for_listen(&config.server.listen);
-            let client = nordiq_core::client::ApiClient::new(&base, key)
+            let base = nordiq_runtime::client::base_url_for_listen(&config.server.listen);
+            let client = nordiq_runtime::client::ApiClient::new(&base, key)
                 .with_timeout(std::time::Duration::from_secs(120));
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

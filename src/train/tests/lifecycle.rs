@@ -7,7 +7,7 @@ mod common;
 
 use common::{history, small_trainer, Daemon, TempDir, KEY, TRAIN};
 use nordiq_core::config::Config;
-use nordiq_core::models::{ModelStore, Staging};
+use nordiq_runtime::model_store::{ModelStore, Staging};
 use nordiq_model::tft::{TftModel, TftShape};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -455,10 +455,10 @@ fn the_timer_run_skips_when_the_buffer_is_not_ready() {
         stderr.contains("skipped: the buffer is not ready"),
         "{stderr}"
     );
-    let jobs = nordiq_core::jobs::JobStore::new(dir.0.join("state/jobs"));
+    let jobs = nordiq_runtime::job_store::JobStore::new(dir.0.join("state/jobs"));
     let record = jobs.latest().unwrap();
     assert_eq!(record.trigger, "timer");
-    assert_eq!(record.status, nordiq_core::jobs::JobStatus::Completed);
+    assert_eq!(record.status, nordiq_core::job_record::JobStatus::Completed);
     assert!(record.stage.starts_with("skipped:"), "{}", record.stage);
     assert!(record.model_id.is_none());
     assert!(!dir.0.join("state/models/current").exists());

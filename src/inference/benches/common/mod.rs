@@ -2,7 +2,7 @@
 //! request bodies, concurrent ingest, percentiles.
 #![allow(dead_code)]
 
-use nordiq_core::client::ApiClient;
+use nordiq_runtime::client::ApiClient;
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

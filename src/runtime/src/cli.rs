@@ -30,8 +30,8 @@ pub fn fail(program: &str, code: i32, message: impl std::fmt::Display) -> ExitCo
 pub fn load_config(
     dev: bool,
     path: Option<&std::path::Path>,
-) -> Result<crate::config::Config, (i32, String)> {
-    use crate::config::Config;
+) -> Result<nordiq_core::config::Config, (i32, String)> {
+    use nordiq_core::config::Config;
     if dev {
         let dir = std::env::current_dir()
             .map_err(|e| (exit::IO_ERR, format!("reading the current directory: {e}")))?;

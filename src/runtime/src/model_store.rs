@@ -44,7 +44,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 
 /// `tft_YYYYMMDD_HHMMSS` (UTC) for a model finished at `now_ms`.
 pub fn new_id(now_ms: i64) -> String {
-    let stamp = crate::timefmt::format_ms(now_ms / 1000 * 1000);
+    let stamp = nordiq_core::timefmt::format_ms(now_ms / 1000 * 1000);
     // 2026-11-28T00:20:00Z → 20261128 and 002000
     let digits: String = stamp.chars().filter(char::is_ascii_digit).collect();
     format!("tft_{}_{}", &digits[..8], &digits[8..14])
@@ -125,7 +125,7 @@ fn valid_id(id: &str) -> bool {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    crate::fsutil::sync_dir(dir).map_err(io(dir))
+    crate::atomic_file::sync_dir(dir).map_err(io(dir))
 }
 
 /// The `models/` directory of a state dir.
@@ -259,7 +259,7 @@ fn created_of(dir: &Path) -> Option<String> {
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?
         .as_millis() as i64;
-    Some(crate::timefmt::format_ms(ms))
+    Some(nordiq_core::timefmt::format_ms(ms))
 }
 
 /// A model directory under construction: complete or absent. Built under

@@ -1,0 +1,233 @@
+//! One daemon lifecycle for every NordIQ service under systemd.
+//!
+//! The signal streams are created once, in [`Lifecycle::new`], before READY=1, so no signal
+//! is lost between loop passes. Then one loop: READY=1 with the service's status; the
+//! watchdog pinged at half its interval, and only while the service says its loops are
+//! alive; STATUS= refreshed when it changes; SIGHUP → RELOADING=1 + MONOTONIC_USEC → the
+//! service's reload → READY=1 (a refused reload keeps the running state and says why in
+//! STATUS=); SIGTERM/SIGINT → STOPPING=1, the shutdown token is cancelled, and the tracked
+//! tasks (HTTP connections, the service's loops) get the drain timeout to finish — a second
+//! signal stops the wait at once.
+
+use crate::systemd::Notifier;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Slow clients get this long to send their request headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Without a watchdog, STATUS= is still refreshed this often.
+const STATUS_EVERY: Duration = Duration::from_secs(5);
+
+/// What a daemon tells the lifecycle about itself.
+pub trait Service: Send + Sync + 'static {
+    /// The one-line STATUS= systemd shows (`systemctl status`).
+    fn status(&self) -> String;
+
+    /// Whether the daemon's own loops are alive; the watchdog is pinged only while they
+    /// are, so a stuck loop gets the daemon restarted.
+    fn alive(&self) -> bool {
+        true
+    }
+
+    /// SIGHUP: re-read what can change without a restart. `Ok` carries notes for the
+    /// journal; `Err` the reason it was refused (the running state is kept).
+    fn reload(self: Arc<Self>) -> impl Future<Output = Result<String, String>> + Send;
+}
+
+/// Why the daemon stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM (`systemctl stop`).
+    Term,
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// The daemon cancelled its own shutdown token (a loop it cannot run without ended).
+    Requested,
+}
+
+impl Stop {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stop::Term => "SIGTERM",
+            Stop::Interrupt => "SIGINT",
+            Stop::Requested => "the daemon itself",
+        }
+    }
+}
+
+/// The signal streams, the shutdown token and the task tracker of one daemon.
+pub struct Lifecycle {
+    sigterm: Signal,
+    sigint: Signal,
+    sighup: Signal,
+    notifier: Notifier,
+    watchdog: Option<Duration>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Lifecycle {
+    /// Installs the signal handlers (inside the tokio runtime, before READY=1).
+    pub fn new(watchdog: Option<Duration>) -> std::io::Result<Lifecycle> {
+        Ok(Lifecycle {
+            sigterm: signal(SignalKind::terminate())?,
+            sigint: signal(SignalKind::interrupt())?,
+            sighup: signal(SignalKind::hangup())?,
+            notifier: Notifier,
+            watchdog,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    /// Cancelled when the daemon starts to stop; the daemon's loops end on it. A daemon
+    /// may cancel it itself to stop (then [`Lifecycle::run`] returns [`Stop::Requested`]).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Tasks spawned here are waited for (up to the drain timeout) when the daemon stops.
+    pub fn spawn<F>(&self, task: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.tasks.spawn(task)
+    }
+
+    /// Serves `router` on `listener` until shutdown: then the listener is closed (new
+    /// connections are refused) and open connections finish their requests.
+    pub fn serve_http(&self, listener: TcpListener, router: Router) {
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(serve_http(listener, router, shutdown));
+    }
+
+    /// Runs the daemon until SIGTERM or SIGINT, then drains for at most `drain_timeout`.
+    pub async fn run<S: Service>(mut self, service: Arc<S>, drain_timeout: Duration) -> Stop {
+        let mut last_status = service.status();
+        self.notifier.ready(&last_status);
+        let mut tick =
+            tokio::time::interval(self.watchdog.map(|w| w / 2).unwrap_or(STATUS_EVERY));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reloading: Option<JoinHandle<Result<String, String>>> = None;
+        let mut reload_again = false;
+        let stop = loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let status = service.status();
+                    if status != last_status {
+                        self.notifier.status(&status);
+                        last_status = status;
+                    }
+                    if self.watchdog.is_some() {
+                        if service.alive() {
+                            self.notifier.watchdog();
+                        } else {
+                            tracing::error!("a daemon loop is stuck; withholding the watchdog ping");
+                        }
+                    }
+                }
+                _ = self.sighup.recv() => {
+                    if reloading.is_some() {
+                        reload_again = true;
+                    } else {
+                        self.notifier.reloading();
+                        reloading = Some(tokio::spawn(Arc::clone(&service).reload()));
+                    }
+                }
+                finished = wait_reload(&mut reloading) => {
+                    reloading = None;
+                    last_status = service.status();
+                    match finished {
+                        Ok(notes) => {
+                            tracing::info!(notes = %notes, "reloaded");
+                            self.notifier.ready(&last_status);
+                        }
+                        Err(reason) => {
+                            tracing::error!(reason = %reason, "reload refused; keeping the running configuration");
+                            self.notifier.ready(&format!("{last_status}; last reload refused: {reason}"));
+                        }
+                    }
+                    if std::mem::take(&mut reload_again) {
+                        self.notifier.reloading();
+                        reloading = Some(tokio::spawn(Arc::clone(&service).reload()));
+                    }
+                }
+                _ = self.sigterm.recv() => break Stop::Term,
+                _ = self.sigint.recv() => break Stop::Interrupt,
+                _ = self.shutdown.cancelled() => break Stop::Requested,
+            }
+        };
+        self.notifier.stopping("draining");
+        tracing::info!(
+            signal = stop.name(),
+            timeout_s = drain_timeout.as_secs_f64(),
+            "shutting down"
+        );
+        self.shutdown.cancel();
+        self.tasks.close();
+        tokio::select! {
+            _ = self.tasks.wait() => tracing::info!("drained"),
+            _ = tokio::time::sleep(drain_timeout) => tracing::warn!("drain timed out; stopping what is left"),
+            _ = self.sigterm.recv() => tracing::warn!("second signal; exiting now"),
+            _ = self.sigint.recv() => tracing::warn!("second signal; exiting now"),
+        }
+        stop
+    }
+}
+
+async fn wait_reload(
+    reloading: &mut Option<JoinHandle<Result<String, String>>>,
+) -> Result<String, String> {
+    match reloading {
+        Some(handle) => match handle.await {
+            Ok(outcome) => outcome,
+            Err(e) => Err(format!("the reload task failed: {e}")),
+        },
+        None => std::future::pending().await,
+    }
+}
+
+async fn serve_http(listener: TcpListener, router: Router, shutdown: CancellationToken) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let service = TowerToHyperService::new(router.clone());
+                    let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}

@@ -1,0 +1,152 @@
+//! Child processes for tests: the suite's binaries and real servers, started with a clean
+//! environment, logging to a file, killed on drop.
+
+use crate::http::Http;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Variables of a developer's shell (or of systemd) that would change a daemon's behaviour.
+const INHERITED: [&str; 13] = [
+    "NORDIQ_API_KEY",
+    "TFT_API_KEY",
+    "CREDENTIALS_DIRECTORY",
+    "NORDIQ_CONFIG",
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+    "JOURNAL_STREAM",
+    "INVOCATION_ID",
+    "RUST_LOG",
+];
+
+/// Removes [`INHERITED`] variables from `cmd`'s environment (set them again after, if the
+/// test means to).
+pub fn clean_env(cmd: &mut Command) -> &mut Command {
+    for var in INHERITED {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// The suite binary `name` beside `built` (an `env!("CARGO_BIN_EXE_…")` of the test's own
+/// crate): `cargo test --workspace` builds them all into the same folder.
+pub fn sibling(built: &str, name: &str) -> PathBuf {
+    let path = Path::new(built).with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the workspace's tests (cargo test --workspace builds it)",
+        path.display()
+    );
+    path
+}
+
+/// A running child process with its stderr in a log file; killed on drop.
+pub struct Proc {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Starts `cmd` with a clean environment (see [`clean_env`]; variables set on `cmd`
+    /// after that call are kept), stdout discarded, stderr appended to `log`.
+    pub fn start(cmd: &mut Command, log: &Path) -> Proc {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("opening the process log");
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+        Proc {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
+    }
+
+    /// The exit status, once the process has exited within `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// SIGTERM, and the exit status (panics when it does not stop within 30 s).
+    pub fn stop(mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        self.wait_exit(Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("did not stop on SIGTERM; log:\n{}", self.log_text()))
+    }
+
+    /// Waits until something listens on `port` (panics with the log after 60 s).
+    pub fn wait_port(&self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nothing listens on {port}; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until `GET /health` on `port` answers 200: a NordIQ daemon has recovered its
+    /// buffer, refilled its windows and serves (a bound port alone says none of that).
+    pub fn wait_healthy(&self, port: u16) {
+        let http = Http::new(port, None).with_timeout(Duration::from_secs(5));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if http
+                .try_request("GET", "/health", &[], "")
+                .is_some_and(|a| a.status == 200u16)
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no answer to /health on {port}; log:\n{}", self.log_text());
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `ok` every 200 ms until it holds; panics naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
