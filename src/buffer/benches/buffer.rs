@@ -80,10 +80,8 @@ fn parquet_bytes(root: &Path) -> u64 {
         .sum()
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("nordiq-bench-buffer-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+fn tmp(name: &str) -> nordiq_testkit::TempDir {
+    let dir = nordiq_testkit::TempDir::new(&format!("bench-buffer-{name}"));
     dir
 }
 
@@ -187,18 +185,20 @@ fn main() {
     let _ = std::fs::remove_dir_all(&root);
 
     // The real ASD data (19 metrics, 2 decimals in [0, 1]), imported through nordiqctl's path.
-    let asd_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/asd");
-    let asd_files: Vec<PathBuf> = (1..=12)
-        .map(|i| asd_dir.join(format!("omi-{i}.csv")))
-        .filter(|p| p.exists())
-        .collect();
+    let asd_files: Vec<PathBuf> = match nordiq_testkit::asd::full_dir() {
+        Ok(_) => nordiq_testkit::asd::full_files(),
+        Err(e) => {
+            println!("{e}");
+            Vec::new()
+        }
+    };
     let asd_line = if asd_files.is_empty() {
         "ASD data not found beside the repository: not measured".to_string()
     } else {
         let root = tmp("asd");
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/asd.toml");
         let mut config = Config::load(&example).unwrap();
-        config.paths.state_dir = root.clone();
+        config.paths.state_dir = root.to_path_buf();
         let r = import::import_files(
             &root,
             &config,

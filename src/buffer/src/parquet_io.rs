@@ -355,8 +355,7 @@ mod tests {
 
     #[test]
     fn write_read_round_trip_with_projection_and_time_filter() {
-        let dir = std::env::temp_dir().join(format!("nordiq-pq-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = nordiq_testkit::TempDir::new("pq");
         let metrics = vec!["a".to_string(), "b".to_string()];
         let mut samples: Vec<Sample> = (0..1000)
             .map(|i| Sample {
@@ -401,6 +400,5 @@ mod tests {
         .unwrap();
         assert_eq!(got.len(), 1000);
         assert!(got[0].values[1].is_nan());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,9 +1,8 @@
 use super::*;
 use nordiq_core::config::BufferConfig;
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nordiq-buffer-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+fn tmp(name: &str) -> nordiq_testkit::TempDir {
+    let dir = nordiq_testkit::TempDir::new(&format!("buffer-{name}"));
     dir
 }
 

@@ -252,9 +252,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_torn_tail() {
-        let dir = std::env::temp_dir().join(format!("nordiq-wal-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = nordiq_testkit::TempDir::new("wal");
         let metrics = vec!["a".to_string(), "b".to_string()];
         let mut w = SegmentWriter::create(&dir, 7, &metrics).unwrap();
         let batch: Vec<Sample> = (0..5).map(sample).collect();
@@ -291,6 +289,5 @@ mod tests {
         data[at] ^= 0x40;
         std::fs::write(&w.path, &data).unwrap();
         assert_eq!(read_segment(&w.path).unwrap().samples.len(), 0);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

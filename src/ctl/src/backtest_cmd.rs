@@ -3,11 +3,11 @@
 
 use crate::failure;
 use nordiq_core::config::{BaselineKind, Config};
-use nordiq_runtime::exit;
 use nordiq_model::accuracy::{best_baseline, best_baseline_per_bucket};
 use nordiq_model::backtest::{backtest, to_grids, Grid, Options};
 use nordiq_model::baseline::Baseline;
 use nordiq_model::Forecaster;
+use nordiq_runtime::exit;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]

@@ -3,9 +3,9 @@
 //! fresh machine; it is not the simulator (that is `nordiq-metrics simulate`).
 
 use anyhow::{bail, Context};
-use nordiq_runtime::client::ApiClient;
 use nordiq_core::config::Config;
 use nordiq_core::timefmt::now_ms;
+use nordiq_runtime::client::ApiClient;
 use std::fmt::Write as _;
 use std::time::Duration;
 

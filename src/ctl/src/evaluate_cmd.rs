@@ -5,13 +5,13 @@
 use crate::backtest_cmd::{model, parse_test_start, read_grids};
 use crate::failure;
 use nordiq_core::config::Config;
-use nordiq_runtime::exit;
 use nordiq_core::risk::Level;
 use nordiq_model::evaluation::{
     nordiq_alerting, outlook_reliability, score_detector, scored_labels, split_labels,
     static_alerting, with_label_metric, DetectorReport, EventRules, Series, NORDIQ_DETECTORS,
 };
 use nordiq_model::replay::{replay, ReplayOptions};
+use nordiq_runtime::exit;
 use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 

@@ -1,6 +1,9 @@
-//! `nordiqctl import`, `buffer stats` and `buffer export` on real data (the ASD dataset in
-//! ../shared/data/asd), and the buffer's files read by pyarrow.
+//! `nordiqctl import`, `buffer stats` and `buffer export` on real data (the ASD sample
+//! vendored in nordiq-testkit: two servers, three days), and the buffer's files read by
+//! pyarrow.
 
+use nordiq_testkit::asd;
+use nordiq_testkit::TempDir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -10,21 +13,8 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn asd(file: &str) -> PathBuf {
-    let path = repo().join("../shared/data/asd").join(file);
-    assert!(
-        path.exists(),
-        "{} is missing: the ASD dataset lives in shared/ beside the repository",
-        path.display()
-    );
-    path
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nordiqctl-buf-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn tmpdir(name: &str) -> TempDir {
+    TempDir::new(&format!("ctl-buf-{name}"))
 }
 
 /// The ASD example config with its state in `dir`.
@@ -71,14 +61,14 @@ fn json(config: &Path, args: &[&str]) -> serde_json::Value {
 fn import_asd_idempotently_then_stats_export_and_pyarrow() {
     let dir = tmpdir("asd");
     let config = asd_config(&dir);
-    let files = [asd("omi-1.csv"), asd("omi-2.csv")];
+    let files = [asd::sample("omi-1.csv"), asd::sample("omi-2.csv")];
     let file_args: Vec<&str> = files.iter().map(|p| p.to_str().unwrap()).collect();
 
     let mut args = vec!["import", "--json"];
     args.extend(&file_args);
     let first = json(&config, &args);
-    assert_eq!(first["rows"], 25920, "{first}");
-    assert_eq!(first["imported"], 25920, "{first}");
+    assert_eq!(first["rows"], 1728, "{first}");
+    assert_eq!(first["imported"], 1728, "{first}");
     assert_eq!(first["rejected_rows"], 0, "{first}");
     assert_eq!(
         first["ignored_columns"],
@@ -88,12 +78,12 @@ fn import_asd_idempotently_then_stats_export_and_pyarrow() {
     // Importing the same history again adds nothing.
     let second = json(&config, &args);
     assert_eq!(second["imported"], 0, "{second}");
-    assert_eq!(second["duplicates"], 25920, "{second}");
+    assert_eq!(second["duplicates"], 1728, "{second}");
 
     let stats = json(&config, &["buffer", "stats", "--json"]);
-    assert_eq!(stats["records"], 25920);
-    assert_eq!(stats["records_per_server"]["omi-1"], 12960);
-    assert_eq!(stats["partitions"], 45, "45 days of data: {stats}");
+    assert_eq!(stats["records"], 1728);
+    assert_eq!(stats["records_per_server"]["omi-1"], 864);
+    assert_eq!(stats["partitions"], 3, "3 days of data: {stats}");
     assert_eq!(stats["first_timestamp"], "2026-01-01T00:00:00Z");
 
     // Parquet as written is readable by pyarrow, as a Hive-partitioned dataset, and holds
@@ -121,7 +111,7 @@ print(t.num_rows, len(set(t["date"].to_pylist())), first["timestamp"].isoformat(
     // omi-1's first CSV row: 2026-01-01T00:00:00Z, m01 = 0.49, m19 = 0.38.
     assert_eq!(
         text.trim(),
-        "25920 45 2026-01-01T00:00:00+00:00 0.49 0.38 timestamp[ms, tz=UTC]",
+        "1728 3 2026-01-01T00:00:00+00:00 0.49 0.38 timestamp[ms, tz=UTC]",
         "{text}"
     );
 
@@ -141,15 +131,13 @@ print(t.num_rows, len(set(t["date"].to_pylist())), first["timestamp"].isoformat(
     );
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("exported 25920 rows of 2 servers over 45 days"),
+        out.contains("exported 1728 rows of 2 servers over 3 days"),
         "{out}"
     );
     let dir2 = tmpdir("asd-reimport");
     let config2 = asd_config(&dir2);
     let again = json(&config2, &["import", "--json", export.to_str().unwrap()]);
-    assert_eq!(again["imported"], 25920, "{again}");
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_dir_all(&dir2);
+    assert_eq!(again["imported"], 1728, "{again}");
 }
 
 #[test]
@@ -214,14 +202,13 @@ fn import_reports_bad_rows_by_line_and_maps_columns() {
         &["import", "--map", "cpu=nope", csv.to_str().unwrap()],
     );
     assert_eq!(code, 64, "{out}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn backtest_scores_baselines_on_asd() {
     let dir = tmpdir("backtest");
     let config = asd_config(&dir);
-    let (a, b) = (asd("omi-3.csv"), asd("omi-4.csv"));
+    let (a, b) = (asd::sample("omi-3.csv"), asd::sample("omi-4.csv"));
     let report = json(
         &config,
         &[
@@ -288,14 +275,13 @@ fn backtest_scores_baselines_on_asd() {
         ],
     );
     assert_eq!(code, 64, "{out}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn evaluate_alerts_scores_labelled_asd_incidents() {
     let dir = tmpdir("evaluate");
     let config = asd_config(&dir);
-    let (a, b) = (asd("omi-3.csv"), asd("omi-4.csv"));
+    let (a, b) = (asd::sample("omi-3.csv"), asd::sample("omi-4.csv"));
     let report = json(
         &config,
         &[
@@ -382,5 +368,4 @@ fn evaluate_alerts_scores_labelled_asd_incidents() {
         ],
     );
     assert_eq!(code, 64, "{out}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

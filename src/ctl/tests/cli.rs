@@ -1,19 +1,17 @@
 //! `nordiqctl` as an operator runs it.
 
+use nordiq_testkit::TempDir;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_nordiqctl");
 
-fn tmpdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nordiqctl-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn tmpdir(name: &str) -> TempDir {
+    TempDir::new(&format!("ctl-{name}"))
 }
 
-fn ctl(dir: &PathBuf, args: &[&str]) -> (i32, String) {
+fn ctl(dir: &Path, args: &[&str]) -> (i32, String) {
     let out = Command::new(BIN)
         .current_dir(dir)
         .args(args)
@@ -82,7 +80,6 @@ fn keygen_writes_a_private_key_and_never_touches_env_files() {
     let (code, out) = ctl(&dir, &["--dev", "keygen"]);
     assert_eq!(code, 0, "{out}");
     assert!(dir.join(".nordiq_key").exists());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -93,5 +90,4 @@ fn status_against_a_dead_daemon_exits_unavailable() {
     assert!(out.contains("cannot reach"), "{out}");
     let (code, _) = ctl(&dir, &["--bogus"]);
     assert_eq!(code, 64);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -33,9 +33,7 @@ fn main() {
         built.success(),
         "building nordiq-inference and nordiqctl failed"
     );
-    let dir = std::env::temp_dir().join(format!("nordiq-dashboard-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = nordiq_testkit::TempDir::new("dashboard-bench");
     let dash_port = free_port();
     let servers = SERVERS.to_string();
     let (_inference, _feed, api_port, key) = support::start_fed_daemon(
@@ -60,7 +58,7 @@ fn main() {
             .current_dir(&dir),
         &dir.join("dashboard.log"),
     );
-    wait_port(dash_port, "nordiq-dashboard", &dir.join("dashboard.log"));
+    wait_port(dash_port, &dir.join("dashboard.log"));
     let modules = std::env::var("NORDIQ_NODE_MODULES").unwrap_or_else(|_| {
         format!(
             "{}/.cache/nordiq/node/node_modules",
@@ -112,5 +110,4 @@ fn main() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmarks.md");
     nordiq_testkit::bench_report::replace_section(&path, "dashboard", &report).unwrap();
     println!("wrote {}", path.display());
-    let _ = std::fs::remove_dir_all(&dir);
 }

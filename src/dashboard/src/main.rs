@@ -8,8 +8,8 @@ mod web;
 
 use anyhow::Context;
 use clap::Parser;
-use nordiq_runtime::auth::{resolve_key, ApiKey, KeyEnv};
 use nordiq_core::config::Config;
+use nordiq_runtime::auth::{resolve_key, ApiKey, KeyEnv};
 use nordiq_runtime::exit;
 use nordiq_runtime::lifecycle::{Lifecycle, Service};
 use std::path::PathBuf;
@@ -179,7 +179,9 @@ async fn serve(
     );
     lifecycle.serve_http(listener, web::router(Arc::clone(&dash)));
     let drain = Duration::from_secs(dash.config.load().server.shutdown_timeout_seconds);
-    lifecycle.run(Arc::new(Dashboard { args, dash, log }), drain).await;
+    lifecycle
+        .run(Arc::new(Dashboard { args, dash, log }), drain)
+        .await;
     tracing::info!("stopped");
     Ok(())
 }

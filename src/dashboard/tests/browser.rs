@@ -12,9 +12,10 @@ use support::{free_port, get, spawn, wait_port, DASHBOARD};
 
 #[test]
 fn every_view_shows_real_content_in_chromium() {
-    let dir = std::env::temp_dir().join(format!("nordiq-dashboard-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    if nordiq_testkit::slow::skip("a real headless Chromium") {
+        return;
+    }
+    let dir = support::TempDir::new("dashboard");
     let dash_port = free_port();
 
     // A trained-model directory (untrained weights: the shape, not the accuracy, matters
@@ -26,7 +27,8 @@ fn every_view_shows_real_content_in_chromium() {
         tch::Device::Cpu,
         7,
     );
-    let staging = nordiq_runtime::model_store::Staging::create(&models, "tft_dashboard_test").unwrap();
+    let staging =
+        nordiq_runtime::model_store::Staging::create(&models, "tft_dashboard_test").unwrap();
     model.save(staging.path()).unwrap();
     staging
         .finish(
@@ -67,7 +69,7 @@ fn every_view_shows_real_content_in_chromium() {
             .current_dir(&dir),
         &dir.join("dashboard.log"),
     );
-    wait_port(dash_port, "nordiq-dashboard", &dir.join("dashboard.log"));
+    wait_port(dash_port, &dir.join("dashboard.log"));
     // The key is used server-side; the browser-facing API needs none.
     assert!(get(dash_port, "/api/status", "").contains("\"forecast_servers\":30"));
 

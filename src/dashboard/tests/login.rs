@@ -1,31 +1,16 @@
 //! `dashboard.require_login`: the page and the API need a session, the session comes from
 //! the API key once (an HttpOnly cookie), a wrong key gets none.
 
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use nordiq_testkit::{clean_env, free_port, Http, Proc, TempDir};
+use std::process::Command;
 
 const DASHBOARD: &str = env!("CARGO_BIN_EXE_nordiq-dashboard");
 const KEY: &str = "dashboard-login-key-0123456789";
 
-fn request(port: u16, raw: &str) -> String {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(raw.as_bytes()).unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    answer
-}
-
 #[test]
 fn a_session_needs_the_key() {
-    let dir = std::env::temp_dir().join(format!("nordiq-dash-login-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let dir = TempDir::new("dash-login");
+    let port = free_port();
     let config = dir.join("nordiq.toml");
     std::fs::write(
         &config,
@@ -35,71 +20,52 @@ fn a_session_needs_the_key() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(DASHBOARD)
-        .arg("--config")
-        .arg(&config)
-        .env("NORDIQ_API_KEY", KEY)
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("LISTEN_FDS")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "dashboard did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let dashboard = Proc::start(
+        clean_env(Command::new(DASHBOARD).arg("--config").arg(&config)).env("NORDIQ_API_KEY", KEY),
+        &dir.join("dashboard.log"),
+    );
+    dashboard.wait_port(port);
+    let http = Http::new(port, None);
+    // "STATUS body", and the Set-Cookie header for the login.
     let get = |path: &str, cookie: &str| {
-        request(
-            port,
-            &format!(
-                "GET {path} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
-            ),
-        )
+        let headers: Vec<(&str, &str)> = if cookie.is_empty() {
+            Vec::new()
+        } else {
+            vec![("cookie", cookie)]
+        };
+        let a = http.request("GET", path, &headers, "");
+        format!("{} {}", a.status.as_u16(), a.text())
     };
     assert!(
-        get("/", "").starts_with("HTTP/1.1 303"),
+        get("/", "").starts_with("303"),
         "the page redirects to /login"
     );
-    assert!(get("/api/status", "").starts_with("HTTP/1.1 401"));
-    assert!(get("/api/status", "nordiq_session=forged").starts_with("HTTP/1.1 401"));
+    assert!(get("/api/status", "").starts_with("401"));
+    assert!(get("/api/status", "nordiq_session=forged").starts_with("401"));
     assert!(get("/login", "").contains("API key"));
     assert!(
-        get("/health", "").starts_with("HTTP/1.1 200"),
+        get("/health", "").starts_with("200"),
         "health needs no session"
     );
     let login = |key: &str| {
-        let body = format!("key={key}");
-        request(
-            port,
-            &format!(
-                "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            ),
+        http.request(
+            "POST",
+            "/login",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            format!("key={key}"),
         )
     };
-    assert!(login("wrong-key").starts_with("HTTP/1.1 401"));
+    assert_eq!(login("wrong-key").status, 401);
     let ok = login(KEY);
-    assert!(ok.starts_with("HTTP/1.1 303"), "{ok}");
+    assert_eq!(ok.status, 303, "{}", ok.text());
     let cookie_line = ok
-        .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
         .expect("a session cookie");
     assert!(cookie_line.contains("HttpOnly") && cookie_line.contains("SameSite=Strict"));
-    let cookie = cookie_line
-        .split_once(':')
-        .unwrap()
-        .1
-        .split(';')
-        .next()
-        .unwrap()
-        .trim()
-        .to_string();
-    assert!(get("/", &cookie).starts_with("HTTP/1.1 200"));
+    let cookie = cookie_line.split(';').next().unwrap().trim().to_string();
+    assert!(get("/", &cookie).starts_with("200"));
     // With a session the API call goes through (and fails only because no daemon runs).
-    assert!(get("/api/status", &cookie).starts_with("HTTP/1.1 502"));
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
+    assert!(get("/api/status", &cookie).starts_with("502"));
 }

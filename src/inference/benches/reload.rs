@@ -10,11 +10,11 @@
 mod common;
 
 use common::{bodies, free_port, ingest, percentile, start_daemon, KEY};
-use nordiq_runtime::client::ApiClient;
 use nordiq_core::config::Config;
-use nordiq_runtime::model_store::{ModelStore, Staging};
 use nordiq_core::timefmt::now_ms;
 use nordiq_model::tft::{TftModel, TftShape};
+use nordiq_runtime::client::ApiClient;
+use nordiq_runtime::model_store::{ModelStore, Staging};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -105,9 +105,7 @@ where
 }
 
 fn main() {
-    let dir = std::env::temp_dir().join(format!("nordiq-bench-reload-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("bench dir");
+    let dir = common::TempDir::new("bench-reload");
     let config = Config::default();
     let models = dir.join("state/models");
     make_model(&models, &config, "tft_bench_a", 1);
@@ -205,5 +203,4 @@ fn main() {
         Ok(()) => println!("wrote {}", path.display()),
         Err(e) => eprintln!("cannot write {}: {e}", path.display()),
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

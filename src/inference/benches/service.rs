@@ -10,14 +10,14 @@ use common::{
     bodies, ingest, percentile, server_name, start_daemon, BIN, KEY, TIMESTAMPS_PER_BATCH,
 };
 use nordiq_core::assess;
-use nordiq_runtime::client::ApiClient;
 use nordiq_core::config::{BaselineKind, Config};
 use nordiq_core::timefmt::now_ms;
 use nordiq_core::window::WindowSnapshot;
 use nordiq_model::baseline::Baseline;
 use nordiq_model::{parallel_map, ForecastSpec, Forecaster};
+use nordiq_runtime::client::ApiClient;
 use std::fmt::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 
@@ -85,13 +85,8 @@ fn main() {
     // `cargo bench` passes --bench; a filter argument is not supported.
     let quick = std::env::args().any(|a| a == "--quick");
     let history_timestamps = if quick { 120 } else { 1440 }; // 10 min or 2 h at 5 s
-    let dir = std::env::temp_dir().join(format!("nordiq-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("bench dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let dir = common::TempDir::new("bench-service");
+    let port = common::free_port();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -175,7 +170,6 @@ fn main() {
         Ok(()) => println!("wrote {}", path.display()),
         Err(e) => eprintln!("cannot write {}: {e}", path.display()),
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn measure_reads(
@@ -265,11 +259,7 @@ fn measure_refill(dir: &std::path::Path, report: &mut String, quick: bool) {
         nordiq_buffer::parquet_io::write_samples(&path, &metrics, &mut samples)
             .expect("write refill data");
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let config = dir.join("refill.toml");
     std::fs::write(
         &config,
@@ -282,16 +272,11 @@ fn measure_refill(dir: &std::path::Path, report: &mut String, quick: bool) {
     .unwrap();
     let log = dir.join("refill.log");
     let started = Instant::now();
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .env("NORDIQ_API_KEY", KEY)
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("start daemon");
+    let daemon = nordiq_testkit::Proc::start(
+        nordiq_testkit::clean_env(Command::new(BIN).arg("--config").arg(&config))
+            .env("NORDIQ_API_KEY", KEY),
+        &log,
+    );
     let line = loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         if let Some(l) = text.lines().find(|l| l.contains("windows refilled")) {
@@ -318,8 +303,7 @@ fn measure_refill(dir: &std::path::Path, report: &mut String, quick: bool) {
             client.get("/status").await.unwrap().json().unwrap();
         (s.servers, s.warm_servers)
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(daemon);
     let _ = std::fs::remove_dir_all(&state);
     println!("refill: {samples} samples ({total} stored) in {seconds:.2} s; start to refilled {to_ready:.2} s; {} servers, {} warm", warm.0, warm.1);
     let _ = writeln!(

@@ -3,34 +3,16 @@
 //! forecast loop beats; SIGHUP re-reads the config and key and reloads `models/current`;
 //! after the drain, live accuracy is saved and the buffer's log is rolled into Parquet.
 
-use crate::app::App;
-use crate::{forecast_loop, http};
+use crate::handlers;
+use crate::services::{forecast_loop, live, reload};
+use crate::state::{App, ConfigSource};
 use anyhow::Context;
-use nordiq_core::config::Config;
 use nordiq_runtime::auth::{resolve_key, KeyEnv};
 use nordiq_runtime::lifecycle::{Lifecycle, Service};
 use nordiq_runtime::logging::LogHandle;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-
-/// Where a reload reads the config from.
-#[derive(Debug, Clone)]
-pub enum ConfigSource {
-    File(PathBuf),
-    /// The embedded development default, rooted in this directory.
-    Dev(PathBuf),
-}
-
-impl ConfigSource {
-    pub fn load(&self) -> Result<Config, String> {
-        match self {
-            ConfigSource::File(path) => Config::load(path).map_err(|e| e.to_string()),
-            ConfigSource::Dev(dir) => Ok(Config::dev(dir)),
-        }
-    }
-}
 
 /// The inference daemon as the lifecycle sees it.
 struct Inference {
@@ -59,7 +41,7 @@ impl Service for Inference {
     /// running one kept; so is a model that fails validation (the old one keeps serving).
     async fn reload(self: Arc<Self>) -> Result<String, String> {
         let outcome = try_reload(&self.app, &self.source, &self.log);
-        crate::reload::reload_model(&self.app, crate::reload::Candidate::Current).await;
+        reload::reload_model(&self.app, reload::Candidate::Current).await;
         outcome
     }
 }
@@ -82,7 +64,7 @@ pub async fn run(
         watchdog_ms = watchdog.map(|w| w.as_millis() as u64),
         "ready"
     );
-    lifecycle.serve_http(listener, http::router(Arc::clone(&app)));
+    lifecycle.serve_http(listener, handlers::router(Arc::clone(&app)));
     let stale_after_ms = watchdog
         .map(|w| w.as_millis().max(10_000) as i64)
         .unwrap_or(i64::MAX);
@@ -95,7 +77,7 @@ pub async fn run(
     });
     lifecycle.run(service, drain).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), forecasts).await;
-    crate::live::save(&app);
+    live::save(&app);
     if let Some(buffer) = app.buffer.clone() {
         // Roll the log into Parquet so the next start has nothing to recover.
         let _ = tokio::task::spawn_blocking(move || buffer.close()).await;
@@ -127,7 +109,7 @@ fn try_reload(app: &App, source: &ConfigSource, log: &LogHandle) -> Result<Strin
         buffer.set_settings(merged.buffer.clone());
     }
     app.config.store(Arc::new(merged));
-    crate::reload::rebuild_baseline(app);
+    reload::rebuild_baseline(app);
     app.refresh_requested.notify_one();
     let mut notes = format!("key from {key_source}");
     if !restart_only.is_empty() {

@@ -1,27 +1,13 @@
 //! `nordiq-inference`: the ingest API, rolling windows, forecasts, risk and alerts.
 //! Thin: parse arguments, load config, take what systemd passed, wire the parts, run.
 
-mod admin;
-mod app;
-mod drift;
-mod exposition;
-mod forecast_loop;
-mod historical;
-mod http;
-mod jobs;
-mod daemon;
-mod live;
-mod reload;
-mod remote_write;
-mod serving;
-mod store;
-mod warm;
-
 use anyhow::Context;
 use clap::Parser;
-use daemon::ConfigSource;
-use nordiq_runtime::auth::{self, resolve_key, KeyEnv};
 use nordiq_core::config::Config;
+use nordiq_inference::daemon;
+use nordiq_inference::services::{live, serving, warm};
+use nordiq_inference::state::{App, ConfigSource};
+use nordiq_runtime::auth::{self, resolve_key, KeyEnv};
 use nordiq_runtime::exit;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -156,7 +142,8 @@ fn main() -> ExitCode {
             tracing::warn!("buffer.enabled = false: nothing ingested survives a restart");
             None
         };
-        let app = app::App::new(config, key, buffer, source.clone());
+        let (initial, live_bins) = (serving::initial(&config), live::load(&config));
+        let app = App::new(config, key, buffer, source.clone(), initial, live_bins);
         if let Some(buffer) = &app.buffer {
             let config = app.config.load_full();
             match warm::refill(&app.store, buffer, &config, nordiq_core::timefmt::now_ms()) {

@@ -6,8 +6,8 @@
 use crate::docs::{catalog_fields, reading, timestamp_ms};
 use crate::hwm::{Boundary, SavedBoundary};
 use crate::record::Reading;
-use nordiq_runtime::client::ApiClient;
 use nordiq_core::config::{Config, ElasticsearchConfig, FieldMap};
+use nordiq_runtime::client::ApiClient;
 use serde_json::json;
 use std::time::Duration;
 

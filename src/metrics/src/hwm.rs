@@ -64,8 +64,7 @@ mod tests {
 
     #[test]
     fn marks_survive_and_garbage_is_refused() {
-        let dir = std::env::temp_dir().join(format!("nordiq-hwm-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = nordiq_testkit::TempDir::new("hwm");
         let hwm = Hwm::new(&dir, "es");
         assert!(hwm.load().unwrap().is_none());
         hwm.save(&serde_json::json!([1700000000000i64, "id-9"]))
@@ -76,7 +75,6 @@ mod tests {
         );
         std::fs::write(hwm.path(), b"{not json").unwrap();
         assert!(hwm.load().is_err());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 

@@ -6,8 +6,8 @@ mod scenario_api;
 mod service;
 
 use clap::{Parser, Subcommand};
-use nordiq_runtime::auth::{resolve_key, ApiKey, KeyEnv};
 use nordiq_core::config::{Config, SourceKind};
+use nordiq_runtime::auth::{resolve_key, ApiKey, KeyEnv};
 use nordiq_runtime::exit;
 use std::path::PathBuf;
 use std::process::ExitCode;

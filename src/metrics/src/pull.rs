@@ -5,8 +5,8 @@ use crate::hwm::Hwm;
 use crate::node::{parse_target, NodeTarget};
 use crate::promql::{default_queries, merge, next_range, parse_matrix};
 use crate::record::Reading;
-use nordiq_runtime::client::{query_escape, ApiClient};
 use nordiq_core::config::{Config, PrometheusSourceConfig};
+use nordiq_runtime::client::{query_escape, ApiClient};
 use std::time::Duration;
 
 /// `http://host:port/path` → (`http://host:port`, `/path`).

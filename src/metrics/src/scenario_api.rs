@@ -8,10 +8,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use nordiq_runtime::auth::ApiKey;
 use nordiq_core::timefmt::now_ms;
 use nordiq_metrics::scenario::Scenario;
 use nordiq_metrics::source::SimSource;
+use nordiq_runtime::auth::ApiKey;
 use std::sync::{Arc, Mutex};
 
 #[derive(Clone)]

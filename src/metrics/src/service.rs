@@ -7,11 +7,7 @@
 use crate::backfill;
 use crate::scenario_api::{self, ScenarioApi};
 use anyhow::{anyhow, Context};
-use nordiq_runtime::auth::ApiKey;
-use nordiq_runtime::client::{base_url_for_listen, ApiClient};
 use nordiq_core::config::{Config, SourceKind};
-use nordiq_runtime::exit;
-use nordiq_runtime::lifecycle::{Lifecycle, Service};
 use nordiq_core::timefmt::now_ms;
 use nordiq_metrics::deliver::{Delivery, DeliveryStats};
 use nordiq_metrics::elastic::ElasticPull;
@@ -22,12 +18,16 @@ use nordiq_metrics::record::{push_ndjson, Reading};
 use nordiq_metrics::scenario::Scenario;
 use nordiq_metrics::source::{SimSource, Source};
 use nordiq_metrics::spool::{Batch, Spool};
+use nordiq_runtime::auth::ApiKey;
+use nordiq_runtime::client::{base_url_for_listen, ApiClient};
+use nordiq_runtime::exit;
+use nordiq_runtime::lifecycle::{Lifecycle, Service};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 pub struct Options {
     pub backfill: Option<String>,
@@ -317,7 +317,16 @@ pub async fn run(
         let metrics = Arc::clone(&metrics);
         let shutdown = shutdown.clone();
         lifecycle.spawn(async move {
-            let outcome = read_loop(&config, &mut source, &mut ids, interval, &tx, &metrics, &shutdown).await;
+            let outcome = read_loop(
+                &config,
+                &mut source,
+                &mut ids,
+                interval,
+                &tx,
+                &metrics,
+                &shutdown,
+            )
+            .await;
             if outcome.is_err() {
                 // Nothing to do without delivery: stop the daemon.
                 shutdown.cancel();
@@ -377,7 +386,9 @@ impl Service for MetricsService {
             stats.accepted_records,
             self.url,
             stats.spooled_batches,
-            error.map(|e| format!("; last error: {e}")).unwrap_or_default()
+            error
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default()
         )
     }
 
@@ -387,7 +398,10 @@ impl Service for MetricsService {
     }
 
     async fn reload(self: Arc<Self>) -> Result<String, String> {
-        Ok("nordiq-metrics re-reads nothing on SIGHUP; restart it to apply a changed config".into())
+        Ok(
+            "nordiq-metrics re-reads nothing on SIGHUP; restart it to apply a changed config"
+                .into(),
+        )
     }
 }
 

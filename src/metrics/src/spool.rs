@@ -164,8 +164,7 @@ mod tests {
 
     #[test]
     fn batches_come_back_in_order_across_a_reopen() {
-        let dir = std::env::temp_dir().join(format!("nordiq-spool-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = nordiq_testkit::TempDir::new("spool");
         let mut spool = Spool::open(&dir, 1 << 20).unwrap();
         spool.push(&batch("a-1", 10)).unwrap();
         spool.push(&batch("a-2", 20)).unwrap();
@@ -188,13 +187,11 @@ mod tests {
             0,
             "temp file left"
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_full_spool_drops_the_oldest_and_counts_them() {
-        let dir = std::env::temp_dir().join(format!("nordiq-spool-full-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = nordiq_testkit::TempDir::new("spool-full");
         let mut spool = Spool::open(&dir, 100).unwrap();
         for i in 0..5 {
             spool.push(&batch(&format!("x-{i}"), 40)).unwrap();
@@ -203,6 +200,5 @@ mod tests {
         assert!(spool.bytes() <= 100);
         assert_eq!((spool.dropped_batches, spool.dropped_records), (3, 9));
         assert_eq!(spool.oldest().unwrap().unwrap().id, "x-3");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

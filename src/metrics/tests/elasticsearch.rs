@@ -134,7 +134,7 @@ fn write_config(dir: &Path, api_port: u16, es_port: u16) -> std::path::PathBuf {
 
 #[test]
 fn elasticsearch_documents_arrive_exactly_once_across_pages_and_restarts() {
-    let dir = temp_dir("es");
+    let dir = TempDir::new("es");
     let es_port = free_port();
     let now = nordiq_core::timefmt::now_ms() / 1000 * 1000;
     let start = now - 20_000;
@@ -146,7 +146,7 @@ fn elasticsearch_documents_arrive_exactly_once_across_pages_and_restarts() {
     let (_inference, api_port, key) = dev_inference(&dir);
     let config = write_config(&dir, api_port, es_port);
     let run = || {
-        Proc::start(
+        support::start(
             Command::new(METRICS).args(["--config", config.to_str().unwrap(), "run"]),
             &dir.join("metrics.log"),
         )

@@ -24,12 +24,12 @@ fn python() -> String {
 
 #[test]
 fn mongodb_documents_arrive_exactly_once_across_batches_and_restarts() {
-    let dir = temp_dir("mongo");
+    let dir = TempDir::new("mongo");
     let mongo_port = free_port();
     let start = nordiq_core::timefmt::now_ms() / 1000 * 1000 - 15_000;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mongo_standin.py");
     let mongo_log = dir.join("mongo.log");
-    let _mongo = Proc::start(
+    let _mongo = support::start(
         Command::new(python())
             .arg(&script)
             .arg(mongo_port.to_string())
@@ -51,7 +51,7 @@ fn mongodb_documents_arrive_exactly_once_across_batches_and_restarts() {
     .unwrap();
     let metrics_log = dir.join("metrics.log");
     let run = || {
-        Proc::start(
+        support::start(
             Command::new(METRICS).args(["--config", config.to_str().unwrap(), "run"]),
             &metrics_log,
         )

@@ -29,6 +29,9 @@ fn prometheus_query(port: u16, query: &str) -> serde_json::Value {
 
 #[test]
 fn prometheus_scrapes_forecasts_and_answers_promql() {
+    if nordiq_testkit::slow::skip("a real Prometheus") {
+        return;
+    }
     if std::process::Command::new("prometheus")
         .arg("--version")
         .output()
@@ -38,10 +41,10 @@ fn prometheus_scrapes_forecasts_and_answers_promql() {
             "prometheus is not installed: scripts/ensure-deps.sh test installs Debian's package"
         );
     }
-    let dir = temp_dir("prometheus");
+    let dir = TempDir::new("prometheus");
     let sim_port = free_port();
     let (_inference, api_port, key) = dev_inference(&dir);
-    let _metrics = Proc::start(
+    let _metrics = start(
         Command::new(METRICS)
             .args([
                 "--dev",

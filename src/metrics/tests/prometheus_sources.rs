@@ -27,18 +27,21 @@ fn config(dir: &Path, api_port: u16, prom_port: u16) -> std::path::PathBuf {
 
 #[test]
 fn node_exporter_is_scraped_and_prometheus_is_pulled_exactly_once() {
+    if nordiq_testkit::slow::skip("a real Prometheus and node_exporter") {
+        return;
+    }
     for tool in ["prometheus", "prometheus-node-exporter"] {
         assert!(
             Command::new(tool).arg("--version").output().is_ok(),
             "{tool} is not installed: scripts/ensure-deps.sh test installs Debian's package"
         );
     }
-    let dir = temp_dir("prom-src");
+    let dir = TempDir::new("prom-src");
     let (_node_exporter, ne_port) = node_exporter(&dir);
     let (_inference, api_port, key) = dev_inference(&dir);
 
     // 1. node_exporter, scraped every second: the gauges at once, rates from the second scrape.
-    let scraper = Proc::start(
+    let scraper = start(
         Command::new(METRICS)
             .args([
                 "--dev",
@@ -98,7 +101,7 @@ fn node_exporter_is_scraped_and_prometheus_is_pulled_exactly_once() {
     std::thread::sleep(Duration::from_secs(4));
     let config = config(&dir, api_port, prom_port);
     let pull = || {
-        Proc::start(
+        start(
             Command::new(METRICS).args(["--config", config.to_str().unwrap(), "prometheus"]),
             &dir.join("pull.log"),
         )

@@ -8,7 +8,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::{free_port, http, json, sibling, wait_port, wait_until, Proc, METRICS};
+use support::{free_port, http, json, sibling, start, wait_port, wait_until, TempDir, METRICS};
 
 fn spool_files(dir: &Path) -> usize {
     std::fs::read_dir(dir.join(".nordiq/spool/metrics"))
@@ -22,13 +22,11 @@ fn spool_files(dir: &Path) -> usize {
 
 #[test]
 fn simulator_backfills_delivers_takes_scenarios_and_loses_nothing_across_outages() {
-    let dir = std::env::temp_dir().join(format!("nordiq-metrics-sim-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("metrics-sim");
     let (api_port, sim_port) = (free_port(), free_port());
     let inference_log = dir.join("inference.log");
     let start_inference = || {
-        let p = Proc::start(
+        let p = start(
             Command::new(sibling("nordiq-inference"))
                 .args(["--dev", "--listen", &format!("127.0.0.1:{api_port}")])
                 .current_dir(&dir),
@@ -44,7 +42,7 @@ fn simulator_backfills_delivers_takes_scenarios_and_loses_nothing_across_outages
         .to_string();
     let metrics_log = dir.join("metrics.log");
     let start_metrics = |backfill: &[&str]| {
-        Proc::start(
+        start(
             Command::new(METRICS)
                 .args([
                     "--dev",
@@ -230,12 +228,10 @@ fn simulator_backfills_delivers_takes_scenarios_and_loses_nothing_across_outages
 /// A batch sent twice with the same id is applied once.
 #[test]
 fn a_repeated_batch_id_is_applied_once() {
-    let dir = std::env::temp_dir().join(format!("nordiq-metrics-dup-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("metrics-dup");
     let port = free_port();
     let log = dir.join("inference.log");
-    let _inference = Proc::start(
+    let _inference = start(
         Command::new(sibling("nordiq-inference"))
             .args(["--dev", "--listen", &format!("127.0.0.1:{port}")])
             .current_dir(&dir),

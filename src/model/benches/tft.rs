@@ -186,14 +186,13 @@ fn asd_train_grids(dir: &Path) -> Vec<Grid> {
 /// when its venv exists (`NORDIQ_BENCH_PYTHON`, else ~/.cache/nordiq/bench-venv).
 fn epoch_comparison(threads: usize) -> Option<(f64, Option<f64>)> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let data = repo.join("../shared/data/asd");
-    if !data.join("omi-1.csv").exists() {
-        println!(
-            "epoch comparison skipped: the ASD dataset is not at {}",
-            data.display()
-        );
-        return None;
-    }
+    let data = match nordiq_testkit::asd::full_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            println!("epoch comparison skipped: {e}");
+            return None;
+        }
+    };
     let mut config = Config::default();
     config.metrics.clear();
     for m in 1..=19 {

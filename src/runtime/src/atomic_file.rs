@@ -45,9 +45,7 @@ mod tests {
 
     #[test]
     fn writes_replace_whole_files_and_leave_no_temp() {
-        let dir = std::env::temp_dir().join(format!("nordiq-fsutil-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = nordiq_testkit::TempDir::new("fsutil");
         let file = dir.join("mark.json");
         write_atomic(&file, b"one").unwrap();
         write_atomic(&file, b"two").unwrap();
@@ -66,6 +64,5 @@ mod tests {
             write_atomic(&missing, b"x").unwrap_err().0,
             temp_path(&missing)
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -239,10 +239,8 @@ fn group_id(name: &str) -> Result<u32, KeyError> {
 mod tests {
     use super::*;
 
-    fn tmpdir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("nordiq-auth-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+    fn tmpdir(name: &str) -> nordiq_testkit::TempDir {
+        let dir = nordiq_testkit::TempDir::new(&format!("auth-{name}"));
         dir
     }
 

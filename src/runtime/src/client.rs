@@ -26,6 +26,7 @@ pub struct Answer {
     pub status: StatusCode,
     pub body: Bytes,
     pub content_type: Option<String>,
+    pub headers: hyper::HeaderMap,
 }
 
 impl Answer {
@@ -139,6 +140,7 @@ impl ApiClient {
                 .get("content-type")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
+            let headers = response.headers().clone();
             let body = response
                 .into_body()
                 .collect()
@@ -149,6 +151,7 @@ impl ApiClient {
                 status,
                 body,
                 content_type,
+                headers,
             })
         };
         tokio::time::timeout(self.timeout, work)

@@ -126,9 +126,8 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_list_in_order() {
-        let dir = std::env::temp_dir().join(format!("nordiq-jobs-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = JobStore::new(&dir);
+        let dir = nordiq_testkit::TempDir::new("jobs");
+        let store = JobStore::new(dir.path());
         assert!(store.latest().is_none());
         let t0 = 1_795_824_000_000;
         let mut a = JobRecord::new(new_job_id(t0), "api", JobParams::default(), t0);
@@ -161,7 +160,6 @@ mod tests {
         assert_eq!(store.latest().unwrap().job_id, b.job_id);
         assert!(matches!(store.read("job_nope"), Err(JobError::Unknown(_))));
         assert!(matches!(store.read("../x"), Err(JobError::Unknown(_))));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -117,8 +117,7 @@ impl Lifecycle {
     pub async fn run<S: Service>(mut self, service: Arc<S>, drain_timeout: Duration) -> Stop {
         let mut last_status = service.status();
         self.notifier.ready(&last_status);
-        let mut tick =
-            tokio::time::interval(self.watchdog.map(|w| w / 2).unwrap_or(STATUS_EVERY));
+        let mut tick = tokio::time::interval(self.watchdog.map(|w| w / 2).unwrap_or(STATUS_EVERY));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut reloading: Option<JoinHandle<Result<String, String>>> = None;
         let mut reload_again = false;

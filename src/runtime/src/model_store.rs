@@ -342,9 +342,8 @@ impl Drop for Staging {
 mod tests {
     use super::*;
 
-    fn temp_models(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("nordiq-models-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+    fn temp_models(tag: &str) -> nordiq_testkit::TempDir {
+        let dir = nordiq_testkit::TempDir::new(&format!("models-{tag}"));
         dir
     }
 
@@ -393,7 +392,7 @@ mod tests {
     #[test]
     fn promote_and_rollback_swap_current_and_previous() {
         let models = temp_models("promote");
-        let store = ModelStore::new(&models);
+        let store = ModelStore::new(models.path());
         assert!(store.list().unwrap().is_empty());
         assert!(matches!(store.rollback(), Err(StoreError::NoPrevious(_))));
         make_model(&models, "tft_a", 0.95);
@@ -436,7 +435,7 @@ mod tests {
     #[test]
     fn refuses_unknown_incomplete_and_odd_ids() {
         let models = temp_models("refuse");
-        let store = ModelStore::new(&models);
+        let store = ModelStore::new(models.path());
         make_model(&models, "tft_a", 0.95);
         std::fs::create_dir_all(models.join("tft_half")).unwrap();
         std::fs::write(models.join("tft_half/config.json"), "{}").unwrap();

@@ -88,7 +88,12 @@ impl Http {
     }
 
     /// A POST that may find no server (the daemon may be gone).
-    pub fn try_post(&self, path: &str, content_type: &str, body: impl Into<Bytes>) -> Option<Answer> {
+    pub fn try_post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<Bytes>,
+    ) -> Option<Answer> {
         self.try_request("POST", path, &[("content-type", content_type)], body)
     }
 

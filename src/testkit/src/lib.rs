@@ -13,5 +13,5 @@ pub mod temp;
 
 pub use history::{hourly_history, ndjson_history, Rng};
 pub use http::{Answer, Http};
-pub use process::{clean_env, sibling, wait_until, Proc};
+pub use process::{clean_env, sibling, wait_port, wait_until, Proc};
 pub use temp::{free_port, TempDir};

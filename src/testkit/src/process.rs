@@ -51,8 +51,8 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Starts `cmd` with a clean environment (see [`clean_env`]; variables set on `cmd`
-    /// after that call are kept), stdout discarded, stderr appended to `log`.
+    /// Starts `cmd` as it is (call [`clean_env`] on it first, then set what the test
+    /// means to), stdout discarded, stderr appended to `log`.
     pub fn start(cmd: &mut Command, log: &Path) -> Proc {
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -106,15 +106,7 @@ impl Proc {
 
     /// Waits until something listens on `port` (panics with the log after 60 s).
     pub fn wait_port(&self, port: u16) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nothing listens on {port}; log:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_port(port, &self.log);
     }
 
     /// Waits until `GET /health` on `port` answers 200: a NordIQ daemon has recovered its
@@ -139,6 +131,20 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Waits until something listens on 127.0.0.1:`port`; after 60 s panics with the text of
+/// `log` (the log of whatever should be listening).
+pub fn wait_port(port: u16, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on {port}; log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

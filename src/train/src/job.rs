@@ -3,9 +3,9 @@
 
 use anyhow::Context;
 use nordiq_core::job_record::{new_job_id, JobParams, JobRecord, JobStatus};
-use nordiq_runtime::job_store::JobStore;
 use nordiq_core::timefmt::{format_ms, now_ms};
 use nordiq_model::tft::train::EpochReport;
+use nordiq_runtime::job_store::JobStore;
 
 /// Share of the progress bar the epochs take; evaluation and promotion take the rest.
 const TRAINING_SHARE: f64 = 90.0;

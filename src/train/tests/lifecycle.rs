@@ -7,8 +7,8 @@ mod common;
 
 use common::{history, small_trainer, Daemon, TempDir, KEY, TRAIN};
 use nordiq_core::config::Config;
-use nordiq_runtime::model_store::{ModelStore, Staging};
 use nordiq_model::tft::{TftModel, TftShape};
+use nordiq_runtime::model_store::{ModelStore, Staging};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -82,16 +82,16 @@ fn wait_reloads(daemon: &Daemon, n: u64) -> serde_json::Value {
 fn reloads_under_load_never_fail_a_request_or_serve_a_broken_model() {
     let dir = TempDir::new("reload-load");
     let port = common::free_port();
-    let config_path = common::write_small_config(&dir.0, port, "");
+    let config_path = common::write_small_config(&dir.path(), port, "");
     let config = Config::load(&config_path).unwrap();
-    let models = dir.0.join("state/models");
+    let models = dir.path().join("state/models");
     make_model(&models, &config, GOOD_A, 1, false);
     make_model(&models, &config, GOOD_B, 2, false);
     make_model(&models, &config, BROKEN, 3, true);
     let store = ModelStore::new(&models);
     store.promote(GOOD_A).unwrap();
 
-    let daemon = Arc::new(Daemon::start(&dir.0, &config_path, port));
+    let daemon = Arc::new(Daemon::start(&dir.path(), &config_path, port));
     let names = servers(8); // history() offsets each server by 5 %: 8 stay in range
     feed_warm(&daemon, &names, 30);
     let (status, _) = daemon.http("POST", "/admin/refresh", "");
@@ -286,13 +286,13 @@ fn ctl(config: &Path, args: &[&str]) -> (i32, String) {
 fn training_jobs_through_the_api_and_nordiqctl() {
     let dir = TempDir::new("jobs-api");
     let port = common::free_port();
-    let trainer = small_trainer(&dir.0);
+    let trainer = small_trainer(&dir.path());
     let extra = format!(
         "[training]\nlauncher = \"process\"\ntrainer = \"{}\"\ncancel_timeout_seconds = 20\n",
         trainer.display()
     );
-    let config = common::write_small_config(&dir.0, port, &extra);
-    let mut daemon = Daemon::start(&dir.0, &config, port);
+    let config = common::write_small_config(&dir.path(), port, &extra);
+    let mut daemon = Daemon::start(&dir.path(), &config, port);
     let names = servers(3);
     feed_warm(&daemon, &names, 12 * 24);
     let (_, stats) = daemon.http("GET", "/admin/training-stats", "");
@@ -365,7 +365,7 @@ fn training_jobs_through_the_api_and_nordiqctl() {
         "{second}"
     );
     let second_id = second["model_id"].as_str().unwrap().to_string();
-    let store = ModelStore::new(dir.0.join("state/models"));
+    let store = ModelStore::new(dir.path().join("state/models"));
     let expect_current = if candidate < current && beats_baseline {
         &second_id
     } else {
@@ -414,8 +414,8 @@ fn training_jobs_through_the_api_and_nordiqctl() {
 
     // Job records survive a restart of the daemon.
     daemon.signal(libc::SIGTERM);
-    let _ = daemon.child.wait();
-    let daemon = Daemon::start(&dir.0, &config, port);
+    daemon.wait_exit();
+    let daemon = Daemon::start(&dir.path(), &config, port);
     let (_, record) = daemon.http("GET", &format!("/admin/training-status?job_id={long}"), "");
     assert_eq!(record["status"], "cancelled", "{record}");
     let (_, stats) = daemon.http("GET", "/admin/training-stats", "");
@@ -441,7 +441,7 @@ fn training_jobs_through_the_api_and_nordiqctl() {
 #[test]
 fn the_timer_run_skips_when_the_buffer_is_not_ready() {
     let dir = TempDir::new("timer-skip");
-    let config = common::write_small_config(&dir.0, common::free_port(), "");
+    let config = common::write_small_config(&dir.path(), common::free_port(), "");
     let out = Command::new(TRAIN)
         .arg("--config")
         .arg(&config)
@@ -455,11 +455,11 @@ fn the_timer_run_skips_when_the_buffer_is_not_ready() {
         stderr.contains("skipped: the buffer is not ready"),
         "{stderr}"
     );
-    let jobs = nordiq_runtime::job_store::JobStore::new(dir.0.join("state/jobs"));
+    let jobs = nordiq_runtime::job_store::JobStore::new(dir.path().join("state/jobs"));
     let record = jobs.latest().unwrap();
     assert_eq!(record.trigger, "timer");
     assert_eq!(record.status, nordiq_core::job_record::JobStatus::Completed);
     assert!(record.stage.starts_with("skipped:"), "{}", record.stage);
     assert!(record.model_id.is_none());
-    assert!(!dir.0.join("state/models/current").exists());
+    assert!(!dir.path().join("state/models/current").exists());
 }

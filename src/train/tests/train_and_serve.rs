@@ -11,9 +11,7 @@ use common::{history, http, write_history_csv, TRAIN};
 
 #[test]
 fn train_then_serve_warm_servers_with_the_model() {
-    let dir = std::env::temp_dir().join(format!("nordiq-train-serve-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::TempDir::new("train-serve");
     let port = common::free_port();
     let config = common::write_small_config(&dir, port, "");
     // Train on a CSV export of 12 days of three servers.
@@ -206,14 +204,11 @@ fn train_then_serve_warm_servers_with_the_model() {
     assert_eq!(status, 409, "a cold server has no model explanation");
 
     drop(daemon);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn sigterm_stops_training_without_a_model_directory() {
-    let dir = std::env::temp_dir().join(format!("nordiq-train-sigterm-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::TempDir::new("train-sigterm");
     let config = common::write_small_config(&dir, common::free_port(), "");
     let csv = dir.join("history.csv");
     write_history_csv(&csv, &["ppweb001", "ppdb001"], 20 * 24);
@@ -276,5 +271,4 @@ fn sigterm_stops_training_without_a_model_directory() {
         left.is_empty(),
         "no model directory, no temp directory: {left:?}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -15,9 +15,7 @@ fn units_dir() -> PathBuf {
 #[test]
 fn units_verify_and_are_hardened() {
     let bin_dir = Path::new(TRAIN).parent().unwrap();
-    let tmp = std::env::temp_dir().join(format!("nordiq-units-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = nordiq_testkit::TempDir::new("units");
     let mut units = Vec::new();
     for entry in std::fs::read_dir(units_dir()).unwrap() {
         let path = entry.unwrap().path();
@@ -67,5 +65,4 @@ fn units_verify_and_are_hardened() {
             text.lines().last().unwrap_or_default()
         );
     }
-    let _ = std::fs::remove_dir_all(&tmp);
 }

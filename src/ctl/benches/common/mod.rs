@@ -30,14 +30,7 @@ pub fn repo() -> PathBuf {
 
 /// The ASD CSV files, omi-1 … omi-12.
 pub fn asd_files() -> Vec<PathBuf> {
-    let data = repo().join("../shared/data/asd");
-    (1..=12)
-        .map(|i| {
-            let f = data.join(format!("omi-{i}.csv"));
-            assert!(f.exists(), "the ASD dataset is not at {}", data.display());
-            f
-        })
-        .collect()
+    nordiq_testkit::asd::full_files()
 }
 
 /// Every ASD row through the import path (nothing may be rejected), on the step grid.
@@ -123,8 +116,7 @@ pub fn train_tft(
         },
     )
     .expect("training");
-    let dir = std::env::temp_dir().join(format!("nordiq-bench-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = nordiq_testkit::TempDir::new(&format!("bench-{name}"));
     tft.save(&dir).expect("save");
     let forecaster = TftForecaster::load(&dir, "tft", threads(), false).expect("load");
     let _ = std::fs::remove_dir_all(&dir);

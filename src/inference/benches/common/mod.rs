@@ -1,10 +1,12 @@
 //! What the daemon benchmarks share: a release daemon on loopback, the synthetic fleet's
 //! request bodies, concurrent ingest, percentiles.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use nordiq_runtime::client::ApiClient;
+use nordiq_testkit::{clean_env, Proc};
+pub use nordiq_testkit::{free_port, TempDir};
 use std::fmt::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_nordiq-inference");
@@ -77,17 +79,9 @@ pub fn bodies(
     per_conn
 }
 
-pub struct Daemon(pub std::process::Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The release daemon with state under `dir`, `extra` appended to its config.
-pub fn start_daemon(dir: &std::path::Path, port: u16, extra: &str) -> Daemon {
+/// The release daemon with state under `dir`, `extra` appended to its config; its log is
+/// `dir/daemon.log`, and it is killed when the answer is dropped.
+pub fn start_daemon(dir: &std::path::Path, port: u16, extra: &str) -> Proc {
     let config = dir.join("nordiq.toml");
     std::fs::write(
         &config,
@@ -98,30 +92,12 @@ pub fn start_daemon(dir: &std::path::Path, port: u16, extra: &str) -> Daemon {
         ),
     )
     .expect("write bench config");
-    let child = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .env("NORDIQ_API_KEY", KEY)
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("LISTEN_FDS")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start nordiq-inference");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "daemon did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Daemon(child)
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let daemon = Proc::start(
+        clean_env(Command::new(BIN).arg("--config").arg(&config)).env("NORDIQ_API_KEY", KEY),
+        &dir.join("daemon.log"),
+    );
+    daemon.wait_port(port);
+    daemon
 }
 
 pub struct IngestResult {

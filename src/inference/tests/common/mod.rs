@@ -1,8 +1,8 @@
 //! Helpers for tests that run the real `nordiq-inference` binary.
 #![allow(dead_code, unused_imports)]
 
-pub use nordiq_testkit::{clean_env, free_port, ndjson_history, Http as Client, TempDir};
 pub use nordiq_testkit::Proc;
+pub use nordiq_testkit::{clean_env, free_port, ndjson_history, Http as Client, TempDir};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
@@ -108,4 +108,3 @@ impl NotifySocket {
         None
     }
 }
-

@@ -63,8 +63,7 @@ fn this_host_reads_in_range_and_sees_close_wait_and_java() {
     drop(served);
     let mut buf = [0u8; 1];
     let _ = (&back_side).read(&mut buf); // sees the FIN
-    let dir = std::env::temp_dir().join(format!("nordiq-host-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = nordiq_testkit::TempDir::new("host");
     let java = dir.join("java");
     let _ = std::fs::remove_file(&java);
     std::os::unix::fs::symlink("/usr/bin/yes", &java).unwrap();

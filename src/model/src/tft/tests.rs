@@ -142,8 +142,7 @@ fn training_lowers_validation_loss_and_is_reproducible() {
 fn save_load_round_trip_and_forecasts_are_ordered_and_clamped() {
     let _turn = torch_turn();
     let m = model(5);
-    let dir = std::env::temp_dir().join(format!("nordiq-tft-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = nordiq_testkit::TempDir::new("tft");
     m.save(&dir).unwrap();
     let loaded = TftModel::load(&dir, Device::Cpu).unwrap();
     assert_eq!(loaded.shape, m.shape);
@@ -167,7 +166,6 @@ fn save_load_round_trip_and_forecasts_are_ordered_and_clamped() {
     assert!(loaded.shape.compatible_with(&config).is_err());
     std::fs::write(dir.join("config.json"), "{}").unwrap();
     assert!(TftModel::load(&dir, Device::Cpu).is_err());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

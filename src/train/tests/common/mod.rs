@@ -1,64 +1,29 @@
-//! Helpers shared by the trainer's integration tests: the binaries, a raw HTTP client,
-//! generated history.
-#![allow(dead_code)]
+//! Helpers shared by the trainer's integration tests (on top of `nordiq_testkit`): the
+//! binaries, a small config, a fast trainer, the daemon.
+#![allow(dead_code, unused_imports)]
 
-use std::io::{Read, Write};
+use nordiq_testkit::{clean_env, Http, Proc};
+pub use nordiq_testkit::{free_port, hourly_history as history, TempDir};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 pub const TRAIN: &str = env!("CARGO_BIN_EXE_nordiq-train");
 pub const KEY: &str = "train-test-key-0123456789";
 
 pub fn inference_bin() -> PathBuf {
-    let path = Path::new(TRAIN).with_file_name("nordiq-inference");
-    assert!(
-        path.exists(),
-        "{} is missing: run the workspace's tests (cargo test --workspace builds it)",
-        path.display()
-    );
-    path
+    nordiq_testkit::sibling(TRAIN, "nordiq-inference")
 }
 
+/// (status, body) of one request with the test key.
 pub fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    let status = answer[9..12].parse().unwrap();
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// Hourly history ending now: a daily wave per server, with deterministic noise (a
-/// noiseless wave would make seasonal naive perfect and MASE undefined).
-pub fn history(servers: &[&str], hours: i64) -> String {
-    let now = nordiq_core::timefmt::now_ms() / 1000 / 3600 * 3600;
-    let mut out = String::new();
-    for h in 0..hours {
-        let ts = now - (hours - 1 - h) * 3600;
-        for (i, s) in servers.iter().enumerate() {
-            let noise = ((ts / 3600 * 7919 + i as i64 * 104729) % 1000) as f64 / 250.0 - 2.0;
-            let v = 40.0
-                + 20.0 * ((ts / 3600 % 24) as f64 / 24.0 * std::f64::consts::TAU).sin()
-                + i as f64 * 5.0
-                + noise;
-            out.push_str(&format!(
-                "{{\"timestamp\":{ts},\"server_name\":\"{s}\",\"cpu_user_pct\":{v:.2},\"mem_used_pct\":{:.2}}}\n",
-                50.0 + i as f64 + noise
-            ));
-        }
-    }
-    out
+    let answer = Http::new(port, Some(KEY)).request(
+        method,
+        path,
+        &[("content-type", "application/x-ndjson")],
+        body.to_string(),
+    );
+    (answer.status.as_u16(), answer.text())
 }
 
 /// The same history as a CSV file, as `nordiq-train --data` reads it.
@@ -75,32 +40,6 @@ pub fn write_history_csv(path: &Path, servers: &[&str], hours: i64) {
         ));
     }
     std::fs::write(path, text).unwrap();
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A fresh directory under the system temp dir, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("nordiq-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A small hourly config (2 metrics, 24-step encoder, 6-step horizon) for the daemon and
@@ -145,63 +84,36 @@ max = 100
 
 /// `nordiq-inference --config CONFIG`, logging to `dir/inference.log`; killed on drop.
 pub struct Daemon {
-    pub child: Child,
+    pub proc: Proc,
     pub port: u16,
-    pub log: PathBuf,
 }
 
 impl Daemon {
     pub fn start(dir: &Path, config: &Path, port: u16) -> Daemon {
-        let log = dir.join("inference.log");
-        let child = Command::new(inference_bin())
-            .args(["--config", config.to_str().unwrap()])
-            .env("NORDIQ_API_KEY", KEY)
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("LISTEN_FDS")
-            .env_remove("INVOCATION_ID")
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&log)
-                    .unwrap(),
-            )
-            .spawn()
-            .unwrap();
-        let daemon = Daemon { child, port, log };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "daemon did not start: {}",
-                daemon.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        daemon
+        let mut cmd = Command::new(inference_bin());
+        clean_env(cmd.arg("--config").arg(config)).env("NORDIQ_API_KEY", KEY);
+        let proc = Proc::start(&mut cmd, &dir.join("inference.log"));
+        proc.wait_port(port);
+        Daemon { proc, port }
     }
 
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.proc.log_text()
     }
 
     pub fn signal(&self, signal: i32) {
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, signal) };
+        self.proc.signal(signal);
+    }
+
+    /// Waits (up to a minute) for the daemon to exit.
+    pub fn wait_exit(&mut self) {
+        let _ = self.proc.wait_exit(Duration::from_secs(60));
     }
 
     pub fn http(&self, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
         let (status, text) = http(self.port, method, path, body);
         let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
         (status, value)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

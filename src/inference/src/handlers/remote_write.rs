@@ -3,8 +3,9 @@
 //! (`[remote_write]`) become records and go the way `/feed/data` records go (validated,
 //! buffered, into the windows; bad values refused, the rest applied).
 
-use crate::app::App;
-use crate::http::{apply_batch, error, read_body};
+use crate::error::{error, read_body};
+use crate::services::ingest;
+use crate::state::App;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -53,12 +54,13 @@ pub async fn write(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) 
         // Nothing NordIQ knows in this request: accepted, so the sender does not retry it.
         return StatusCode::NO_CONTENT.into_response();
     }
-    apply_batch(
+    let outcome = ingest::apply(
         &app,
         &config,
         validated,
         MixedBatchPolicy::AcceptValid,
         None,
     )
-    .await
+    .await;
+    super::feed::ingest_answer(outcome)
 }

@@ -2,7 +2,7 @@
 //! served model, and the bins saved under `state_dir` so they survive a restart (the
 //! scoring itself is `nordiq_model::live`).
 
-use crate::app::App;
+use crate::state::App;
 use nordiq_core::config::{BaselineKind, Config};
 use nordiq_core::forecast::ServerForecast;
 use nordiq_core::window::WindowSnapshot;

@@ -1,23 +1,34 @@
-//! The daemon's shared state: config, key, windows, forecaster, the cached forecast set.
+//! The daemon's shared state: config, key, windows, forecaster, the cached forecast set,
+//! the model's reload history, training jobs, live accuracy and drift. The bottom layer:
+//! it imports nothing else of this crate.
 
-use crate::store::WindowStore;
+mod config_source;
+mod jobs;
+mod model;
+pub mod windows;
+
+pub use config_source::ConfigSource;
+pub use jobs::Jobs;
+pub use model::ModelState;
+
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use nordiq_core::alerts::AlertTracker;
 use nordiq_core::anomaly::AnomalyBook;
 use nordiq_core::api::RefreshInfo;
 use nordiq_core::assess::Assessed;
-use nordiq_runtime::auth::ApiKey;
 use nordiq_core::config::Config;
-use nordiq_runtime::systemd::Notifier;
 use nordiq_core::window::WindowShape;
 use nordiq_model::serving::Serving;
 use nordiq_model::Forecaster;
+use nordiq_runtime::auth::ApiKey;
+use nordiq_runtime::systemd::Notifier;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{watch, Notify};
+use windows::WindowStore;
 
 /// One refresh's results, immutable once published; handlers clone the `Arc`.
 pub struct ForecastSet {
@@ -68,9 +79,9 @@ pub struct App {
     pub buffer: Option<nordiq_buffer::Buffer>,
     pub forecaster: ArcSwap<Serving>,
     /// Where the serving model came from, and the reload history.
-    pub model: crate::reload::ModelState,
+    pub model: ModelState,
     /// The training job this daemon launched, if any.
-    pub jobs: crate::jobs::Jobs,
+    pub jobs: Jobs,
     pub forecasts: ArcSwap<ForecastSet>,
     pub alerts: Mutex<AlertTracker>,
     /// Every forecast server's pending bands and recent exceedances.
@@ -96,26 +107,30 @@ pub struct App {
 }
 
 impl App {
+    /// The state at start: `serving` is the forecaster and the model directory it came
+    /// from (`services::serving::initial`), `live` the saved live-accuracy bins.
     pub fn new(
         config: Config,
         key: Option<ApiKey>,
         buffer: Option<nordiq_buffer::Buffer>,
-        source: crate::daemon::ConfigSource,
+        source: ConfigSource,
+        serving: (Serving, Option<std::path::PathBuf>),
+        live: nordiq_model::live::LiveAccuracy,
     ) -> Arc<App> {
-        let (forecaster, model_path) = crate::serving::initial(&config);
+        let (forecaster, model_path) = serving;
         let forecasts = ForecastSet::empty(&config, forecaster.id());
         Arc::new(App {
             store: WindowStore::new(WindowShape::from_config(&config), config.window.max_servers),
             buffer,
             alerts: Mutex::new(AlertTracker::new(config.alerts.max_events)),
             anomalies: Mutex::new(AnomalyBook::default()),
-            live: Mutex::new(crate::live::load(&config)),
+            live: Mutex::new(live),
             live_saved_hour: AtomicI64::new(i64::MIN),
             drift: Mutex::new(Default::default()),
             batch_ids: Mutex::new(nordiq_core::batch_ids::RecentBatchIds::new(100_000)),
             forecaster: ArcSwap::from_pointee(forecaster),
-            model: crate::reload::ModelState::new(model_path),
-            jobs: crate::jobs::Jobs::new(source),
+            model: ModelState::new(model_path),
+            jobs: Jobs::new(source),
             forecasts: ArcSwap::from_pointee(forecasts),
             config: ArcSwap::from_pointee(config),
             key: ArcSwap::from_pointee(key),

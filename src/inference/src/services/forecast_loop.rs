@@ -2,7 +2,7 @@
 //! step boundary, every `forecast.refresh_seconds`, on demand, and when servers become
 //! forecastable; results are scored, serialised once and published behind an `Arc`.
 
-use crate::app::{App, ForecastSet};
+use crate::state::{App, ForecastSet};
 use bytes::Bytes;
 use nordiq_core::alerts::Assessment;
 use nordiq_core::api::RefreshInfo;
@@ -33,7 +33,7 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
         };
         app.heartbeat();
         // Cheap unless `drift.check_seconds` have passed since the last check.
-        crate::drift::maybe_check(&app, now_ms()).await;
+        super::drift::maybe_check(&app, now_ms()).await;
         let config = app.config.load_full();
         let step_ms = config.model.step_seconds as i64 * 1000;
         let now_step = now_ms().div_euclid(step_ms);
@@ -93,7 +93,7 @@ pub fn refresh(app: &App, trigger: &str) -> RefreshInfo {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .update_all(&config, snapshots.iter().zip(forecasts.iter()));
-    crate::live::after_refresh(app, &config, forecaster.id(), &snapshots, &forecasts, now);
+    super::live::after_refresh(app, &config, forecaster.id(), &snapshots, &forecasts, now);
     let pairs: Vec<_> = snapshots.iter().zip(forecasts).collect();
     let threads = ForecastSpec::from_config(&config).threads;
     let mut assessed = parallel_map(pairs, threads, |(s, f)| assess::assess(&config, s, f));

@@ -4,14 +4,13 @@
 //! `nordiq-train` child of this daemon, which reloads the model itself when the child
 //! promoted one.
 
-use crate::app::App;
-use crate::daemon::ConfigSource;
-use crate::reload::{reload_model, Candidate};
+use super::reload::{reload_model, Candidate};
+use crate::state::{App, ConfigSource};
 use nordiq_core::api::TrainingTriggered;
 use nordiq_core::config::{Config, Launcher};
 use nordiq_core::job_record::{new_job_id, JobParams, JobRecord, JobStatus};
-use nordiq_runtime::job_store::{process_alive, JobStore};
 use nordiq_core::timefmt::{now_ms, parse_rfc3339_ms};
+use nordiq_runtime::job_store::{process_alive, JobStore};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,22 +31,6 @@ pub enum JobRequestError {
     Launch(String),
     #[error("job store: {0}")]
     Store(String),
-}
-
-/// The daemon's side of training jobs.
-pub struct Jobs {
-    source: ConfigSource,
-    /// Serialises trigger and cancel.
-    lock: tokio::sync::Mutex<()>,
-}
-
-impl Jobs {
-    pub fn new(source: ConfigSource) -> Jobs {
-        Jobs {
-            source,
-            lock: tokio::sync::Mutex::new(()),
-        }
-    }
 }
 
 fn store_of(config: &Config) -> JobStore {

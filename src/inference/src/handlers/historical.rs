@@ -1,8 +1,8 @@
 //! History for people: one server's recent steps from its window (what the forecasts were
 //! made from), and any time range from the data buffer as CSV or JSON.
 
-use crate::app::App;
-use crate::http::error;
+use crate::error::error;
+use crate::state::App;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};

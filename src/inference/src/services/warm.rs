@@ -1,7 +1,7 @@
 //! Warm restart: refill every server's window from the buffer, so a restarted daemon
 //! forecasts at once instead of waiting a day for its encoder windows.
 
-use crate::store::WindowStore;
+use crate::state::windows::WindowStore;
 use nordiq_buffer::Buffer;
 use nordiq_core::config::Config;
 use nordiq_core::ingest::Sample;

@@ -3,7 +3,7 @@
 //! `nordiq_core::drift`; a change is logged, shown in `STATUS=`, `/status` and `/metrics`,
 //! and with `drift.retrain = true` starts a training job (debounced there).
 
-use crate::app::App;
+use crate::state::App;
 use nordiq_core::drift::{check, InputProfile};
 use nordiq_core::job_record::JobParams;
 use std::collections::BTreeMap;
@@ -80,7 +80,7 @@ pub async fn maybe_check(app: &Arc<App>, now_ms: i64) {
             .await
             .unwrap_or_default()
     };
-    let live = crate::live::report(app);
+    let live = super::live::report(app);
     let reasons = check(&config.drift, live.as_ref(), model_serves, &psis);
     let (decision, state) = {
         let mut state = app.drift.lock().unwrap_or_else(|p| p.into_inner());
@@ -105,7 +105,7 @@ pub async fn maybe_check(app: &Arc<App>, now_ms: i64) {
             incremental: false,
             force: false,
         };
-        match crate::jobs::trigger_from(app, params, "drift").await {
+        match super::jobs::trigger_from(app, params, "drift").await {
             Ok(t) => {
                 tracing::info!(job_id = %t.job_id, launcher = %t.launcher, "drift: training job started")
             }

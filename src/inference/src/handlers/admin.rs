@@ -1,9 +1,9 @@
 //! The model and training administration API: the model store, hot reload, training jobs.
 
-use crate::app::App;
-use crate::http::error;
-use crate::jobs::{self, JobRequestError};
-use crate::reload::{self, Candidate};
+use crate::error::error;
+use crate::services::jobs::{self, JobRequestError};
+use crate::services::reload::{self, Candidate};
+use crate::state::App;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

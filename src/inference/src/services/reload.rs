@@ -4,16 +4,16 @@
 //! for `GET /admin/model-info`, shown in `STATUS=` and returned to the caller. Windows,
 //! the forecast cache and alert state are untouched either way.
 
-use crate::app::App;
-use crate::serving::{self, SMOKE_WINDOWS};
+use super::serving::{self, SMOKE_WINDOWS};
+use crate::state::App;
 use nordiq_core::api::{ModelInfo, ReloadOutcome};
-use nordiq_runtime::model_store::ModelStore;
 use nordiq_core::timefmt::{format_ms, now_ms};
 use nordiq_model::baseline::Baseline;
 use nordiq_model::serving::Serving;
 use nordiq_model::Forecaster;
+use nordiq_runtime::model_store::ModelStore;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Which model a reload should load.
@@ -23,53 +23,6 @@ pub enum Candidate {
     Current,
     /// A model directory named by the operator.
     Path(PathBuf),
-}
-
-#[derive(Default)]
-struct Loaded {
-    path: Option<PathBuf>,
-    loaded_at_ms: Option<i64>,
-    last: Option<ReloadOutcome>,
-    ok: u64,
-    failed: u64,
-}
-
-/// The serving model's provenance and the reload history.
-#[derive(Default)]
-pub struct ModelState {
-    /// One reload at a time (SIGHUP and the API may race).
-    reload_lock: tokio::sync::Mutex<()>,
-    loaded: Mutex<Loaded>,
-}
-
-impl ModelState {
-    pub fn new(path: Option<PathBuf>) -> ModelState {
-        let state = ModelState::default();
-        state.with(|l| {
-            l.loaded_at_ms = path.as_ref().map(|_| now_ms());
-            l.path = path;
-        });
-        state
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut Loaded) -> R) -> R {
-        f(&mut self.loaded.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    /// The directory of the model that serves, if any.
-    pub fn path(&self) -> Option<PathBuf> {
-        self.with(|l| l.path.clone())
-    }
-
-    /// Reloads that served their candidate, and reloads refused, since start.
-    pub fn reload_counts(&self) -> (u64, u64) {
-        self.with(|l| (l.ok, l.failed))
-    }
-
-    /// The latest reload's refusal, for `STATUS=`.
-    pub fn last_error(&self) -> Option<String> {
-        self.with(|l| l.last.as_ref().and_then(|o| o.error.clone()))
-    }
 }
 
 /// Loads, validates and (if it passes) serves `candidate`.
@@ -246,11 +199,11 @@ pub fn model_info(app: &App) -> ModelInfo {
         reloads_ok: ok,
         reloads_failed: failed,
         last_reload: last,
-        live: crate::live::report(app).map(|mut report| {
+        live: super::live::report(app).map(|mut report| {
             if report.served.is_empty() {
                 // Nothing kept yet: name what will be scored.
                 report.served = serving.id().to_string();
-                report.baseline = crate::live::best_baseline(app, &config).id().to_string();
+                report.baseline = super::live::best_baseline(app, &config).id().to_string();
             }
             report
         }),

@@ -2,8 +2,8 @@
 //! them with `nordiq_core::exposition`. Needs the key unless `prometheus.require_key =
 //! false` (Prometheus sends it as `Authorization: Bearer` or an `X-API-Key` header).
 
-use crate::app::App;
-use crate::http::{error, presented_key};
+use crate::error::{error, presented_key};
+use crate::state::App;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -56,7 +56,7 @@ pub async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
         reloads_ok,
         reloads_refused,
         buffer_bytes,
-        live: crate::live::report(&app),
+        live: crate::services::live::report(&app),
         drift: app.drift.lock().unwrap_or_else(|p| p.into_inner()).clone(),
     };
     let config2 = Arc::clone(&config);

@@ -1,0 +1,90 @@
+//! How handlers answer failures, and what they take from a request before anything else:
+//! the API key and a size-limited body. A leaf: it imports only the state it checks keys
+//! against, never a handler or a service.
+
+use crate::state::App;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use nordiq_core::api::ErrorBody;
+use std::sync::Arc;
+
+/// A failed request: its status and what to tell the client (as `{"error": …}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            axum::Json(ErrorBody {
+                error: self.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// An [`ApiError`] as a response, for handlers that answer `Response`.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    ApiError::new(status, message).into_response()
+}
+
+/// The body, refused (413) above `limit` bytes.
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body larger than server.max_body_bytes = {limit}; split the batch"),
+        )),
+        Err(e) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read body: {e}"),
+        )),
+    }
+}
+
+/// Middleware: the routes behind it need the configured API key.
+pub async fn require_key(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let key = app.key.load();
+    let Some(key) = key.as_ref() else {
+        // No key configured: the daemon only starts so when allow_anonymous = true.
+        return next.run(request).await;
+    };
+    match presented_key(request.headers()) {
+        Some(presented) if key.matches(presented) => next.run(request).await,
+        Some(_) => error(StatusCode::UNAUTHORIZED, "wrong X-API-Key"),
+        None => error(
+            StatusCode::UNAUTHORIZED,
+            "missing X-API-Key header (the key is in the key file, see `nordiqctl keygen`)",
+        ),
+    }
+}
+
+/// The key a request presents: `X-API-Key`, else `Authorization: Bearer KEY` (what
+/// Prometheus and remote-write senders can be configured to send).
+pub fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
+    if let Some(k) = headers.get("x-api-key") {
+        return Some(k.as_bytes());
+    }
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+}
