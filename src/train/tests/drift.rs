@@ -50,14 +50,14 @@ fn wait_for(
 fn an_input_shift_trips_drift_and_starts_one_training_job() {
     let dir = TempDir::new("drift");
     let port = common::free_port();
-    let trainer = small_trainer(&dir.path());
+    let trainer = small_trainer(dir.path());
     let extra = format!(
         "[training]\nlauncher = \"process\"\ntrainer = \"{}\"\ncancel_timeout_seconds = 20\n\n\
          [drift]\nretrain = true\ncheck_seconds = 1\nsustain_checks = 2\nmin_retrain_hours = 24\n",
         trainer.display()
     );
-    let config = common::write_small_config(&dir.path(), port, &extra);
-    let daemon = Daemon::start(&dir.path(), &config, port);
+    let config = common::write_small_config(dir.path(), port, &extra);
+    let daemon = Daemon::start(dir.path(), &config, port);
     let names = ["ppweb000", "ppweb001", "ppweb002"];
     let (calm, hot) = regimes(&names, 12 * 24, 24, 40.0);
 

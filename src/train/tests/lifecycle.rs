@@ -82,7 +82,7 @@ fn wait_reloads(daemon: &Daemon, n: u64) -> serde_json::Value {
 fn reloads_under_load_never_fail_a_request_or_serve_a_broken_model() {
     let dir = TempDir::new("reload-load");
     let port = common::free_port();
-    let config_path = common::write_small_config(&dir.path(), port, "");
+    let config_path = common::write_small_config(dir.path(), port, "");
     let config = Config::load(&config_path).unwrap();
     let models = dir.path().join("state/models");
     make_model(&models, &config, GOOD_A, 1, false);
@@ -91,7 +91,7 @@ fn reloads_under_load_never_fail_a_request_or_serve_a_broken_model() {
     let store = ModelStore::new(&models);
     store.promote(GOOD_A).unwrap();
 
-    let daemon = Arc::new(Daemon::start(&dir.path(), &config_path, port));
+    let daemon = Arc::new(Daemon::start(dir.path(), &config_path, port));
     let names = servers(8); // history() offsets each server by 5 %: 8 stay in range
     feed_warm(&daemon, &names, 30);
     let (status, _) = daemon.http("POST", "/admin/refresh", "");
@@ -286,13 +286,13 @@ fn ctl(config: &Path, args: &[&str]) -> (i32, String) {
 fn training_jobs_through_the_api_and_nordiqctl() {
     let dir = TempDir::new("jobs-api");
     let port = common::free_port();
-    let trainer = small_trainer(&dir.path());
+    let trainer = small_trainer(dir.path());
     let extra = format!(
         "[training]\nlauncher = \"process\"\ntrainer = \"{}\"\ncancel_timeout_seconds = 20\n",
         trainer.display()
     );
-    let config = common::write_small_config(&dir.path(), port, &extra);
-    let mut daemon = Daemon::start(&dir.path(), &config, port);
+    let config = common::write_small_config(dir.path(), port, &extra);
+    let mut daemon = Daemon::start(dir.path(), &config, port);
     let names = servers(3);
     feed_warm(&daemon, &names, 12 * 24);
     let (_, stats) = daemon.http("GET", "/admin/training-stats", "");
@@ -415,7 +415,7 @@ fn training_jobs_through_the_api_and_nordiqctl() {
     // Job records survive a restart of the daemon.
     daemon.signal(libc::SIGTERM);
     daemon.wait_exit();
-    let daemon = Daemon::start(&dir.path(), &config, port);
+    let daemon = Daemon::start(dir.path(), &config, port);
     let (_, record) = daemon.http("GET", &format!("/admin/training-status?job_id={long}"), "");
     assert_eq!(record["status"], "cancelled", "{record}");
     let (_, stats) = daemon.http("GET", "/admin/training-stats", "");
@@ -441,7 +441,7 @@ fn training_jobs_through_the_api_and_nordiqctl() {
 #[test]
 fn the_timer_run_skips_when_the_buffer_is_not_ready() {
     let dir = TempDir::new("timer-skip");
-    let config = common::write_small_config(&dir.path(), common::free_port(), "");
+    let config = common::write_small_config(dir.path(), common::free_port(), "");
     let out = Command::new(TRAIN)
         .arg("--config")
         .arg(&config)
