@@ -215,7 +215,7 @@ impl<'a> Validator<'a> {
             Some(Ok(ms)) => match self.check_time(ms) {
                 Ok(()) => Some(ms),
                 Err(reason) => {
-                    errors.push(("timestamp".into(), reason));
+                    errors.push(("timestamp".into(), reason.to_string()));
                     None
                 }
             },
@@ -232,7 +232,7 @@ impl<'a> Validator<'a> {
             Some(Ok(name)) => match check_server_name(&name) {
                 Ok(()) => Some(name),
                 Err(reason) => {
-                    errors.push(("server_name".into(), reason));
+                    errors.push(("server_name".into(), reason.to_string()));
                     None
                 }
             },
@@ -278,43 +278,32 @@ impl<'a> Validator<'a> {
             }));
     }
 
-    fn check_time(&self, ms: i64) -> Result<(), String> {
+    fn check_time(&self, ms: i64) -> Result<(), FieldProblem> {
         let ingest = &self.config.ingest;
+        let at = || timefmt::format_ms(ms);
         if ms < EARLIEST_PLAUSIBLE_MS {
-            return Err(format!(
-                "{} is before 2000-01-01: not a plausible sample time",
-                timefmt::format_ms(ms)
-            ));
+            return Err(FieldProblem::Implausible(at()));
         }
         if ms > self.now_ms + ingest.max_future_seconds * 1000 {
-            return Err(format!(
-                "{} is more than {} s in the future (check the feeder's clock)",
-                timefmt::format_ms(ms),
-                ingest.max_future_seconds
-            ));
+            return Err(FieldProblem::Future(at(), ingest.max_future_seconds));
         }
         if ms < self.now_ms - self.max_age_days * 86_400_000 {
-            return Err(format!(
-                "{} is older than {} days (ingest.max_age_days; buffer.retention_days for imports)",
-                timefmt::format_ms(ms),
-                self.max_age_days
-            ));
+            return Err(FieldProblem::TooOld(at(), self.max_age_days));
         }
         Ok(())
     }
 
-    fn metric_value(&self, index: usize, value: FieldValue) -> Result<f32, String> {
+    fn metric_value(&self, index: usize, value: FieldValue) -> Result<f32, FieldProblem> {
         let def = &self.config.metrics[index];
         match value {
             FieldValue::Null => Ok(f32::NAN),
-            FieldValue::Number(v) if !v.is_finite() => Err(format!("{v} is not finite")),
-            FieldValue::NonFinite(literal) => Err(format!("{literal} is not finite")),
-            FieldValue::Number(v) if v < def.min || v > def.max => Err(format!(
-                "{v} is outside the catalog range [{}, {}]",
-                def.min, def.max
-            )),
+            FieldValue::Number(v) if !v.is_finite() => Err(FieldProblem::NotFinite(v.to_string())),
+            FieldValue::NonFinite(literal) => Err(FieldProblem::NotFinite(literal.to_string())),
+            FieldValue::Number(v) if v < def.min || v > def.max => {
+                Err(FieldProblem::OutOfRange(v, def.min, def.max))
+            }
             FieldValue::Number(v) => Ok(v as f32),
-            FieldValue::Other(kind) => Err(format!("expected a number or null, got {kind}")),
+            FieldValue::Other(kind) => Err(FieldProblem::NotANumber(kind.to_string())),
         }
     }
 }
@@ -349,22 +338,43 @@ fn trim_ascii(mut s: &[u8]) -> &[u8] {
 }
 
 /// Checks a server name: 1–128 characters of letters, digits, `.`, `_`, `-`, `:`.
-pub fn check_server_name(name: &str) -> Result<(), String> {
+pub fn check_server_name(name: &str) -> Result<(), FieldProblem> {
     if name.is_empty() {
-        return Err("empty".into());
+        return Err(FieldProblem::Empty);
     }
     if name.len() > MAX_SERVER_NAME_LEN {
-        return Err(format!("longer than {MAX_SERVER_NAME_LEN} characters"));
+        return Err(FieldProblem::TooLong(MAX_SERVER_NAME_LEN));
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':')))
     {
-        return Err(format!(
-            "character {c:?} not allowed (letters, digits, . _ - : only)"
-        ));
+        return Err(FieldProblem::Character(c));
     }
     Ok(())
+}
+
+/// Why one field of a record was refused (the `reason` of its [`RecordError`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FieldProblem {
+    #[error("{0} is before 2000-01-01: not a plausible sample time")]
+    Implausible(String),
+    #[error("{0} is more than {1} s in the future (check the feeder's clock)")]
+    Future(String, i64),
+    #[error("{0} is older than {1} days (ingest.max_age_days; buffer.retention_days for imports)")]
+    TooOld(String, i64),
+    #[error("{0} is not finite")]
+    NotFinite(String),
+    #[error("{0} is outside the catalog range [{1}, {2}]")]
+    OutOfRange(f64, f64, f64),
+    #[error("expected a number or null, got {0}")]
+    NotANumber(String),
+    #[error("empty")]
+    Empty,
+    #[error("longer than {0} characters")]
+    TooLong(usize),
+    #[error("character {0:?} not allowed (letters, digits, . _ - : only)")]
+    Character(char),
 }
 
 /// Rewrites bare `NaN`, `Infinity` and `-Infinity` outside strings to marker strings, so
@@ -448,7 +458,7 @@ impl RecordBuilder<'_, '_> {
                 let value = value.map(FieldValue::Number).unwrap_or(FieldValue::Null);
                 match v.metric_value(i, value) {
                     Ok(x) => self.raw.values[i] = x,
-                    Err(reason) => self.raw.errors.push((name.to_string(), reason)),
+                    Err(reason) => self.raw.errors.push((name.to_string(), reason.to_string())),
                 }
             }
             None if v.config.ingest.unknown_metrics == UnknownMetricPolicy::Reject => {
@@ -689,7 +699,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_, '_> {
                         let value = map.next_value::<FieldValue>()?;
                         match v.metric_value(i, value) {
                             Ok(x) => rec.values[i] = x,
-                            Err(reason) => rec.errors.push((name.to_string(), reason)),
+                            Err(reason) => rec.errors.push((name.to_string(), reason.to_string())),
                         }
                     }
                     None => {

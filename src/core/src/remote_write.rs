@@ -15,7 +15,22 @@ pub enum RemoteWriteError {
     #[error("the body is not snappy-compressed (block format): {0}")]
     Snappy(String),
     #[error("the body is not a protobuf WriteRequest: {0}")]
-    Protobuf(String),
+    Protobuf(#[from] ProtobufError),
+}
+
+/// Why the protobuf reader stopped.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProtobufError {
+    #[error("truncated {0}")]
+    Truncated(&'static str),
+    #[error("varint longer than 10 bytes")]
+    VarintTooLong,
+    #[error("a length does not fit in memory")]
+    LengthOverflow,
+    #[error("wire type {0} is not supported")]
+    WireType(u8),
+    #[error("a label is not UTF-8")]
+    NotUtf8,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -39,7 +54,7 @@ pub fn decode(body: &[u8]) -> Result<Vec<TimeSeries>, RemoteWriteError> {
     let raw = snap::raw::Decoder::new()
         .decompress_vec(body)
         .map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
-    decode_write_request(&raw).map_err(RemoteWriteError::Protobuf)
+    Ok(decode_write_request(&raw)?)
 }
 
 struct Reader<'a> {
@@ -52,47 +67,53 @@ impl<'a> Reader<'a> {
         self.pos >= self.buf.len()
     }
 
-    fn varint(&mut self) -> Result<u64, String> {
+    fn varint(&mut self) -> Result<u64, ProtobufError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
-            let b = *self.buf.get(self.pos).ok_or("truncated varint")?;
+            let b = *self
+                .buf
+                .get(self.pos)
+                .ok_or(ProtobufError::Truncated("varint"))?;
             self.pos += 1;
             v |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
                 return Ok(v);
             }
         }
-        Err("varint longer than 10 bytes".into())
+        Err(ProtobufError::VarintTooLong)
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], String> {
-        let len = usize::try_from(self.varint()?).map_err(|_| "length overflow")?;
+    fn bytes(&mut self) -> Result<&'a [u8], ProtobufError> {
+        let len = usize::try_from(self.varint()?).map_err(|_| ProtobufError::LengthOverflow)?;
         let end = self
             .pos
             .checked_add(len)
             .filter(|e| *e <= self.buf.len())
-            .ok_or("truncated field")?;
+            .ok_or(ProtobufError::Truncated("field"))?;
         let out = &self.buf[self.pos..end];
         self.pos = end;
         Ok(out)
     }
 
-    fn fixed64(&mut self) -> Result<u64, String> {
+    fn fixed64(&mut self) -> Result<u64, ProtobufError> {
         let b = self
             .buf
             .get(self.pos..self.pos + 8)
-            .ok_or("truncated fixed64")?;
+            .ok_or(ProtobufError::Truncated("fixed64"))?;
         self.pos += 8;
-        Ok(u64::from_le_bytes(b.try_into().map_err(|_| "fixed64")?))
+        Ok(u64::from_le_bytes(
+            b.try_into()
+                .map_err(|_| ProtobufError::Truncated("fixed64"))?,
+        ))
     }
 
     /// (field number, wire type)
-    fn key(&mut self) -> Result<(u64, u8), String> {
+    fn key(&mut self) -> Result<(u64, u8), ProtobufError> {
         let k = self.varint()?;
         Ok((k >> 3, (k & 7) as u8))
     }
 
-    fn skip(&mut self, wire: u8) -> Result<(), String> {
+    fn skip(&mut self, wire: u8) -> Result<(), ProtobufError> {
         match wire {
             0 => self.varint().map(|_| ()),
             1 => self.fixed64().map(|_| ()),
@@ -102,19 +123,19 @@ impl<'a> Reader<'a> {
                     .pos
                     .checked_add(4)
                     .filter(|p| *p <= self.buf.len())
-                    .ok_or("truncated fixed32")?;
+                    .ok_or(ProtobufError::Truncated("fixed32"))?;
                 Ok(())
             }
-            w => Err(format!("wire type {w} is not supported")),
+            w => Err(ProtobufError::WireType(w)),
         }
     }
 }
 
-fn text(bytes: &[u8]) -> Result<String, String> {
-    String::from_utf8(bytes.to_vec()).map_err(|_| "a label is not UTF-8".to_string())
+fn text(bytes: &[u8]) -> Result<String, ProtobufError> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| ProtobufError::NotUtf8)
 }
 
-fn decode_write_request(buf: &[u8]) -> Result<Vec<TimeSeries>, String> {
+fn decode_write_request(buf: &[u8]) -> Result<Vec<TimeSeries>, ProtobufError> {
     let mut r = Reader { buf, pos: 0 };
     let mut out = Vec::new();
     while !r.done() {
@@ -126,7 +147,7 @@ fn decode_write_request(buf: &[u8]) -> Result<Vec<TimeSeries>, String> {
     Ok(out)
 }
 
-fn decode_series(buf: &[u8]) -> Result<TimeSeries, String> {
+fn decode_series(buf: &[u8]) -> Result<TimeSeries, ProtobufError> {
     let mut r = Reader { buf, pos: 0 };
     let mut ts = TimeSeries::default();
     while !r.done() {

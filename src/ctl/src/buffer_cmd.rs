@@ -1,7 +1,7 @@
 //! `nordiqctl buffer …` and `nordiqctl import`: work on the buffer directory itself, so
 //! they run with or without the daemon (which never rewrites a file they read or write).
 
-use crate::{failure, Failure};
+use crate::failure;
 use anyhow::Context;
 use nordiq_buffer::import::ColumnMap;
 use nordiq_core::config::Config;
@@ -167,7 +167,7 @@ pub fn run_import(config: &Config, args: &ImportArgs) -> anyhow::Result<i32> {
             }
         },
     )
-    .map_err(|e| anyhow::anyhow!(Failure(exit::DATA_ERR, e.to_string())))?;
+    .map_err(|e| failure(exit::DATA_ERR, e.to_string()))?;
     if args.json {
         println!(
             "{}",

@@ -14,7 +14,7 @@ use nordiq_core::api::{ActiveAlerts, PredictionsCurrent};
 use nordiq_core::config::Config;
 use nordiq_runtime::auth::{self, resolve_key, KeyEnv};
 use nordiq_runtime::client::{base_url_for_listen, ApiClient, ClientError};
-use nordiq_runtime::exit;
+use nordiq_runtime::exit::{self, Fatal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -129,8 +129,8 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
             eprintln!("nordiqctl: {e:#}");
-            let code = match e.downcast_ref::<Failure>() {
-                Some(f) => f.0,
+            let code = match e.downcast_ref::<Fatal>() {
+                Some(f) => f.code,
                 None => exit::SOFTWARE,
             };
             ExitCode::from(code as u8)
@@ -138,25 +138,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// An error with its exit code.
-#[derive(Debug)]
-struct Failure(i32, String);
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.1)
-    }
-}
-
-impl std::error::Error for Failure {}
-
+/// An error that ends the command with `code` (the rest end with 70).
 fn failure(code: i32, message: impl Into<String>) -> anyhow::Error {
-    anyhow!(Failure(code, message.into()))
+    anyhow!(Fatal::new(code, message.into()))
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    nordiq_runtime::cli::load_config(cli.dev, cli.config.as_deref())
-        .map_err(|(code, e)| failure(code, e))
+    Ok(nordiq_runtime::cli::load_config(
+        cli.dev,
+        cli.config.as_deref(),
+    )?)
 }
 
 fn client(cli: &Cli, config: &Config) -> anyhow::Result<ApiClient> {

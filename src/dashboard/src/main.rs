@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Parser;
 use nordiq_core::config::Config;
 use nordiq_runtime::auth::{resolve_key, ApiKey, KeyEnv};
-use nordiq_runtime::exit;
+use nordiq_runtime::exit::{self, Fatal, OrExit};
 use nordiq_runtime::lifecycle::{Lifecycle, Service};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,11 +51,11 @@ fn fail(code: i32, message: impl std::fmt::Display) -> ExitCode {
 }
 
 /// Config and key as the arguments say; used at start and on SIGHUP.
-fn load(args: &Args) -> Result<(Config, Option<ApiKey>), (i32, String)> {
+fn load(args: &Args) -> Result<(Config, Option<ApiKey>), Fatal> {
     let mut config = nordiq_runtime::cli::load_config(args.dev, args.config.as_deref())?;
     if let Some(listen) = &args.listen {
         if listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err((
+            return Err(Fatal::new(
                 exit::USAGE,
                 format!("--listen `{listen}` is not an address like 127.0.0.1:8050"),
             ));
@@ -71,10 +71,10 @@ fn load(args: &Args) -> Result<(Config, Option<ApiKey>), (i32, String)> {
     if let Some(level) = &args.log_level {
         config.log.level = level.clone();
     }
-    let key = resolve_key(&KeyEnv::from_process(), &config.auth.api_key_file)
-        .map_err(|e| (exit::CONFIG, e.to_string()))?;
+    let key =
+        resolve_key(&KeyEnv::from_process(), &config.auth.api_key_file).or_exit(exit::CONFIG)?;
     if key.is_none() && config.dashboard.require_login {
-        return Err((
+        return Err(Fatal::new(
             exit::CONFIG,
             format!(
                 "dashboard.require_login = true needs an API key to check logins against (none at {})",
@@ -92,7 +92,7 @@ fn main() -> ExitCode {
     };
     let (config, key) = match load(&args) {
         Ok(v) => v,
-        Err((code, e)) => return fail(code, e),
+        Err(f) => return fail(f.code, f),
     };
     // SAFETY: still single-threaded.
     let activation = match unsafe { nordiq_runtime::systemd::take_activation() } {
@@ -123,8 +123,7 @@ fn main() -> ExitCode {
             &config.dashboard.listen,
             "set dashboard.listen or --listen",
         )
-        .await
-        .map_err(|(code, e)| (code, anyhow::anyhow!(e)))?;
+        .await?;
         serve(
             args,
             web::Dash::new(config, key),
@@ -133,11 +132,11 @@ fn main() -> ExitCode {
             log,
         )
         .await
-        .map_err(|e| (exit::SOFTWARE, e))
+        .or_exit(exit::SOFTWARE)
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err((code, e)) => fail(code, format!("{e:#}")),
+        Err(f) => fail(f.code, f),
     }
 }
 
@@ -157,7 +156,7 @@ impl Service for Dashboard {
     }
 
     async fn reload(self: Arc<Self>) -> Result<String, String> {
-        let (config, key) = load(&self.args).map_err(|(_, e)| e)?;
+        let (config, key) = load(&self.args).map_err(|f| f.message)?;
         self.log.set_level(&config.log.level)?;
         self.dash.replace(config, key);
         Ok("configuration and key re-read".into())

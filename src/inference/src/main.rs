@@ -5,10 +5,10 @@ use anyhow::Context;
 use clap::Parser;
 use nordiq_core::config::Config;
 use nordiq_inference::daemon;
-use nordiq_inference::services::{live, serving, warm};
+use nordiq_inference::services::{live, model_loading, refill};
 use nordiq_inference::state::{App, ConfigSource};
 use nordiq_runtime::auth::{self, resolve_key, KeyEnv};
-use nordiq_runtime::exit;
+use nordiq_runtime::exit::{self, Fatal, OrExit};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -115,20 +115,20 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(exit::SOFTWARE, format!("cannot start the runtime: {e}")),
     };
-    let result: Result<(), (i32, anyhow::Error)> = runtime.block_on(async {
+    let result: Result<(), Fatal> = runtime.block_on(async {
         let listener = nordiq_runtime::systemd::listener(
             activation.listeners.into_iter().next(),
             &config.server.listen,
             "set server.listen or --listen",
         )
         .await
-        .map_err(|(code, e)| (code, anyhow::anyhow!(e)))?;
+        ?;
         let buffer = if config.buffer.enabled {
             let root = config.paths.state_dir.join("buffer");
             let metrics: Vec<String> = config.metrics.iter().map(|m| m.name.clone()).collect();
             let (buffer, report) = nordiq_buffer::Buffer::open(&root, &metrics, config.buffer.clone())
                 .with_context(|| format!("opening the data buffer at {}", root.display()))
-                .map_err(|e| (exit::IO_ERR, e))?;
+                .or_exit(exit::IO_ERR)?;
             if report.segments_recovered > 0 {
                 tracing::info!(
                     segments = report.segments_recovered,
@@ -142,24 +142,24 @@ fn main() -> ExitCode {
             tracing::warn!("buffer.enabled = false: nothing ingested survives a restart");
             None
         };
-        let (initial, live_bins) = (serving::initial(&config), live::load(&config));
+        let (initial, live_bins) = (model_loading::initial(&config), live::load(&config));
         let app = App::new(config, key, buffer, source.clone(), initial, live_bins);
         if let Some(buffer) = &app.buffer {
             let config = app.config.load_full();
-            match warm::refill(&app.store, buffer, &config, nordiq_core::timefmt::now_ms()) {
+            match refill::refill(&app.store, buffer, &config, nordiq_core::timefmt::now_ms()) {
                 Ok(r) => tracing::info!(samples = r.samples, servers = r.servers, seconds = r.seconds, "windows refilled from the buffer"),
                 Err(e) => tracing::error!(error = %e, "refilling windows from the buffer failed; starting cold"),
             }
         }
         daemon::run(app, listener, activation.watchdog, log, source)
             .await
-            .map_err(|e| (exit::SOFTWARE, e))
+            .or_exit(exit::SOFTWARE)
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err((code, e)) => {
-            tracing::error!(error = %format!("{e:#}"), "exiting");
-            fail(code, format!("{e:#}"))
+        Err(f) => {
+            tracing::error!(error = %f, "exiting");
+            fail(f.code, f)
         }
     }
 }

@@ -3,9 +3,10 @@
 //! a time; documents already read at the boundary instant are dropped by id
 //! ([`Boundary`]), so nothing is read twice or skipped across pages and restarts.
 
-use crate::docs::{catalog_fields, reading, timestamp_ms};
-use crate::hwm::{Boundary, SavedBoundary};
+use crate::document_fields::{catalog_fields, reading, timestamp_ms};
 use crate::record::Reading;
+use crate::source_error::SourceError;
+use crate::source_mark::{Boundary, SavedBoundary};
 use nordiq_core::config::{Config, ElasticsearchConfig, FieldMap};
 use nordiq_runtime::client::ApiClient;
 use serde_json::json;
@@ -30,30 +31,36 @@ pub fn search_body(cfg: &ElasticsearchConfig, from: &Boundary, until_ms: i64) ->
 pub fn parse_hits(
     body: &[u8],
     timestamp_field: &str,
-) -> Result<Vec<(String, i64, serde_json::Value)>, String> {
+) -> Result<Vec<(String, i64, serde_json::Value)>, SourceError> {
+    let bad = |m: String| SourceError::BadAnswer(format!("Elasticsearch answer: {m}"));
     let v: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+        serde_json::from_slice(body).map_err(|e| bad(format!("not JSON: {e}")))?;
     if let Some(e) = v.get("error") {
         let reason = e["reason"]
             .as_str()
             .or(e["root_cause"][0]["reason"].as_str())
             .unwrap_or("");
-        return Err(format!(
+        return Err(SourceError::BadAnswer(format!(
             "Elasticsearch error {}: {reason}",
             e["type"].as_str().unwrap_or("?")
-        ));
+        )));
     }
     let hits = v["hits"]["hits"]
         .as_array()
-        .ok_or("no hits.hits in the answer")?;
+        .ok_or_else(|| bad("no hits.hits".into()))?;
     let mut out = Vec::with_capacity(hits.len());
     for h in hits {
-        let id = h["_id"].as_str().ok_or("a hit without _id")?.to_string();
+        let id = h["_id"]
+            .as_str()
+            .ok_or_else(|| bad("a hit without _id".into()))?
+            .to_string();
         let source = h["_source"].clone();
         let ts = h["sort"][0]
             .as_i64()
-            .or_else(|| crate::docs::lookup(&source, timestamp_field).and_then(timestamp_ms))
-            .ok_or_else(|| format!("hit {id} has no usable {timestamp_field}"))?;
+            .or_else(|| {
+                crate::document_fields::lookup(&source, timestamp_field).and_then(timestamp_ms)
+            })
+            .ok_or_else(|| bad(format!("hit {id} has no usable {timestamp_field}")))?;
         out.push((id, ts, source));
     }
     Ok(out)
@@ -67,7 +74,7 @@ pub struct ElasticPull {
 }
 
 impl ElasticPull {
-    pub fn new(config: &Config, now_ms: i64) -> Result<ElasticPull, String> {
+    pub fn new(config: &Config, now_ms: i64) -> Result<ElasticPull, SourceError> {
         let cfg = config.sources.elasticsearch.clone();
         let fields = catalog_fields(config, &cfg.fields, "sources.elasticsearch.fields")?;
         let start = now_ms - cfg.start_hours as i64 * 3_600_000;
@@ -75,10 +82,10 @@ impl ElasticPull {
         // Read per request (a rotated key is picked up); checked once here.
         if !cfg.api_key_file.is_empty() {
             std::fs::read_to_string(&cfg.api_key_file).map_err(|e| {
-                format!(
+                SourceError::Setup(format!(
                     "sources.elasticsearch.api_key_file {}: {e}",
                     cfg.api_key_file
-                )
+                ))
             })?;
         }
         Ok(ElasticPull {
@@ -100,7 +107,7 @@ impl ElasticPull {
     pub async fn poll(
         &mut self,
         now_ms: i64,
-    ) -> Result<(Vec<Reading>, Option<serde_json::Value>), String> {
+    ) -> Result<(Vec<Reading>, Option<serde_json::Value>), SourceError> {
         let until = now_ms - self.cfg.lag_seconds as i64 * 1000;
         let mut at = self.position.current.clone();
         let mut readings = Vec::new();
@@ -121,15 +128,12 @@ impl ElasticPull {
                     &headers,
                     body.to_string().into(),
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             if !answer.status.is_success() {
-                return Err(format!(
-                    "{}/{}/_search: {}: {}",
-                    self.cfg.url,
-                    self.cfg.index,
+                return Err(SourceError::from_status(
+                    &format!("{}/{}/_search", self.cfg.url, self.cfg.index),
                     answer.status,
-                    answer.text()
+                    &answer.text(),
                 ));
             }
             let hits = parse_hits(&answer.body, &self.cfg.timestamp_field)?;
@@ -150,7 +154,7 @@ impl ElasticPull {
         Ok((readings, mark))
     }
 
-    pub fn commit(&mut self, mark: &serde_json::Value) -> Result<(), String> {
+    pub fn commit(&mut self, mark: &serde_json::Value) -> Result<(), SourceError> {
         self.position.commit(mark)
     }
 }
@@ -179,6 +183,7 @@ mod tests {
         let error = br#"{"error":{"root_cause":[{"type":"index_not_found_exception","reason":"no such index [x]"}],"type":"index_not_found_exception","reason":"no such index [x]"},"status":404}"#;
         assert!(parse_hits(error, "@timestamp")
             .unwrap_err()
+            .to_string()
             .contains("no such index"));
     }
 }

@@ -4,18 +4,19 @@
 
 pub mod bson;
 pub mod deliver;
-pub mod docs;
+pub mod document_fields;
 pub mod elastic;
 pub mod host;
-pub mod hwm;
 pub mod mongo;
 pub mod node;
-pub mod promql;
-pub mod pull;
+pub mod prometheus_sources;
+pub mod query_range;
 pub mod record;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
 pub mod source;
+pub mod source_error;
+pub mod source_mark;
 pub mod spool;
 pub mod textformat;

@@ -8,7 +8,7 @@ mod service;
 use clap::{Parser, Subcommand};
 use nordiq_core::config::{Config, SourceKind};
 use nordiq_runtime::auth::{resolve_key, ApiKey, KeyEnv};
-use nordiq_runtime::exit;
+use nordiq_runtime::exit::{self, Fatal, OrExit};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -156,7 +156,7 @@ fn fail(code: i32, message: impl std::fmt::Display) -> ExitCode {
     nordiq_runtime::cli::fail("nordiq-metrics", code, message)
 }
 
-fn load(args: &Args) -> Result<(Config, Option<ApiKey>), (i32, String)> {
+fn load(args: &Args) -> Result<(Config, Option<ApiKey>), Fatal> {
     let mut config = nordiq_runtime::cli::load_config(args.dev, args.config.as_deref())?;
     if let Some(url) = &args.inference_url {
         config.sources.inference_url = url.clone();
@@ -228,12 +228,10 @@ fn load(args: &Args) -> Result<(Config, Option<ApiKey>), (i32, String)> {
             }
         }
     }
-    config
-        .sources
-        .validate()
-        .map_err(|(key, message)| (exit::USAGE, format!("{key}: {message}")))?;
-    let key = resolve_key(&KeyEnv::from_process(), &config.auth.api_key_file)
-        .map_err(|e| (exit::CONFIG, e.to_string()))?;
+    // The command line may have changed `sources`: check the whole again.
+    config.validate().or_exit(exit::USAGE)?;
+    let key =
+        resolve_key(&KeyEnv::from_process(), &config.auth.api_key_file).or_exit(exit::CONFIG)?;
     Ok((config, key))
 }
 
@@ -244,7 +242,7 @@ fn main() -> ExitCode {
     };
     let (config, key) = match load(&args) {
         Ok(v) => v,
-        Err((code, e)) => return fail(code, e),
+        Err(f) => return fail(f.code, f),
     };
     if let Command::Host(HostArgs { once: true, .. }) = &args.command {
         return match service::print_host_once(&config) {
@@ -287,6 +285,6 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(service::run(config, key, options, activation.watchdog, log)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err((code, e)) => fail(code, format!("{e:#}")),
+        Err(f) => fail(f.code, f),
     }
 }

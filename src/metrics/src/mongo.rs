@@ -5,9 +5,10 @@
 //! docs/metrics.md).
 
 use crate::bson::{decode_document, encode_ordered};
-use crate::docs::{catalog_fields, reading, timestamp_ms};
-use crate::hwm::SavedBoundary;
+use crate::document_fields::{catalog_fields, reading, timestamp_ms};
 use crate::record::Reading;
+use crate::source_error::SourceError;
+use crate::source_mark::SavedBoundary;
 use nordiq_core::config::{Config, FieldMap, MongodbConfig};
 use serde_json::{json, Map, Value};
 use std::time::Duration;
@@ -27,11 +28,15 @@ pub struct Connection {
 
 impl Connection {
     /// Connects and says `hello`; refuses a server that does not answer `ok: 1`.
-    pub async fn open(address: &str) -> Result<Connection, String> {
+    pub async fn open(address: &str) -> Result<Connection, SourceError> {
         let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(address))
             .await
-            .map_err(|_| format!("connecting to MongoDB at {address} timed out"))?
-            .map_err(|e| format!("cannot reach MongoDB at {address}: {e}"))?;
+            .map_err(|_| {
+                SourceError::Unreachable(format!("connecting to MongoDB at {address} timed out"))
+            })?
+            .map_err(|e| {
+                SourceError::Unreachable(format!("cannot reach MongoDB at {address}: {e}"))
+            })?;
         let mut c = Connection { stream, next_id: 1 };
         let hello = c.command(json!([["hello", 1], ["$db", "admin"]])).await?;
         if hello
@@ -40,21 +45,22 @@ impl Connection {
             .unwrap_or(0)
             < 6
         {
-            return Err(format!(
+            return Err(SourceError::BadAnswer(format!(
                 "{address} speaks no OP_MSG (maxWireVersion < 6): MongoDB 3.6 or newer is needed"
-            ));
+            )));
         }
         Ok(c)
     }
 
     /// Runs one command, given as `[[name, value], …]` (the command name first, as
     /// MongoDB requires); an answer without `ok: 1` is an error with the server's message.
-    pub async fn command(&mut self, doc: Value) -> Result<Map<String, Value>, String> {
+    pub async fn command(&mut self, doc: Value) -> Result<Map<String, Value>, SourceError> {
+        let setup = |m: String| SourceError::Setup(format!("a MongoDB command: {m}"));
         let body = encode_ordered(
             doc.as_array()
-                .ok_or("a command is a list of [key, value]")?,
+                .ok_or_else(|| setup("a command is a list of [key, value]".into()))?,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| setup(e.to_string()))?;
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         let len = 16 + 4 + 1 + body.len();
@@ -66,7 +72,8 @@ impl Connection {
         msg.extend_from_slice(&0u32.to_le_bytes()); // flagBits
         msg.push(0); // section kind 0: the body
         msg.extend_from_slice(&body);
-        let io = |e: std::io::Error| format!("MongoDB connection: {e}");
+        let io = |e: std::io::Error| SourceError::Unreachable(format!("MongoDB connection: {e}"));
+        let bad = |m: String| SourceError::BadAnswer(format!("MongoDB reply: {m}"));
         let work = async {
             self.stream.write_all(&msg).await.map_err(io)?;
             let mut header = [0u8; 16];
@@ -74,10 +81,12 @@ impl Connection {
             let total = i32::from_le_bytes([header[0], header[1], header[2], header[3]]);
             let opcode = i32::from_le_bytes([header[12], header[13], header[14], header[15]]);
             let Ok(total) = usize::try_from(total) else {
-                return Err("negative message length".to_string());
+                return Err(bad("negative message length".into()));
             };
             if !(21..=MAX_MESSAGE).contains(&total) || opcode != OP_MSG {
-                return Err(format!("unexpected reply (opcode {opcode}, {total} bytes)"));
+                return Err(bad(format!(
+                    "unexpected reply (opcode {opcode}, {total} bytes)"
+                )));
             }
             let mut rest = vec![0u8; total - 16];
             self.stream.read_exact(&mut rest).await.map_err(io)?;
@@ -85,28 +94,28 @@ impl Connection {
         };
         let rest = tokio::time::timeout(Duration::from_secs(60), work)
             .await
-            .map_err(|_| "MongoDB did not answer within 60 s".to_string())??;
+            .map_err(|_| SourceError::Unreachable("MongoDB did not answer within 60 s".into()))??;
         // flagBits (4), then sections; the body is the kind-0 section.
         let mut at = 4;
         while at < rest.len() {
             let kind = rest[at];
             at += 1;
-            let (doc, used) = decode_document(&rest[at..]).map_err(|e| e.to_string())?;
+            let (doc, used) = decode_document(&rest[at..]).map_err(|e| bad(e.to_string()))?;
             if kind == 0 {
                 if doc.get("ok").and_then(Value::as_f64) != Some(1.0) {
-                    return Err(format!(
+                    return Err(SourceError::BadAnswer(format!(
                         "MongoDB refused `{}`: {}",
                         doc.keys().next().map(String::as_str).unwrap_or("?"),
                         doc.get("errmsg")
                             .and_then(Value::as_str)
                             .unwrap_or("(no message)")
-                    ));
+                    )));
                 }
                 return Ok(doc);
             }
             at += used;
         }
-        Err("a reply without a body section".into())
+        Err(bad("a reply without a body section".into()))
     }
 }
 
@@ -118,7 +127,7 @@ pub struct MongoPull {
 }
 
 impl MongoPull {
-    pub fn new(config: &Config, now_ms: i64) -> Result<MongoPull, String> {
+    pub fn new(config: &Config, now_ms: i64) -> Result<MongoPull, SourceError> {
         let cfg = config.sources.mongodb.clone();
         let fields = catalog_fields(config, &cfg.fields, "sources.mongodb.fields")?;
         let start = now_ms - cfg.start_hours as i64 * 3_600_000;
@@ -131,7 +140,10 @@ impl MongoPull {
         })
     }
 
-    pub async fn poll(&mut self, now_ms: i64) -> Result<(Vec<Reading>, Option<Value>), String> {
+    pub async fn poll(
+        &mut self,
+        now_ms: i64,
+    ) -> Result<(Vec<Reading>, Option<Value>), SourceError> {
         if self.connection.is_none() {
             self.connection = Some(Connection::open(&self.cfg.address).await?);
         }
@@ -143,7 +155,7 @@ impl MongoPull {
         result
     }
 
-    async fn read(&mut self, now_ms: i64) -> Result<(Vec<Reading>, Option<Value>), String> {
+    async fn read(&mut self, now_ms: i64) -> Result<(Vec<Reading>, Option<Value>), SourceError> {
         let cfg = &self.cfg;
         let Some(conn) = self.connection.as_mut() else {
             return Ok((Vec::new(), None));
@@ -206,7 +218,7 @@ impl MongoPull {
         Ok((readings, mark))
     }
 
-    pub fn commit(&mut self, mark: &Value) -> Result<(), String> {
+    pub fn commit(&mut self, mark: &Value) -> Result<(), SourceError> {
         self.position.commit(mark)
     }
 }

@@ -13,14 +13,14 @@ use nordiq_metrics::deliver::{Delivery, DeliveryStats};
 use nordiq_metrics::elastic::ElasticPull;
 use nordiq_metrics::host::HostReader;
 use nordiq_metrics::mongo::MongoPull;
-use nordiq_metrics::pull::{NodeScraper, QueryRange};
+use nordiq_metrics::prometheus_sources::{NodeScraper, QueryRange};
 use nordiq_metrics::record::{push_ndjson, Reading};
 use nordiq_metrics::scenario::Scenario;
 use nordiq_metrics::source::{SimSource, Source};
 use nordiq_metrics::spool::{Batch, Spool};
 use nordiq_runtime::auth::ApiKey;
 use nordiq_runtime::client::{base_url_for_listen, ApiClient};
-use nordiq_runtime::exit;
+use nordiq_runtime::exit::{self, Fatal, OrExit};
 use nordiq_runtime::lifecycle::{Lifecycle, Service};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -35,8 +35,6 @@ pub struct Options {
     pub backfill_only: bool,
     pub scenario: Option<String>,
 }
-
-type Failure = (i32, anyhow::Error);
 
 pub fn inference_url(config: &Config) -> String {
     if config.sources.inference_url.is_empty() {
@@ -103,13 +101,12 @@ pub async fn run(
     options: Options,
     watchdog: Option<Duration>,
     _log: nordiq_runtime::logging::LogHandle,
-) -> Result<(), Failure> {
+) -> Result<(), Fatal> {
     let url = inference_url(&config);
     let client = ApiClient::new(&url, key.as_ref().map(|k| k.expose().to_string()))
         .with_timeout(Duration::from_secs(10));
     let spool_dir = config.paths.state_dir.join("spool").join("metrics");
-    let spool = Spool::open(&spool_dir, config.sources.spool_max_bytes)
-        .map_err(|e| (exit::IO_ERR, anyhow!(e)))?;
+    let spool = Spool::open(&spool_dir, config.sources.spool_max_bytes).or_exit(exit::IO_ERR)?;
     if !spool.is_empty() {
         tracing::info!(
             batches = spool.len(),
@@ -129,16 +126,16 @@ pub async fn run(
         SourceKind::Simulator => {
             let s = &config.sources.simulator;
             let backfill_ms = match &options.backfill {
-                Some(text) => backfill::parse_duration_ms(text).map_err(|e| (exit::USAGE, e))?,
+                Some(text) => backfill::parse_duration_ms(text).or_exit(exit::USAGE)?,
                 None => 0,
             };
             let sim = SimSource::new(s.servers, s.seed, s.speed, now - backfill_ms);
             let sim = Arc::new(Mutex::new(sim));
             if let Some(name) = &options.scenario {
                 let scenario = Scenario::parse(name).ok_or_else(|| {
-                    (
+                    Fatal::new(
                         exit::USAGE,
-                        anyhow!("unknown scenario `{name}`: use healthy, degrading or critical"),
+                        format!("unknown scenario `{name}`: use healthy, degrading or critical"),
                     )
                 })?;
                 sim.lock()
@@ -190,12 +187,9 @@ pub async fn run(
                     delivery
                         .submit(ids.batch(records, body))
                         .await
-                        .map_err(|e| (exit::IO_ERR, anyhow!(e)))?;
+                        .or_exit(exit::IO_ERR)?;
                 }
-                let report = work
-                    .await
-                    .map_err(|e| (exit::SOFTWARE, anyhow!(e)))?
-                    .map_err(|e| (exit::IO_ERR, e))?;
+                let report = work.await.or_exit(exit::SOFTWARE)?.or_exit(exit::IO_ERR)?;
                 tracing::info!(
                     buffered = report.buffered,
                     already_there = report.duplicates,
@@ -218,28 +212,27 @@ pub async fn run(
         }
         SourceKind::Host => {
             let reader = HostReader::new(Path::new("/proc"), &config.sources.host, now)
-                .map_err(|e| (exit::IO_ERR, anyhow!(e)))?;
+                .or_exit(exit::IO_ERR)?;
             tracing::info!(server = reader.server(), "reading this host");
             Source::Host(Box::new(reader))
         }
         SourceKind::NodeExporter => {
-            let scraper = NodeScraper::new(&config.sources.prometheus)
-                .map_err(|e| (exit::CONFIG, anyhow!(e)))?;
+            let scraper = NodeScraper::new(&config.sources.prometheus).or_exit(exit::CONFIG)?;
             tracing::info!(targets = scraper.servers(), "scraping node_exporter");
             Source::NodeExporter(scraper)
         }
         SourceKind::Prometheus => {
-            let pull = QueryRange::new(&config, now).map_err(|e| (exit::CONFIG, anyhow!(e)))?;
+            let pull = QueryRange::new(&config, now).or_exit(exit::CONFIG)?;
             tracing::info!(url = %config.sources.prometheus.url, "pulling from Prometheus");
             Source::Prometheus(Box::new(pull))
         }
         SourceKind::Elasticsearch => {
-            let pull = ElasticPull::new(&config, now).map_err(|e| (exit::CONFIG, anyhow!(e)))?;
+            let pull = ElasticPull::new(&config, now).or_exit(exit::CONFIG)?;
             tracing::info!(url = %config.sources.elasticsearch.url, index = %config.sources.elasticsearch.index, "reading Elasticsearch");
             Source::Elasticsearch(Box::new(pull))
         }
         SourceKind::Mongodb => {
-            let pull = MongoPull::new(&config, now).map_err(|e| (exit::CONFIG, anyhow!(e)))?;
+            let pull = MongoPull::new(&config, now).or_exit(exit::CONFIG)?;
             let m = &config.sources.mongodb;
             tracing::info!(address = %m.address, database = %m.database, collection = %m.collection, "reading MongoDB");
             Source::Mongodb(Box::new(pull))
@@ -248,14 +241,14 @@ pub async fn run(
 
     let lifecycle = Lifecycle::new(watchdog)
         .context("installing the signal handlers")
-        .map_err(|e| (exit::SOFTWARE, e))?;
+        .or_exit(exit::SOFTWARE)?;
     // The simulator's scenario API.
     if let Source::Simulator(sim) = &source {
         let listen = &config.sources.simulator.listen;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding the scenario API to {listen} (set sources.simulator.listen or --listen)"))
-            .map_err(|e| (exit::UNAVAILABLE, e))?;
+            .or_exit(exit::UNAVAILABLE)?;
         let api = ScenarioApi {
             sim: Arc::clone(sim),
             key: key.clone().map(Arc::new),
@@ -414,7 +407,7 @@ async fn read_loop(
     tx: &mpsc::Sender<(Batch, Option<oneshot::Sender<bool>>)>,
     metrics: &MetricsService,
     shutdown: &CancellationToken,
-) -> Result<(), Failure> {
+) -> Result<(), Fatal> {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -427,10 +420,17 @@ async fn read_loop(
             let mut p = lock(&metrics.progress);
             match &poll.error {
                 Some(e) => {
-                    if p.last_read_error.as_deref() != Some(e.as_str()) {
-                        tracing::warn!(error = %e, source = source.name(), "reading failed");
+                    let text = e.to_string();
+                    // Said once per distinct error: a transient one is read again at the
+                    // next interval; a permanent one needs the source or config fixed.
+                    if p.last_read_error.as_deref() != Some(text.as_str()) {
+                        if e.is_transient() {
+                            tracing::warn!(error = %e, source = source.name(), "reading failed; reading again at the next interval");
+                        } else {
+                            tracing::error!(error = %e, source = source.name(), "reading failed and will until the source or its settings are fixed; the high-water mark stays");
+                        }
                     }
-                    p.last_read_error = Some(e.clone());
+                    p.last_read_error = Some(text);
                 }
                 None => p.last_read_error = None,
             }
@@ -451,7 +451,7 @@ async fn read_loop(
                 None => (None, None),
             };
             if tx.send((batch, ack)).await.is_err() {
-                return Err((exit::SOFTWARE, anyhow!("the delivery task ended")));
+                return Err(Fatal::new(exit::SOFTWARE, "the delivery task ended"));
             }
             acks.extend(acked);
         }

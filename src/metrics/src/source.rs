@@ -4,10 +4,11 @@
 use crate::elastic::ElasticPull;
 use crate::host::HostReader;
 use crate::mongo::MongoPull;
-use crate::pull::{NodeScraper, QueryRange};
+use crate::prometheus_sources::{NodeScraper, QueryRange};
 use crate::record::Reading;
 use crate::scenario::Scenario;
 use crate::sim::{Fleet, State, METRICS};
+use crate::source_error::SourceError;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -131,7 +132,7 @@ pub struct Poll {
     /// The high-water mark to commit once the readings are delivered or spooled.
     pub mark: Option<serde_json::Value>,
     /// What went wrong (readings may still have come from the parts that worked).
-    pub error: Option<String>,
+    pub error: Option<SourceError>,
 }
 
 impl Source {
@@ -161,7 +162,7 @@ impl Source {
                     ..Poll::default()
                 },
                 Err(e) => Poll {
-                    error: Some(e.to_string()),
+                    error: Some(SourceError::Unreachable(e.to_string())),
                     ..Poll::default()
                 },
             },
@@ -190,7 +191,7 @@ impl Source {
     }
 
     /// Saves the mark of a poll whose readings are safe.
-    pub fn commit(&mut self, mark: &serde_json::Value) -> Result<(), String> {
+    pub fn commit(&mut self, mark: &serde_json::Value) -> Result<(), SourceError> {
         match self {
             Source::Prometheus(pull) => pull.commit(mark.as_i64().unwrap_or_default()),
             Source::Elasticsearch(pull) => pull.commit(mark),
@@ -200,7 +201,7 @@ impl Source {
     }
 }
 
-fn marked(result: Result<(Vec<Reading>, Option<serde_json::Value>), String>) -> Poll {
+fn marked(result: Result<(Vec<Reading>, Option<serde_json::Value>), SourceError>) -> Poll {
     match result {
         Ok((readings, mark)) => Poll {
             readings,

@@ -1,7 +1,7 @@
 //! What every NordIQ binary does with its command line the same way: parse it (usage
 //! errors exit 64, `--help`/`--version` exit 0) and report a fatal error with its code.
 
-use crate::exit;
+use crate::exit::{self, Fatal, OrExit};
 use std::process::ExitCode;
 
 /// Parses the arguments; on `--help`, `--version` or a usage error prints clap's text
@@ -30,12 +30,12 @@ pub fn fail(program: &str, code: i32, message: impl std::fmt::Display) -> ExitCo
 pub fn load_config(
     dev: bool,
     path: Option<&std::path::Path>,
-) -> Result<nordiq_core::config::Config, (i32, String)> {
+) -> Result<nordiq_core::config::Config, Fatal> {
     use nordiq_core::config::Config;
     if dev {
         let dir = std::env::current_dir()
-            .map_err(|e| (exit::IO_ERR, format!("reading the current directory: {e}")))?;
+            .map_err(|e| Fatal::new(exit::IO_ERR, format!("reading the current directory: {e}")))?;
         return Ok(Config::dev(&dir));
     }
-    Config::load(&Config::resolve_path(path)).map_err(|e| (exit::CONFIG, e.to_string()))
+    Config::load(&Config::resolve_path(path)).or_exit(exit::CONFIG)
 }

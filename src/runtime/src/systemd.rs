@@ -3,6 +3,7 @@
 //! Everything that reads or unsets the environment must run while the process is still
 //! single-threaded, so binaries call [`take_activation`] first thing in `main`.
 
+use crate::exit::Fatal;
 use sd_notify::NotifyState;
 use std::io;
 use std::net::TcpListener;
@@ -106,19 +107,19 @@ pub async fn listener(
     passed: Option<(TcpListener, String)>,
     addr: &str,
     what_to_set: &str,
-) -> Result<tokio::net::TcpListener, (i32, String)> {
+) -> Result<tokio::net::TcpListener, Fatal> {
     match passed {
         Some((std_listener, name)) => {
             tracing::info!(fd_name = %name, "using the socket passed by systemd");
             tokio::net::TcpListener::from_std(std_listener).map_err(|e| {
-                (
+                Fatal::new(
                     crate::exit::SOFTWARE,
                     format!("adopting the inherited socket: {e}"),
                 )
             })
         }
         None => tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-            (
+            Fatal::new(
                 crate::exit::UNAVAILABLE,
                 format!(
                     "cannot listen on {addr} ({what_to_set}, or stop whatever holds the port): {e}"

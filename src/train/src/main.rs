@@ -151,7 +151,7 @@ fn main() -> ExitCode {
     }
     let config = match nordiq_runtime::cli::load_config(args.dev, args.config.as_deref()) {
         Ok(c) => c,
-        Err((code, e)) => return fail(code, e),
+        Err(f) => return fail(f.code, f),
     };
     let store = JobStore::new(config.paths.state_dir.join("jobs"));
     let claim = match args.job.as_deref() {

@@ -1,6 +1,7 @@
 //! `[anomaly]`: the anomaly score from forecast residuals (see `crate::anomaly`), and the
 //! incident outlook of `GET /predictions/current` (see `crate::outlook`).
 
+use super::invalid::Invalid;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,8 +44,8 @@ impl Default for AnomalyConfig {
 
 impl AnomalyConfig {
     /// Checks the values serde cannot: the offending key and why.
-    pub fn validate(&self, horizon_steps: usize) -> Result<(), (String, String)> {
-        let bad = |key: &str, msg: String| Err((format!("anomaly.{key}"), msg));
+    pub(crate) fn validate(&self, horizon_steps: usize) -> Result<(), Invalid> {
+        let bad = |key: &str, msg: String| Err(Invalid::new(format!("anomaly.{key}"), msg));
         if self.horizon_steps == 0 || self.horizon_steps > horizon_steps {
             return bad(
                 "horizon_steps",

@@ -2,6 +2,8 @@
 //! model step, and the thresholds risk scoring uses. The default is the original product's
 //! 14 metrics; another catalog is a config change.
 
+use super::invalid::Invalid;
+use super::is_identifier;
 use serde::{Deserialize, Serialize};
 
 /// How raw samples inside one model step collapse into the step's value.
@@ -168,4 +170,63 @@ pub fn default_catalog() -> Vec<MetricDef> {
         ),
         metric("uptime_days", "days", (0.0, 100_000.0), Last, None),
     ]
+}
+
+/// The catalog: at least one metric, unique non-reserved names, sane ranges and risk
+/// thresholds that get worse in their direction.
+pub(crate) fn validate_catalog(metrics: &[MetricDef]) -> Result<(), Invalid> {
+    if metrics.is_empty() {
+        return Err(Invalid::new(
+            "metrics",
+            "the catalog needs at least one metric",
+        ));
+    }
+    for (i, metric) in metrics.iter().enumerate() {
+        let key = |field: &str| format!("metrics[{i}].{field}");
+        if !is_identifier(&metric.name)
+            || matches!(
+                metric.name.as_str(),
+                "timestamp" | "server_name" | "profile"
+            )
+        {
+            return Err(Invalid::new(
+                key("name"),
+                format!(
+                    "`{}` must be a non-reserved name of letters, digits and _",
+                    metric.name
+                ),
+            ));
+        }
+        if metrics[..i].iter().any(|m| m.name == metric.name) {
+            return Err(Invalid::new(
+                key("name"),
+                format!("`{}` appears twice", metric.name),
+            ));
+        }
+        if !(metric.min.is_finite() && metric.max.is_finite() && metric.min < metric.max) {
+            return Err(Invalid::new(
+                key("max"),
+                "min and max must be finite with min < max",
+            ));
+        }
+        if let Some(r) = &metric.risk {
+            let ordered = match r.direction {
+                Direction::High => r.ok < r.warn && r.warn < r.crit,
+                Direction::Low => r.ok > r.warn && r.warn > r.crit,
+            };
+            let inside = [r.ok, r.warn, r.crit]
+                .iter()
+                .all(|v| (metric.min..=metric.max).contains(v));
+            if !ordered || !inside {
+                return Err(Invalid::new(
+                    key("risk"),
+                    "ok, warn, crit must lie in [min, max] and get worse in the risk direction",
+                ));
+            }
+            if !(0.0..=1.0).contains(&r.weight) {
+                return Err(Invalid::new(key("risk"), "weight must be in [0, 1]"));
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! `[drift]`: when the served model no longer fits what it sees, and whether to retrain
 //! (see `crate::drift`).
 
+use super::invalid::Invalid;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,8 +47,8 @@ impl Default for DriftConfig {
 }
 
 impl DriftConfig {
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let bad = |key: &str, msg: &str| Err((format!("drift.{key}"), msg.to_string()));
+    pub(crate) fn validate(&self) -> Result<(), Invalid> {
+        let bad = |key: &str, msg: &str| Err(Invalid::new(format!("drift.{key}"), msg));
         if self.check_seconds == 0 {
             return bad("check_seconds", "must be at least 1");
         }
@@ -61,8 +62,14 @@ impl DriftConfig {
             || !(0.0..=1.0).contains(&self.coverage_high)
             || self.coverage_low >= self.coverage_high
         {
+            // Name the bound that is out of [0, 1]; when both are inside, the order is wrong.
+            let key = if (0.0..=1.0).contains(&self.coverage_low) {
+                "coverage_high"
+            } else {
+                "coverage_low"
+            };
             return bad(
-                "coverage_low",
+                key,
                 "coverage_low and coverage_high must be in [0, 1], low below high",
             );
         }

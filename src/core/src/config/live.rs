@@ -1,6 +1,7 @@
 //! `[live]`: live accuracy, the forecasts the daemon served scored against what happened
 //! (see `nordiq_model::live`).
 
+use super::invalid::Invalid;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,15 +25,15 @@ impl Default for LiveConfig {
 }
 
 impl LiveConfig {
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub(crate) fn validate(&self) -> Result<(), Invalid> {
         if self.origin_every_steps == 0 {
-            return Err((
-                "live.origin_every_steps".into(),
-                "must be at least 1".into(),
+            return Err(Invalid::new(
+                "live.origin_every_steps",
+                "must be at least 1",
             ));
         }
         if self.max_servers > 10_000 {
-            return Err(("live.max_servers".into(), "must be at most 10000".into()));
+            return Err(Invalid::new("live.max_servers", "must be at most 10000"));
         }
         Ok(())
     }

@@ -1,5 +1,7 @@
 //! Server profiles and the name patterns that infer one when a sample carries none.
 
+use super::invalid::Invalid;
+use super::is_identifier;
 use serde::{Deserialize, Serialize};
 
 /// One profile: a name and shell-style glob patterns (`*` any run, `?` one character,
@@ -80,6 +82,31 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
         pi += 1;
     }
     pi == p.len()
+}
+
+/// Profile names are identifiers, unique, and the default profile is one of them.
+pub(crate) fn validate_profiles(profiles: &[ProfileDef], default: &str) -> Result<(), Invalid> {
+    for (i, p) in profiles.iter().enumerate() {
+        if !is_identifier(&p.name) {
+            return Err(Invalid::new(
+                format!("profiles[{i}].name"),
+                format!("`{}` must be letters, digits and _", p.name),
+            ));
+        }
+        if profiles[..i].iter().any(|q| q.name == p.name) {
+            return Err(Invalid::new(
+                format!("profiles[{i}].name"),
+                format!("`{}` appears twice", p.name),
+            ));
+        }
+    }
+    if !profiles.iter().any(|p| p.name == default) {
+        return Err(Invalid::new(
+            "ingest.default_profile",
+            format!("`{default}` is not one of the profiles"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! `[prometheus]`: what `GET /metrics` on nordiq-inference exposes about the fleet.
 
+use super::invalid::{in_catalog, require, Invalid};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,5 +29,20 @@ impl Default for PrometheusConfig {
             max_servers: 200,
             require_key: true,
         }
+    }
+}
+
+impl PrometheusConfig {
+    pub(crate) fn validate(&self, known: &dyn Fn(&str) -> bool) -> Result<(), Invalid> {
+        in_catalog(
+            "prometheus.metrics",
+            self.metrics.iter().map(|m| (m.as_str(), m.as_str())),
+            known,
+        )?;
+        require(
+            !self.horizons_minutes.contains(&0),
+            "prometheus.horizons_minutes",
+            || "horizons must be ≥ 1 minute".into(),
+        )
     }
 }

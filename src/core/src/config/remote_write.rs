@@ -1,6 +1,7 @@
 //! `[remote_write]`: how `POST /api/v1/write` (Prometheus remote write 1.0) maps series
 //! onto the catalog.
 
+use super::invalid::{in_catalog, Invalid};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -23,5 +24,15 @@ impl Default for RemoteWriteConfig {
             strip_port: true,
             names: BTreeMap::new(),
         }
+    }
+}
+
+impl RemoteWriteConfig {
+    pub(crate) fn validate(&self, known: &dyn Fn(&str) -> bool) -> Result<(), Invalid> {
+        in_catalog(
+            "remote_write.names",
+            self.names.iter().map(|(n, m)| (n.as_str(), m.as_str())),
+            known,
+        )
     }
 }

@@ -1,5 +1,6 @@
 //! `[sources]`: what `nordiq-metrics` reads and how it delivers to nordiq-inference.
 
+use super::invalid::{in_catalog, Invalid};
 use serde::{Deserialize, Serialize};
 
 /// Which source `nordiq-metrics run` (and the unit) starts.
@@ -284,9 +285,17 @@ impl Default for MongodbConfig {
 }
 
 impl SourcesConfig {
-    /// (key, message) of the first bad value.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let bad = |k: &str, m: &str| Err((format!("sources.{k}"), m.to_string()));
+    /// The first bad value; `known` says which metrics the catalog holds.
+    pub(crate) fn validate(&self, known: &dyn Fn(&str) -> bool) -> Result<(), Invalid> {
+        in_catalog(
+            "sources.prometheus.queries",
+            self.prometheus
+                .queries
+                .keys()
+                .map(|m| (m.as_str(), m.as_str())),
+            known,
+        )?;
+        let bad = |k: &str, m: &str| Err(Invalid::new(format!("sources.{k}"), m));
         if self.interval_seconds == 0 || self.interval_seconds > 3600 {
             return bad("interval_seconds", "must be 1 – 3600");
         }

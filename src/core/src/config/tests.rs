@@ -89,6 +89,31 @@ fn bad_value_names_line_and_key() {
 }
 
 #[test]
+fn each_bound_is_reported_under_its_own_key() {
+    let cases = [
+        (
+            "[ingest]\nmax_future_seconds = -1\n",
+            "ingest.max_future_seconds",
+            2,
+        ),
+        ("[ingest]\nmax_age_days = 0\n", "ingest.max_age_days", 2),
+        ("[buffer]\nroll_bytes = 10\n", "buffer.roll_bytes", 2),
+        ("[buffer]\nroll_seconds = 0\n", "buffer.roll_seconds", 2),
+        ("[buffer]\nexport_days = 0\n", "buffer.export_days", 2),
+        (
+            "[training]\ninference_unit = \"\"\n",
+            "training.inference_unit",
+            2,
+        ),
+        ("[drift]\ncoverage_high = 1.5\n", "drift.coverage_high", 2),
+    ];
+    for (text, want, want_line) in cases {
+        let (line, key, _) = invalid(text);
+        assert_eq!((key.as_str(), line), (want, want_line), "{text}");
+    }
+}
+
+#[test]
 fn bad_catalog_entry_names_its_index() {
     let (line, key, _) = invalid(
         "[[metrics]]\nname = \"a\"\nmin = 0\nmax = 1\n\n[[metrics]]\nname = \"b\"\nmin = 0\nmax = 10\nrisk = { ok = 5, warn = 3, crit = 8 }\n",

@@ -148,7 +148,7 @@ pub async fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::{live, serving};
+    use crate::services::{live, model_loading};
     use crate::state::ConfigSource;
     use nordiq_core::ingest::Validator;
     use nordiq_core::timefmt::now_ms;
@@ -158,7 +158,7 @@ mod tests {
     fn app(dir: &TempDir, max_servers: usize) -> Arc<App> {
         let mut config = Config::dev(dir.path());
         config.window.max_servers = max_servers;
-        let initial = serving::initial(&config);
+        let initial = model_loading::initial(&config);
         let bins = live::load(&config);
         App::new(
             config,

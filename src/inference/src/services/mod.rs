@@ -5,6 +5,6 @@ pub mod forecast_loop;
 pub mod ingest;
 pub mod jobs;
 pub mod live;
+pub mod model_loading;
+pub mod refill;
 pub mod reload;
-pub mod serving;
-pub mod warm;

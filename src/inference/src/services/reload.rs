@@ -4,7 +4,7 @@
 //! for `GET /admin/model-info`, shown in `STATUS=` and returned to the caller. Windows,
 //! the forecast cache and alert state are untouched either way.
 
-use super::serving::{self, SMOKE_WINDOWS};
+use super::model_loading::{self, SMOKE_WINDOWS};
 use crate::state::App;
 use nordiq_core::api::{ModelInfo, ReloadOutcome};
 use nordiq_core::timefmt::{format_ms, now_ms};
@@ -31,7 +31,7 @@ pub async fn reload_model(app: &Arc<App>, candidate: Candidate) -> ReloadOutcome
     let started = Instant::now();
     let config = app.config.load_full();
     let dir = match &candidate {
-        Candidate::Current => serving::current_dir(&config),
+        Candidate::Current => model_loading::current_dir(&config),
         Candidate::Path(p) => Some(p.clone()),
     };
     let step_ms = config.model.step_seconds as i64 * 1000;
@@ -44,7 +44,7 @@ pub async fn reload_model(app: &Arc<App>, candidate: Candidate) -> ReloadOutcome
         None => Ok(None),
         Some(dir) => {
             let config = Arc::clone(&config);
-            tokio::task::spawn_blocking(move || serving::load_validated(&config, &dir, smoke))
+            tokio::task::spawn_blocking(move || model_loading::load_validated(&config, &dir, smoke))
                 .await
                 .unwrap_or_else(|e| Err(format!("validation panicked: {e}")))
                 .map(Some)

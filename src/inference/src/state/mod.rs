@@ -108,7 +108,7 @@ pub struct App {
 
 impl App {
     /// The state at start: `serving` is the forecaster and the model directory it came
-    /// from (`services::serving::initial`), `live` the saved live-accuracy bins.
+    /// from (`services::model_loading::initial`), `live` the saved live-accuracy bins.
     pub fn new(
         config: Config,
         key: Option<ApiKey>,

@@ -2,6 +2,7 @@
 //! of catalog metric → field path and scale.
 
 use crate::record::Reading;
+use crate::source_error::SourceError;
 use nordiq_core::config::FieldMap;
 use std::collections::BTreeMap;
 
@@ -38,11 +39,13 @@ pub fn catalog_fields(
     config: &nordiq_core::config::Config,
     configured: &BTreeMap<String, FieldMap>,
     key: &str,
-) -> Result<Vec<(&'static str, FieldMap)>, String> {
+) -> Result<Vec<(&'static str, FieldMap)>, SourceError> {
     let catalog: Vec<String> = config.metrics.iter().map(|m| m.name.clone()).collect();
     let fields = field_table(&catalog, configured);
     if fields.is_empty() {
-        return Err(format!("no field maps onto the catalog ({key})"));
+        return Err(SourceError::Setup(format!(
+            "no field maps onto the catalog ({key})"
+        )));
     }
     Ok(fields)
 }

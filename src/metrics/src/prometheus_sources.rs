@@ -1,10 +1,11 @@
 //! The Prometheus sources, over HTTP: node_exporter endpoints scraped each interval, and a
 //! Prometheus server's `query_range` pulled from a persisted high-water mark.
 
-use crate::hwm::Hwm;
 use crate::node::{parse_target, NodeTarget};
-use crate::promql::{default_queries, merge, next_range, parse_matrix};
+use crate::query_range::{default_queries, merge, next_range, parse_matrix};
 use crate::record::Reading;
+use crate::source_error::SourceError;
+use crate::source_mark::MarkFile;
 use nordiq_core::config::{Config, PrometheusSourceConfig};
 use nordiq_runtime::client::{query_escape, ApiClient};
 use std::time::Duration;
@@ -32,10 +33,10 @@ pub struct NodeScraper {
 }
 
 impl NodeScraper {
-    pub fn new(config: &PrometheusSourceConfig) -> Result<NodeScraper, String> {
+    pub fn new(config: &PrometheusSourceConfig) -> Result<NodeScraper, SourceError> {
         let mut targets = Vec::new();
         for text in &config.targets {
-            let (server, url) = parse_target(text)?;
+            let (server, url) = parse_target(text).map_err(SourceError::Setup)?;
             let (base, path) = split_url(&url);
             targets.push(Target {
                 server,
@@ -55,18 +56,19 @@ impl NodeScraper {
     }
 
     /// One reading per target that answered; the first failure is reported beside them.
-    pub async fn scrape(&mut self, now_ms: i64) -> (Vec<Reading>, Option<String>) {
+    pub async fn scrape(&mut self, now_ms: i64) -> (Vec<Reading>, Option<SourceError>) {
         let mut readings = Vec::new();
         let mut error = None;
         for t in &mut self.targets {
             let text = match t.client.get(&t.path).await {
                 Ok(a) if a.status.is_success() => a.text(),
                 Ok(a) => {
-                    error.get_or_insert(format!("{}{}: {}", t.client.base(), t.path, a.status));
+                    let what = format!("{}{}", t.client.base(), t.path);
+                    error.get_or_insert(SourceError::from_status(&what, a.status, ""));
                     continue;
                 }
                 Err(e) => {
-                    error.get_or_insert(e.to_string());
+                    error.get_or_insert(SourceError::from(e));
                     continue;
                 }
             };
@@ -78,7 +80,11 @@ impl NodeScraper {
                     )
                 }
                 Err(e) => {
-                    error.get_or_insert(format!("{}{}: {e}", t.client.base(), t.path));
+                    error.get_or_insert(SourceError::BadAnswer(format!(
+                        "{}{}: {e}",
+                        t.client.base(),
+                        t.path
+                    )));
                 }
             }
         }
@@ -96,14 +102,14 @@ pub struct QueryRange {
     lag_ms: i64,
     /// The last instant read and delivered.
     mark_ms: i64,
-    hwm: Hwm,
+    hwm: MarkFile,
 }
 
 /// Points per series Prometheus allows in one answer is 11,000; stay under it.
 const MAX_STEPS: i64 = 10_000;
 
 impl QueryRange {
-    pub fn new(config: &Config, now_ms: i64) -> Result<QueryRange, String> {
+    pub fn new(config: &Config, now_ms: i64) -> Result<QueryRange, SourceError> {
         let p = &config.sources.prometheus;
         let map = if p.queries.is_empty() {
             default_queries()
@@ -117,14 +123,16 @@ impl QueryRange {
             }
         }
         if queries.is_empty() {
-            return Err("no query maps onto the catalog (sources.prometheus.queries)".into());
+            return Err(SourceError::Setup(
+                "no query maps onto the catalog (sources.prometheus.queries)".into(),
+            ));
         }
-        let hwm = Hwm::new(&config.paths.state_dir, "prometheus");
+        let hwm = MarkFile::new(&config.paths.state_dir, "prometheus");
         let step_ms = p.step_seconds as i64 * 1000;
-        let mark_ms = match hwm.load().map_err(|e| e.to_string())? {
-            Some(v) => v
-                .as_i64()
-                .ok_or_else(|| format!("{}: not a timestamp", hwm.path().display()))?,
+        let mark_ms = match hwm.load().map_err(|e| SourceError::Mark(e.to_string()))? {
+            Some(v) => v.as_i64().ok_or_else(|| {
+                SourceError::Mark(format!("{}: not a timestamp", hwm.path().display()))
+            })?,
             None => now_ms - p.start_hours as i64 * 3_600_000 - step_ms,
         };
         Ok(QueryRange {
@@ -140,7 +148,7 @@ impl QueryRange {
     }
 
     /// Readings after the mark, and the mark to commit once they are delivered.
-    pub async fn poll(&mut self, now_ms: i64) -> Result<(Vec<Reading>, Option<i64>), String> {
+    pub async fn poll(&mut self, now_ms: i64) -> Result<(Vec<Reading>, Option<i64>), SourceError> {
         let Some((start, end)) =
             next_range(self.mark_ms, now_ms, self.lag_ms, self.step_ms, MAX_STEPS)
         else {
@@ -155,18 +163,27 @@ impl QueryRange {
                 end as f64 / 1000.0,
                 self.step_ms as f64 / 1000.0
             );
-            let answer = self.client.get(&path).await.map_err(|e| e.to_string())?;
+            let answer = self.client.get(&path).await?;
+            let what = format!("{}: {metric} ({query})", self.client.base());
+            if answer.status.is_server_error() || answer.status == 429 {
+                return Err(SourceError::from_status(
+                    &what,
+                    answer.status,
+                    &answer.text(),
+                ));
+            }
+            // Prometheus explains a 4xx in the JSON body, which parse_matrix reports.
             let points = parse_matrix(&answer.body, &self.server_label, self.strip_port)
-                .map_err(|e| format!("{metric} ({query}): {e}"))?;
+                .map_err(|e| SourceError::BadAnswer(format!("{what}: {e}")))?;
             per_metric.push((*metric, points));
         }
         Ok((merge(per_metric), Some(end)))
     }
 
-    pub fn commit(&mut self, mark_ms: i64) -> Result<(), String> {
+    pub fn commit(&mut self, mark_ms: i64) -> Result<(), SourceError> {
         self.hwm
             .save(&serde_json::json!(mark_ms))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| SourceError::Mark(e.to_string()))?;
         self.mark_ms = mark_ms;
         Ok(())
     }

@@ -2,25 +2,26 @@
 //! file, fsynced, renamed) so that across restarts nothing is read twice or skipped. A
 //! mark is saved only after what was read up to it is delivered or spooled.
 
+use crate::source_error::SourceError;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 #[error("high-water mark {path}: {source}")]
-pub struct HwmError {
+pub struct MarkError {
     path: PathBuf,
     #[source]
     source: std::io::Error,
 }
 
 /// One source's mark: any JSON value (a timestamp, a sort key, an id).
-pub struct Hwm {
+pub struct MarkFile {
     path: PathBuf,
 }
 
-impl Hwm {
+impl MarkFile {
     /// The mark of source `name` under `state_dir/sources/`.
-    pub fn new(state_dir: &Path, name: &str) -> Hwm {
-        Hwm {
+    pub fn new(state_dir: &Path, name: &str) -> MarkFile {
+        MarkFile {
             path: state_dir.join("sources").join(format!("{name}.hwm.json")),
         }
     }
@@ -31,46 +32,46 @@ impl Hwm {
 
     /// The saved mark, or None before the first save. A mark that does not parse is an
     /// error: guessing could skip or repeat data.
-    pub fn load(&self) -> Result<Option<serde_json::Value>, HwmError> {
+    pub fn load(&self) -> Result<Option<serde_json::Value>, MarkError> {
         match std::fs::read(&self.path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|e| HwmError {
+                .map_err(|e| MarkError {
                     path: self.path.clone(),
                     source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
                 }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(HwmError {
+            Err(source) => Err(MarkError {
                 path: self.path.clone(),
                 source,
             }),
         }
     }
 
-    pub fn save(&self, value: &serde_json::Value) -> Result<(), HwmError> {
+    pub fn save(&self, value: &serde_json::Value) -> Result<(), MarkError> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|source| HwmError {
+        std::fs::create_dir_all(dir).map_err(|source| MarkError {
             path: dir.to_path_buf(),
             source,
         })?;
         nordiq_runtime::atomic_file::write_atomic(&self.path, value.to_string().as_bytes())
-            .map_err(|(path, source)| HwmError { path, source })
+            .map_err(|(path, source)| MarkError { path, source })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Hwm;
+    use super::MarkFile;
 
     #[test]
     fn marks_survive_and_garbage_is_refused() {
         let dir = nordiq_testkit::TempDir::new("hwm");
-        let hwm = Hwm::new(&dir, "es");
+        let hwm = MarkFile::new(&dir, "es");
         assert!(hwm.load().unwrap().is_none());
         hwm.save(&serde_json::json!([1700000000000i64, "id-9"]))
             .unwrap();
         assert_eq!(
-            Hwm::new(&dir, "es").load().unwrap().unwrap(),
+            MarkFile::new(&dir, "es").load().unwrap().unwrap(),
             serde_json::json!([1700000000000i64, "id-9"])
         );
         std::fs::write(hwm.path(), b"{not json").unwrap();
@@ -122,25 +123,32 @@ impl Boundary {
 /// A source's [`Boundary`] and the file it is kept in.
 pub struct SavedBoundary {
     pub current: Boundary,
-    hwm: Hwm,
+    hwm: MarkFile,
 }
 
 impl SavedBoundary {
     /// The saved boundary of source `name`, or one at `start_ms` before the first save.
-    pub fn open(state_dir: &Path, name: &str, start_ms: i64) -> Result<SavedBoundary, String> {
-        let hwm = Hwm::new(state_dir, name);
-        let current = match hwm.load().map_err(|e| e.to_string())? {
-            Some(v) => Boundary::from_json(&v)
-                .ok_or_else(|| format!("{}: not a boundary mark", hwm.path().display()))?,
+    pub fn open(state_dir: &Path, name: &str, start_ms: i64) -> Result<SavedBoundary, SourceError> {
+        let hwm = MarkFile::new(state_dir, name);
+        let current = match hwm.load().map_err(|e| SourceError::Mark(e.to_string()))? {
+            Some(v) => Boundary::from_json(&v).ok_or_else(|| {
+                SourceError::Mark(format!(
+                    "{}: not a boundary mark (move it away to read from sources.*.start_hours)",
+                    hwm.path().display()
+                ))
+            })?,
             None => Boundary::starting_at(start_ms),
         };
         Ok(SavedBoundary { current, hwm })
     }
 
     /// Saves `mark` (a boundary a poll reached) and moves to it.
-    pub fn commit(&mut self, mark: &serde_json::Value) -> Result<(), String> {
-        let b = Boundary::from_json(mark).ok_or("not a boundary mark")?;
-        self.hwm.save(mark).map_err(|e| e.to_string())?;
+    pub fn commit(&mut self, mark: &serde_json::Value) -> Result<(), SourceError> {
+        let b = Boundary::from_json(mark)
+            .ok_or_else(|| SourceError::Mark(format!("not a boundary mark: {mark}")))?;
+        self.hwm
+            .save(mark)
+            .map_err(|e| SourceError::Mark(e.to_string()))?;
         self.current = b;
         Ok(())
     }
