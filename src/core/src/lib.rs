@@ -20,5 +20,6 @@ pub mod job_record;
 pub mod outlook;
 pub mod remote_write;
 pub mod risk;
+pub mod rng;
 pub mod timefmt;
 pub mod window;

@@ -3,7 +3,7 @@
 
 use nordiq_core::config::Config;
 use nordiq_core::ingest::Validator;
-use nordiq_testkit::Rng;
+use nordiq_core::rng::Rng;
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -58,7 +58,7 @@ fn mutated_ingest_bodies_never_panic_and_account_for_every_record() {
     );
     let json = format!(r#"{{"records":[{record},{record},{record}]}}"#);
     let ndjson = format!("{record}\n{record}\n{record}\n");
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     for _ in 0..20_000 {
         let body = mutate(&mut rng, json.as_bytes());
         if let Ok(v) = validator.json_batch(&body) {
@@ -84,7 +84,7 @@ fn mutated_ingest_bodies_never_panic_and_account_for_every_record() {
 #[test]
 fn mutated_configs_never_panic() {
     let text = include_str!("../../../etc/nordiq/nordiq.toml");
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     for _ in 0..3_000 {
         let body = mutate(&mut rng, text.as_bytes());
         let body = String::from_utf8_lossy(&body);

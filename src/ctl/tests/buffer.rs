@@ -3,7 +3,7 @@
 //! pyarrow.
 
 use nordiq_testkit::asd;
-use nordiq_testkit::TempDir;
+use nordiq_testkit::{clean_env, TempDir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -33,21 +33,9 @@ fn asd_config(dir: &Path) -> PathBuf {
 }
 
 fn ctl(config: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("NORDIQ_API_KEY")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    nordiq_testkit::run(clean_env(
+        Command::new(BIN).arg("--config").arg(config).args(args),
+    ))
 }
 
 fn json(config: &Path, args: &[&str]) -> serde_json::Value {

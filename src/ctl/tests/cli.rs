@@ -1,6 +1,6 @@
 //! `nordiqctl` as an operator runs it.
 
-use nordiq_testkit::TempDir;
+use nordiq_testkit::{clean_env, TempDir};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -12,21 +12,7 @@ fn tmpdir(name: &str) -> TempDir {
 }
 
 fn ctl(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN)
-        .current_dir(dir)
-        .args(args)
-        .env_remove("NORDIQ_API_KEY")
-        .env_remove("NORDIQ_CONFIG")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    nordiq_testkit::run(clean_env(Command::new(BIN).current_dir(dir).args(args)))
 }
 
 #[test]

@@ -4,22 +4,15 @@
 mod common;
 
 use common::*;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let mut cmd = Command::new(BIN);
-    clean_env(&mut cmd);
-    cmd.args(args).stdin(Stdio::null());
+    clean_env(&mut cmd).args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("run nordiq-inference");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    nordiq_testkit::run(&mut cmd)
 }
 
 #[test]

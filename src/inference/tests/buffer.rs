@@ -57,7 +57,7 @@ fn acknowledged_samples_survive_sigkill_exactly_once() {
     let base = nordiq_core::timefmt::now_ms() - 86_400_000;
     let mut next_ts = 0i64;
     let mut acked: Vec<(String, i64)> = Vec::new();
-    let mut rng = nordiq_testkit::Rng(0x2545_F491_4F6C_DD1D);
+    let mut rng = nordiq_testkit::Rng::new(0x2545_F491_4F6C_DD1D);
     let rounds = 50;
     for round in 0..rounds {
         let mut daemon = Daemon::start(dir.path(), &config, port, &[("NORDIQ_API_KEY", KEY)]);

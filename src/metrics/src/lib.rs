@@ -12,7 +12,6 @@ pub mod node;
 pub mod prometheus_sources;
 pub mod query_range;
 pub mod record;
-pub mod rng;
 pub mod scenario;
 pub mod sim;
 pub mod source;

@@ -3,8 +3,8 @@
 //! Markov chain of operating states, and a scenario overlay. Pure: time comes in as
 //! simulated milliseconds, nothing is read from the clock.
 
-use crate::rng::Rng;
 use crate::scenario::{Scenario, ScenarioState};
+use nordiq_core::rng::Rng;
 use serde::Serialize;
 
 /// The 14 metrics the simulator produces, in this order.

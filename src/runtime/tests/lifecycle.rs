@@ -4,8 +4,7 @@
 //! signals go to this whole process.
 
 use nordiq_runtime::lifecycle::{Lifecycle, Service, Stop};
-use nordiq_testkit::TempDir;
-use std::os::unix::net::UnixDatagram;
+use nordiq_testkit::{NotifySocket, TempDir};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,35 +35,6 @@ impl Service for Fake {
     }
 }
 
-struct Notify(UnixDatagram);
-
-impl Notify {
-    /// The next message that satisfies `pred` within `timeout`.
-    fn wait_for(&self, timeout: Duration, mut pred: impl FnMut(&str) -> bool) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        let mut buf = vec![0u8; 4096];
-        while Instant::now() < deadline {
-            if let Ok(n) = self.0.recv(&mut buf) {
-                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-                if pred(&msg) {
-                    return Some(msg);
-                }
-            }
-        }
-        None
-    }
-
-    /// Every message within `window`.
-    fn collect(&self, window: Duration) -> Vec<String> {
-        let mut seen = Vec::new();
-        let _ = self.wait_for(window, |m| {
-            seen.push(m.to_string());
-            false
-        });
-        seen
-    }
-}
-
 fn raise(signal: i32) {
     // SAFETY: kill(2) on this process; tokio's handlers for these signals are installed.
     unsafe {
@@ -84,14 +54,9 @@ fn fake() -> Arc<Fake> {
 #[test]
 fn ready_watchdog_reload_and_two_phase_stop() {
     let dir = TempDir::new("lifecycle");
-    let path = dir.join("notify.sock");
-    let socket = UnixDatagram::bind(&path).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    let notify = Notify(socket);
-    // SAFETY (edition 2021: safe): set before the runtime's threads exist.
-    std::env::set_var("NOTIFY_SOCKET", &path);
+    let mut notify = NotifySocket::bind(dir.path());
+    // Set before the runtime's threads exist.
+    std::env::set_var("NOTIFY_SOCKET", &notify.path);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -134,6 +134,42 @@ impl Drop for Proc {
     }
 }
 
+/// Runs `cmd` to its end: the exit code (-1 when killed by a signal) and what it wrote to
+/// stdout and stderr, in that order.
+pub fn run(cmd: &mut Command) -> (i32, String) {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// `nordiq-inference --dev` (the sibling of `built`, an `env!("CARGO_BIN_EXE_…")`) in
+/// `dir` on a free port, logging to `dir/inference.log`: the process, its port and the
+/// development key it wrote.
+pub fn dev_inference(built: &str, dir: &Path) -> (Proc, u16, String) {
+    let port = crate::free_port();
+    let inference = Proc::start(
+        clean_env(
+            Command::new(sibling(built, "nordiq-inference"))
+                .args(["--dev", "--listen", &format!("127.0.0.1:{port}")])
+                .current_dir(dir),
+        ),
+        &dir.join("inference.log"),
+    );
+    inference.wait_port(port);
+    let key = std::fs::read_to_string(dir.join(".nordiq_key"))
+        .expect("the daemon writes its development key")
+        .trim()
+        .to_string();
+    (inference, port, key)
+}
+
 /// Waits until something listens on 127.0.0.1:`port`; after 60 s panics with the text of
 /// `log` (the log of whatever should be listening).
 pub fn wait_port(port: u16, log: &Path) {

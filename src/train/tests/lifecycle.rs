@@ -267,19 +267,13 @@ fn wait_job(
 }
 
 fn ctl(config: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(ctl_bin())
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("NORDIQ_API_KEY", KEY)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    nordiq_testkit::run(
+        Command::new(ctl_bin())
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .env("NORDIQ_API_KEY", KEY),
+    )
 }
 
 #[test]

@@ -42,19 +42,7 @@ pub fn start_fed_daemon(dir: &Path, feed_args: &[&str]) -> (Proc, Proc, u16, Str
 
 /// nordiq-inference in development mode in `dir`: the process, its port and its key.
 pub fn start_daemon(dir: &Path) -> (Proc, u16, String) {
-    let port = free_port();
-    let inference = spawn(
-        Command::new(sibling("nordiq-inference"))
-            .args(["--dev", "--listen", &format!("127.0.0.1:{port}")])
-            .current_dir(dir),
-        &dir.join("inference.log"),
-    );
-    inference.wait_port(port);
-    let key = std::fs::read_to_string(dir.join(".nordiq_key"))
-        .expect("the daemon writes its development key")
-        .trim()
-        .to_string();
-    (inference, port, key)
+    nordiq_testkit::dev_inference(DASHBOARD, dir)
 }
 
 /// Waits until the daemon forecasts `servers` servers.

@@ -2,8 +2,9 @@
 #![allow(dead_code, unused_imports)]
 
 pub use nordiq_testkit::Proc;
-pub use nordiq_testkit::{clean_env, free_port, ndjson_history, Http as Client, TempDir};
-use std::os::unix::net::UnixDatagram;
+pub use nordiq_testkit::{
+    clean_env, free_port, ndjson_history, Http as Client, NotifySocket, TempDir,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -68,43 +69,5 @@ impl Daemon {
 
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         self.proc.wait_exit(timeout)
-    }
-}
-
-/// A notify socket the test listens on, as systemd would.
-pub struct NotifySocket {
-    pub path: PathBuf,
-    socket: UnixDatagram,
-    pub seen: Vec<String>,
-}
-
-impl NotifySocket {
-    pub fn bind(dir: &Path) -> NotifySocket {
-        let path = dir.join("notify.sock");
-        let socket = UnixDatagram::bind(&path).expect("bind notify socket");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("timeout");
-        NotifySocket {
-            path,
-            socket,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads messages until one satisfies `pred` or `timeout` passes; returns it.
-    pub fn wait_for(&mut self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        let mut buf = vec![0u8; 65536];
-        while Instant::now() < deadline {
-            if let Ok(n) = self.socket.recv(&mut buf) {
-                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-                self.seen.push(msg.clone());
-                if pred(&msg) {
-                    return Some(msg);
-                }
-            }
-        }
-        None
     }
 }

@@ -47,20 +47,7 @@ pub fn json(port: u16, path: &str, key: &str) -> serde_json::Value {
 /// nordiq-inference in development mode in `dir` (key in `dir/.nordiq_key`): the process,
 /// its port and the key.
 pub fn dev_inference(dir: &Path) -> (Proc, u16, String) {
-    let port = free_port();
-    let log = dir.join("inference.log");
-    let inference = start(
-        Command::new(sibling("nordiq-inference"))
-            .args(["--dev", "--listen", &format!("127.0.0.1:{port}")])
-            .current_dir(dir),
-        &log,
-    );
-    inference.wait_port(port);
-    let key = std::fs::read_to_string(dir.join(".nordiq_key"))
-        .expect("the daemon writes its development key")
-        .trim()
-        .to_string();
-    (inference, port, key)
+    nordiq_testkit::dev_inference(METRICS, dir)
 }
 
 /// A server's samples of the last hour in the buffer, as `/historical` gives them.

@@ -1,4 +1,5 @@
-//! A small seeded generator (splitmix64): deterministic per seed, no dependency.
+//! A small seeded generator (splitmix64): deterministic per seed, no dependency. The
+//! simulated fleet draws from it, and so do tests (through `nordiq-testkit`).
 
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
@@ -14,6 +15,11 @@ impl Rng {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (0 when n is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 
     /// Uniform in [0, 1).
