@@ -11,7 +11,7 @@ use clap::Parser;
 use nordiq_core::config::Config;
 use nordiq_runtime::auth::{resolve_key, ApiKey, KeyEnv};
 use nordiq_runtime::exit::{self, Fatal, OrExit};
-use nordiq_runtime::lifecycle::{Lifecycle, Service};
+use nordiq_runtime::lifecycle::{prepare, Lifecycle, Prepared, Service};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -95,13 +95,13 @@ fn main() -> ExitCode {
         Err(f) => return fail(f.code, f),
     };
     // SAFETY: still single-threaded.
-    let activation = match unsafe { nordiq_runtime::systemd::take_activation() } {
-        Ok(a) => a,
-        Err(e) => return fail(exit::SOFTWARE, format!("bad socket activation: {e}")),
-    };
-    let log = match nordiq_runtime::logging::init(&config.log.level, "nordiq-dashboard") {
-        Ok(l) => l,
-        Err(e) => return fail(exit::CONFIG, e),
+    let Prepared {
+        activation,
+        log,
+        runtime,
+    } = match unsafe { prepare("nordiq-dashboard", &config.log.level, Some(2)) } {
+        Ok(p) => p,
+        Err(f) => return fail(f.code, f),
     };
     if key.is_none() {
         tracing::warn!(
@@ -109,14 +109,6 @@ fn main() -> ExitCode {
             "no API key: nordiq-inference will answer 401 unless it allows anonymous access"
         );
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return fail(exit::SOFTWARE, format!("cannot start the runtime: {e}")),
-    };
     let result = runtime.block_on(async {
         let listener = nordiq_runtime::systemd::listener(
             activation.listeners.into_iter().next(),

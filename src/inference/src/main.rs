@@ -9,6 +9,7 @@ use nordiq_inference::services::{live, model_loading, refill};
 use nordiq_inference::state::{App, ConfigSource};
 use nordiq_runtime::auth::{self, resolve_key, KeyEnv};
 use nordiq_runtime::exit::{self, Fatal, OrExit};
+use nordiq_runtime::lifecycle::{prepare, Prepared};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -82,13 +83,13 @@ fn main() -> ExitCode {
     }
 
     // SAFETY: still single-threaded; nothing has spawned a thread yet.
-    let activation = match unsafe { nordiq_runtime::systemd::take_activation() } {
-        Ok(a) => a,
-        Err(e) => return fail(exit::SOFTWARE, format!("bad socket activation: {e}")),
-    };
-    let log = match nordiq_runtime::logging::init(&config.log.level, "nordiq-inference") {
-        Ok(l) => l,
-        Err(e) => return fail(exit::CONFIG, e),
+    let Prepared {
+        activation,
+        log,
+        runtime,
+    } = match unsafe { prepare("nordiq-inference", &config.log.level, None) } {
+        Ok(p) => p,
+        Err(f) => return fail(f.code, f),
     };
 
     let key = match load_key(&config, &source) {
@@ -108,13 +109,6 @@ fn main() -> ExitCode {
         );
     }
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return fail(exit::SOFTWARE, format!("cannot start the runtime: {e}")),
-    };
     let result: Result<(), Fatal> = runtime.block_on(async {
         let listener = nordiq_runtime::systemd::listener(
             activation.listeners.into_iter().next(),

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use nordiq_core::config::{Config, SourceKind};
 use nordiq_runtime::auth::{resolve_key, ApiKey, KeyEnv};
 use nordiq_runtime::exit::{self, Fatal, OrExit};
+use nordiq_runtime::lifecycle::{prepare, Prepared};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -251,13 +252,13 @@ fn main() -> ExitCode {
         };
     }
     // SAFETY: still single-threaded.
-    let activation = match unsafe { nordiq_runtime::systemd::take_activation() } {
-        Ok(a) => a,
-        Err(e) => return fail(exit::SOFTWARE, format!("bad systemd environment: {e}")),
-    };
-    let log = match nordiq_runtime::logging::init(&config.log.level, "nordiq-metrics") {
-        Ok(l) => l,
-        Err(e) => return fail(exit::CONFIG, e),
+    let Prepared {
+        activation,
+        log,
+        runtime,
+    } = match unsafe { prepare("nordiq-metrics", &config.log.level, Some(2)) } {
+        Ok(p) => p,
+        Err(f) => return fail(f.code, f),
     };
     if key.is_none() {
         tracing::warn!(
@@ -274,14 +275,6 @@ fn main() -> ExitCode {
         backfill_step_seconds: simulate.map_or(60, |s| s.backfill_step),
         backfill_only: simulate.is_some_and(|s| s.backfill_only),
         scenario: simulate.and_then(|s| s.scenario.clone()),
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return fail(exit::SOFTWARE, format!("cannot start the runtime: {e}")),
     };
     match runtime.block_on(service::run(config, key, options, activation.watchdog, log)) {
         Ok(()) => ExitCode::SUCCESS,

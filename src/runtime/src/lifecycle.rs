@@ -9,6 +9,7 @@
 //! tasks (HTTP connections, the service's loops) get the drain timeout to finish — a second
 //! signal stops the wait at once.
 
+use crate::exit::{self, Fatal};
 use crate::systemd::Notifier;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -22,6 +23,48 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// What a daemon has before its async part starts.
+pub struct Prepared {
+    /// The sockets and watchdog interval systemd passed.
+    pub activation: crate::systemd::Activation,
+    pub log: crate::logging::LogHandle,
+    pub runtime: tokio::runtime::Runtime,
+}
+
+/// What every daemon does first, in this order: take what systemd passed (and unset it),
+/// start logging (journald under systemd, else stderr) at `log_level`, build the runtime
+/// (`worker_threads`, or one per core).
+///
+/// # Safety
+/// Reads and unsets the environment: call while the process is still single-threaded.
+pub unsafe fn prepare(
+    program: &'static str,
+    log_level: &str,
+    worker_threads: Option<usize>,
+) -> Result<Prepared, Fatal> {
+    // SAFETY: the caller guarantees a single thread.
+    let activation = unsafe { crate::systemd::take_activation() }.map_err(|e| {
+        Fatal::new(
+            exit::SOFTWARE,
+            format!("bad socket activation or watchdog environment: {e}"),
+        )
+    })?;
+    let log = crate::logging::init(log_level, program).map_err(|e| Fatal::new(exit::CONFIG, e))?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = worker_threads {
+        builder.worker_threads(n);
+    }
+    let runtime = builder
+        .enable_all()
+        .build()
+        .map_err(|e| Fatal::new(exit::SOFTWARE, format!("cannot start the runtime: {e}")))?;
+    Ok(Prepared {
+        activation,
+        log,
+        runtime,
+    })
+}
 
 /// Slow clients get this long to send their request headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
