@@ -149,7 +149,9 @@ impl Service for Dashboard {
 
     async fn reload(self: Arc<Self>) -> Result<String, String> {
         let (config, key) = load(&self.args).map_err(|f| f.message)?;
-        self.log.set_level(&config.log.level)?;
+        self.log
+            .set_level(&config.log.level)
+            .map_err(|e| e.to_string())?;
         self.dash.replace(config, key);
         Ok("configuration and key re-read".into())
     }

@@ -99,7 +99,8 @@ fn try_reload(app: &App, source: &ConfigSource, log: &LogHandle) -> Result<Strin
             merged.auth.api_key_file.display()
         ));
     }
-    log.set_level(&merged.log.level)?;
+    log.set_level(&merged.log.level)
+        .map_err(|e| e.to_string())?;
     let key_source = key
         .as_ref()
         .map(|k| k.source.to_string())

@@ -12,12 +12,28 @@ pub struct LogHandle {
     pub journald: bool,
 }
 
+/// Why logging could not be set up or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("bad log level `{level}` (log.level, --log-level or RUST_LOG): {reason}")]
+    BadFilter { level: String, reason: String },
+    #[error("cannot install the log subscriber: {0}")]
+    Install(String),
+}
+
+fn filter(level: &str) -> Result<EnvFilter, LogError> {
+    EnvFilter::try_new(level).map_err(|e| LogError::BadFilter {
+        level: level.to_string(),
+        reason: e.to_string(),
+    })
+}
+
 impl LogHandle {
     /// Applies a new filter (`info`, `debug`, `nordiq_inference=debug` …).
-    pub fn set_level(&self, level: &str) -> Result<(), String> {
-        let filter =
-            EnvFilter::try_new(level).map_err(|e| format!("bad log level `{level}`: {e}"))?;
-        self.filter.reload(filter).map_err(|e| e.to_string())
+    pub fn set_level(&self, level: &str) -> Result<(), LogError> {
+        self.filter
+            .reload(filter(level)?)
+            .map_err(|e| LogError::Install(e.to_string()))
     }
 }
 
@@ -47,10 +63,9 @@ pub fn stderr_is_journal() -> bool {
 }
 
 /// Installs the global subscriber. `level` is a tracing filter; `RUST_LOG` wins when set.
-pub fn init(level: &str, identifier: &str) -> Result<LogHandle, String> {
+pub fn init(level: &str, identifier: &str) -> Result<LogHandle, LogError> {
     let wanted = std::env::var("RUST_LOG").ok().filter(|s| !s.is_empty());
-    let filter = EnvFilter::try_new(wanted.as_deref().unwrap_or(level))
-        .map_err(|e| format!("bad log level `{level}`: {e}"))?;
+    let filter = filter(wanted.as_deref().unwrap_or(level))?;
     let (filter, handle) = reload::Layer::new(filter);
     let journald = if stderr_is_journal() {
         tracing_journald::layer().ok().map(|l| {
@@ -80,7 +95,7 @@ pub fn init(level: &str, identifier: &str) -> Result<LogHandle, String> {
         .with(journald)
         .with(stderr_layer)
         .try_init()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| LogError::Install(e.to_string()))?;
     Ok(LogHandle {
         filter: handle,
         journald: is_journald,

@@ -18,6 +18,17 @@ use std::time::Duration;
 /// A queued job nobody picked up in this long is marked failed.
 const QUEUED_TIMEOUT_MS: i64 = 10 * 60 * 1000;
 
+/// Why the trainer could not be started (or stopped) by its launcher.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("running systemctl {args}: {reason}")]
+    NoSystemctl { args: String, reason: String },
+    #[error("systemctl {args} failed: {stderr}")]
+    Systemctl { args: String, stderr: String },
+    #[error("{trainer}: {reason} (set training.trainer to nordiq-train's path)")]
+    Spawn { trainer: String, reason: String },
+}
+
 /// Why a job request was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum JobRequestError {
@@ -28,7 +39,7 @@ pub enum JobRequestError {
     #[error("{0}")]
     Unknown(String),
     #[error("cannot start the trainer: {0}")]
-    Launch(String),
+    Launch(#[from] LaunchError),
     #[error("job store: {0}")]
     Store(String),
 }
@@ -135,7 +146,7 @@ pub async fn trigger_from(
     };
     if let Err(reason) = launched {
         let mut failed = record;
-        failed.error = Some(reason.clone());
+        failed.error = Some(reason.to_string());
         failed.finish(JobStatus::Failed, "failed to start", now_ms());
         let _ = store.write(&failed);
         return Err(JobRequestError::Launch(reason));
@@ -151,30 +162,32 @@ pub async fn trigger_from(
     })
 }
 
-async fn systemctl(args: &[&str]) -> Result<(), String> {
+async fn systemctl(args: &[&str]) -> Result<(), LaunchError> {
     let out = tokio::process::Command::new("systemctl")
         .args(args)
         .output()
         .await
-        .map_err(|e| format!("running systemctl {}: {e}", args.join(" ")))?;
+        .map_err(|e| LaunchError::NoSystemctl {
+            args: args.join(" "),
+            reason: e.to_string(),
+        })?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "systemctl {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(LaunchError::Systemctl {
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
 }
 
-async fn start_unit(unit: &str) -> Result<(), String> {
+async fn start_unit(unit: &str) -> Result<(), LaunchError> {
     systemctl(&["start", "--no-block", unit]).await
 }
 
 /// Starts `nordiq-train --job ID` as a child and watches it: when it exits, a record it
 /// left unfinished is marked failed, and a promoted model is loaded.
-fn spawn_trainer(app: &Arc<App>, config: &Config, job_id: &str) -> Result<(), String> {
+fn spawn_trainer(app: &Arc<App>, config: &Config, job_id: &str) -> Result<(), LaunchError> {
     let trainer = trainer_path(config);
     let mut command = tokio::process::Command::new(&trainer);
     command
@@ -190,9 +203,10 @@ fn spawn_trainer(app: &Arc<App>, config: &Config, job_id: &str) -> Result<(), St
             command.arg("--dev").current_dir(dir);
         }
     }
-    let mut child = command
-        .spawn()
-        .map_err(|e| format!("{}: {e}", trainer.display()))?;
+    let mut child = command.spawn().map_err(|e| LaunchError::Spawn {
+        trainer: trainer.display().to_string(),
+        reason: e.to_string(),
+    })?;
     let app = Arc::clone(app);
     let job_id = job_id.to_string();
     let stderr = child.stderr.take();
