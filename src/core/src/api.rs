@@ -3,6 +3,7 @@
 
 use crate::alerts::AlertEvent;
 use crate::ingest::RecordError;
+pub use crate::live_report::{LiveBucket, LiveReport, LiveScores, LiveSpan};
 use crate::risk::Level;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -342,47 +343,6 @@ pub struct ReloadOutcome {
     /// Why the candidate was refused (the old model kept serving).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-}
-
-/// Live accuracy of one forecaster over a span (see `nordiq_model::live`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct LiveScores {
-    /// Forecast windows scored.
-    pub windows: u64,
-    /// Means over metrics of the per-metric figures, as in the backtests: MASE against
-    /// seasonal naive on the same steps, pinball loss, lowest-to-highest quantile coverage.
-    pub mase: Option<f64>,
-    pub pinball: Option<f64>,
-    pub coverage: Option<f64>,
-    pub horizons: Vec<LiveBucket>,
-}
-
-/// One horizon bucket of [`LiveScores`].
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct LiveBucket {
-    pub label: String,
-    pub mase: Option<f64>,
-    pub coverage: Option<f64>,
-}
-
-/// The served forecaster and the best baseline over one span.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct LiveSpan {
-    pub hours: usize,
-    pub served: LiveScores,
-    pub baseline: LiveScores,
-}
-
-/// `live` in `GET /admin/model-info`: the forecasts served, scored against what happened.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct LiveReport {
-    /// What served the scored forecasts, and the baseline scored beside it.
-    pub served: String,
-    pub baseline: String,
-    /// Forecasts kept whose horizon has not closed yet.
-    pub pending_windows: usize,
-    pub day: LiveSpan,
-    pub week: LiveSpan,
 }
 
 /// `GET /admin/model-info`.

@@ -16,8 +16,8 @@
 //! acts on the decision (log, `STATUS=`, `/status`, `/metrics`, a training job when
 //! `drift.retrain = true`, at most once per `drift.min_retrain_hours`).
 
-use crate::api::LiveReport;
 use crate::config::DriftConfig;
+use crate::live_report::LiveReport;
 use serde::{Deserialize, Serialize};
 
 /// Why a check found drift.
@@ -223,7 +223,7 @@ impl DriftState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{LiveScores, LiveSpan};
+    use crate::live_report::{LiveScores, LiveSpan};
 
     fn scores(windows: u64, mase: f64, coverage: f64) -> LiveScores {
         LiveScores {

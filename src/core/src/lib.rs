@@ -17,6 +17,7 @@ pub mod exposition;
 pub mod forecast;
 pub mod ingest;
 pub mod job_record;
+pub mod live_report;
 pub mod outlook;
 pub mod remote_write;
 pub mod risk;
