@@ -300,6 +300,12 @@ impl Buffer {
 
     /// Records, files, days, bytes, records per server, readiness to train.
     pub fn stats(&self) -> Result<BufferStats, BufferError> {
+        // Not while a roll moves records from the log into Parquet (they would count twice).
+        let _guard = self
+            .shared
+            .roll_lock
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
         let settings = self.settings();
         let mut cache = self
             .shared

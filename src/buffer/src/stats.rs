@@ -31,6 +31,10 @@ pub struct BufferStats {
     pub last_timestamp: Option<String>,
     pub disk_bytes: u64,
     pub wal_bytes: u64,
+    /// Records still only in the log, counted when Parquet alone is not enough to be
+    /// ready to train (else not read: 0).
+    #[serde(default)]
+    pub log_records: u64,
     pub records_per_server: BTreeMap<String, u64>,
     pub readiness: Readiness,
 }
@@ -51,6 +55,7 @@ pub fn compute(
         last_timestamp: None,
         disk_bytes: 0,
         wal_bytes: dir_bytes(&root.join(layout::WAL_DIR)),
+        log_records: 0,
         records_per_server: BTreeMap::new(),
         readiness: Readiness {
             ready: false,
@@ -90,19 +95,40 @@ pub fn compute(
         out.first_timestamp = Some(nordiq_core::timefmt::format_ms(min_ts));
         out.last_timestamp = Some(nordiq_core::timefmt::format_ms(max_ts));
     }
-    let days = if min_ts <= max_ts {
-        (max_ts - min_ts) as f64 / 86_400_000.0
-    } else {
-        0.0
+    let span_days = |min_ts: i64, max_ts: i64| {
+        if min_ts <= max_ts {
+            (max_ts - min_ts) as f64 / 86_400_000.0
+        } else {
+            0.0
+        }
     };
-    out.readiness.ready =
-        out.records >= settings.min_train_records && days >= settings.min_train_days as f64;
+    let ready = |records: u64, days: f64| {
+        records >= settings.min_train_records && days >= settings.min_train_days as f64
+    };
+    let (mut records, mut days) = (out.records, span_days(min_ts, max_ts));
+    if !ready(records, days) && out.wal_bytes > 0 {
+        // What is acknowledged but not rolled yet counts too (a trainer reads it).
+        let (mut lo, mut hi) = (min_ts, max_ts);
+        for seq in crate::wal::list_segments(&root.join(layout::WAL_DIR))? {
+            let path = root
+                .join(layout::WAL_DIR)
+                .join(crate::wal::segment_name(seq));
+            for sample in crate::wal::read_segment(&path)?.samples {
+                out.log_records += 1;
+                lo = lo.min(sample.timestamp_ms);
+                hi = hi.max(sample.timestamp_ms);
+            }
+        }
+        records += out.log_records;
+        days = span_days(lo, hi);
+    }
+    out.readiness.ready = ready(records, days);
     out.readiness.reason = if out.readiness.ready {
-        format!("{} records over {days:.1} days", out.records)
+        format!("{records} records over {days:.1} days")
     } else {
         format!(
-            "need {} records over {} days, have {} over {days:.1} days",
-            settings.min_train_records, settings.min_train_days, out.records
+            "need {} records over {} days, have {records} over {days:.1} days",
+            settings.min_train_records, settings.min_train_days
         )
     };
     Ok(out)

@@ -323,10 +323,18 @@ async fn job_status(client: &ApiClient, job: Option<&str>) -> anyhow::Result<Job
         Some(id) => format!("/admin/training-status?job_id={}", query_escape(id)),
         None => "/admin/training-status".into(),
     };
-    crate::get_ok(client, &path)
+    let answer: serde_json::Value = crate::get_ok(client, &path)
         .await?
         .json()
-        .with_context(|| format!("reading {path}"))
+        .with_context(|| format!("reading {path}"))?;
+    // Before the first job the daemon answers v2.3's `idle`.
+    if answer["status"] == "idle" {
+        return Err(crate::failure(
+            exit::DATA_ERR,
+            "no training job has run yet",
+        ));
+    }
+    serde_json::from_value(answer).with_context(|| format!("reading {path}"))
 }
 
 /// Polls the job until it ends, drawing a progress bar on a terminal (a line per change

@@ -308,14 +308,27 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
         .models_dir
         .clone()
         .unwrap_or_else(|| config.paths.state_dir.join("models"));
-    let parent = if incremental {
-        let current = models_dir.join("current");
-        let dir = std::fs::canonicalize(&current)
-            .with_context(|| format!("--incremental: no model at {}", current.display()))?;
-        Some(dir)
-    } else {
-        None
+    let current = models_dir.join("current");
+    let parent = match (incremental, std::fs::canonicalize(&current)) {
+        (false, _) => None,
+        (true, Ok(dir)) => Some(dir),
+        // An API job asks to continue by default (as v2.3 did); with nothing to continue
+        // from, it trains a new model. `--incremental` on the command line insists.
+        (true, Err(_)) if !args.incremental => {
+            eprintln!(
+                "no current model at {} to continue from: training a new one",
+                current.display()
+            );
+            None
+        }
+        (true, Err(e)) => {
+            return Err(anyhow::anyhow!(
+                "--incremental: no model at {}: {e}",
+                current.display()
+            ))
+        }
     };
+    let incremental = parent.is_some();
     let mut model = match &parent {
         Some(dir) => {
             let m = TftModel::load(dir, device)?;

@@ -291,8 +291,15 @@ fn training_jobs_through_the_api_and_nordiqctl() {
     feed_warm(&daemon, &names, 12 * 24);
     let (_, stats) = daemon.http("GET", "/admin/training-stats", "");
     assert_eq!(stats["jobs"]["total"], 0, "{stats}");
-    let (status, _) = daemon.http("GET", "/admin/training-status", "");
-    assert_eq!(status, 404, "no job yet");
+    // Before the first job, v2.3's answer: idle.
+    let (status, idle) = daemon.http("GET", "/admin/training-status", "");
+    assert_eq!(
+        (status, idle["status"].as_str()),
+        (200, Some("idle")),
+        "{idle}"
+    );
+    let (status, _) = daemon.http("GET", "/admin/training-status?job_id=job_nope", "");
+    assert_eq!(status, 404, "an unknown job");
 
     // A job: 202, a second trigger meanwhile is 409; it trains, is promoted (forced: two
     // epochs need not beat the best baseline; that rule has its own test in

@@ -32,6 +32,11 @@ pub struct TrainingConfig {
     pub promote_margin: f64,
     /// `POST /admin/cancel-training` waits this long after SIGTERM, then kills.
     pub cancel_timeout_seconds: u64,
+    /// `POST /admin/trigger-training` without `epochs=`: this many (v2.3's default, 5).
+    pub default_epochs: usize,
+    /// … without `incremental=`: continue from the current model (v2.3's default); a job
+    /// with no current model to continue from trains a new one.
+    pub default_incremental: bool,
 }
 
 impl Default for TrainingConfig {
@@ -43,6 +48,8 @@ impl Default for TrainingConfig {
             trainer: PathBuf::new(),
             promote_margin: 0.0,
             cancel_timeout_seconds: 30,
+            default_epochs: 5,
+            default_incremental: true,
         }
     }
 }

@@ -6,6 +6,7 @@ mod feed;
 mod historical;
 mod metrics;
 mod remote_write;
+mod v23;
 
 use crate::error::{error, require_key};
 use crate::state::App;

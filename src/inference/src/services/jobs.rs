@@ -42,6 +42,9 @@ pub enum JobRequestError {
     Launch(#[from] LaunchError),
     #[error("job store: {0}")]
     Store(String),
+    /// The buffer does not hold enough to train on (`buffer.min_train_records`/`_days`).
+    #[error("not ready to train: {0}")]
+    NotReady(String),
 }
 
 fn store_of(config: &Config) -> JobStore {
@@ -134,6 +137,18 @@ pub async fn trigger_from(
     let store = store_of(&config);
     if let Some(busy) = active(&store) {
         return Err(JobRequestError::Busy(busy.job_id, busy.status));
+    }
+    // Refused up front when the buffer cannot train a model (what the trainer would find
+    // out later): the log is rolled first, so every acknowledged sample counts.
+    if let Some(buffer) = app.buffer.clone() {
+        let stats =
+            tokio::task::spawn_blocking(move || buffer.flush().and_then(|()| buffer.stats()))
+                .await
+                .map_err(|e| JobRequestError::Store(e.to_string()))?
+                .map_err(|e| JobRequestError::Store(format!("reading the buffer: {e}")))?;
+        if !stats.readiness.ready {
+            return Err(JobRequestError::NotReady(stats.readiness.reason));
+        }
     }
     let record = JobRecord::new(new_job_id(now_ms()), origin, params, now_ms());
     store

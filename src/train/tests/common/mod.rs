@@ -63,6 +63,9 @@ summary_horizons_minutes = [60, 360]
 min_history_steps = 3
 [risk]
 lookahead_minutes = 120
+[buffer]
+min_train_records = 100
+min_train_days = 1
 {extra}
 
 [[metrics]]
