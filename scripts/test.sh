@@ -21,6 +21,9 @@ echo "==> cargo test"
 mkdir -p target
 cargo test --workspace 2>&1 | tee target/test-output.txt
 
+echo "==> the README's first command, end to end (scripts/demo.sh: a TFT trained and serving)"
+scripts/check-demo.sh
+
 if [ -n "${NORDIQ_SKIP_SLOW:-}" ] && [ "${NORDIQ_SKIP_SLOW}" != 0 ]; then
     # Local runs only: CI and the README's command never set it.
     echo "==> NORDIQ_SKIP_SLOW is set: packaging and systemd-nspawn checks skipped"

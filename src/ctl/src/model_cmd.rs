@@ -18,7 +18,7 @@ use std::time::Duration;
 pub struct TrainArgs {
     #[command(subcommand)]
     action: Option<TrainAction>,
-    /// Epochs for this job [default: nordiq-train's]
+    /// Epochs for this job [default: the daemon's training.default_epochs]
     #[arg(long)]
     epochs: Option<usize>,
     /// Warm-start from the current model.
