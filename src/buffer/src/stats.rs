@@ -89,7 +89,6 @@ pub fn compute(
             }
         }
     }
-    cache.retain(|k, _| live.contains(k));
     out.disk_bytes += out.wal_bytes;
     if min_ts <= max_ts {
         out.first_timestamp = Some(nordiq_core::timefmt::format_ms(min_ts));
@@ -109,14 +108,37 @@ pub fn compute(
     if !ready(records, days) && out.wal_bytes > 0 {
         // What is acknowledged but not rolled yet counts too (a trainer reads it).
         let (mut lo, mut hi) = (min_ts, max_ts);
+        // A segment is read once per length it has had (closed ones never change).
         for seq in crate::wal::list_segments(&root.join(layout::WAL_DIR))? {
             let path = root
                 .join(layout::WAL_DIR)
                 .join(crate::wal::segment_name(seq));
-            for sample in crate::wal::read_segment(&path)?.samples {
-                out.log_records += 1;
-                lo = lo.min(sample.timestamp_ms);
-                hi = hi.max(sample.timestamp_ms);
+            let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let key = PathBuf::from(format!("{}#{len}", path.display()));
+            live.insert(key.clone());
+            let stats = match cache.get(&key) {
+                Some(s) => s.clone(),
+                None => {
+                    let (mut rows, mut min, mut max) = (0, i64::MAX, i64::MIN);
+                    for sample in crate::wal::read_segment(&path)?.samples {
+                        rows += 1;
+                        min = min.min(sample.timestamp_ms);
+                        max = max.max(sample.timestamp_ms);
+                    }
+                    let s = FileStats {
+                        rows,
+                        min_ts: min,
+                        max_ts: max,
+                        per_server: BTreeMap::new(),
+                    };
+                    cache.insert(key, s.clone());
+                    s
+                }
+            };
+            out.log_records += stats.rows;
+            if stats.rows > 0 {
+                lo = lo.min(stats.min_ts);
+                hi = hi.max(stats.max_ts);
             }
         }
         records += out.log_records;
@@ -131,5 +153,6 @@ pub fn compute(
             settings.min_train_records, settings.min_train_days
         )
     };
+    cache.retain(|k, _| live.contains(k));
     Ok(out)
 }

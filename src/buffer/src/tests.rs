@@ -191,3 +191,52 @@ fn concurrent_appends_share_commits() {
     );
     assert!(wal::list_segments(&root.join("wal")).unwrap().is_empty());
 }
+
+#[test]
+fn readiness_counts_what_is_still_in_the_log() {
+    let root = tmp("readiness");
+    let settings = BufferConfig {
+        min_train_records: 4,
+        min_train_days: 1,
+        ..BufferConfig::default()
+    };
+    let (buffer, _) = Buffer::open(&root, &metrics(), settings).unwrap();
+    let stats = buffer.stats().unwrap();
+    assert!(!stats.readiness.ready, "{stats:?}");
+    // Four samples over two days, all still in the log: ready, and counted as such.
+    let batch = [
+        sample("a", T0 - DAY, 1.0),
+        sample("a", T0, 2.0),
+        sample("b", T0 + 1000, 3.0),
+        sample("b", T0 + DAY, 4.0),
+    ];
+    block_on(buffer.append(batch.iter())).unwrap();
+    let stats = buffer.stats().unwrap();
+    assert_eq!((stats.records, stats.log_records), (0, 4), "{stats:?}");
+    assert!(stats.readiness.ready, "{}", stats.readiness.reason);
+    // Asked again (the segment unchanged: from the cache) and after a roll (in Parquet).
+    assert_eq!(buffer.stats().unwrap().log_records, 4);
+    buffer.flush().unwrap();
+    let stats = buffer.stats().unwrap();
+    assert_eq!(stats.records, 4, "{stats:?}");
+    assert!(stats.readiness.ready);
+    // Too few anywhere: not ready, and the reason says what is missing.
+    let small = tmp("readiness-small");
+    let (buffer, _) = Buffer::open(
+        &small,
+        &metrics(),
+        BufferConfig {
+            min_train_records: 100,
+            ..BufferConfig::default()
+        },
+    )
+    .unwrap();
+    block_on(buffer.append(batch.iter())).unwrap();
+    let stats = buffer.stats().unwrap();
+    assert!(!stats.readiness.ready);
+    assert!(
+        stats.readiness.reason.contains("have 4 over 2.0 days"),
+        "{}",
+        stats.readiness.reason
+    );
+}

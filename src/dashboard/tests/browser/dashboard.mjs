@@ -116,7 +116,8 @@ check((await page.$$("#anomaly-table tr.anomaly-row")).length === alerts.anomali
 
 // Models & training: what serves, per the API.
 const info = await daemon("/admin/model-info");
-await view("models", () => document.querySelectorAll("#model-info tr").length > 3);
+// The view renders what serves, then asks for the training job: wait for both.
+await view("models", () => document.querySelectorAll("#model-info tr").length > 3 && document.querySelector("#job").textContent.length > 0);
 check((await page.textContent("#model-info")).includes(info.serving), `models: serving ${info.serving} not shown`);
 check((await page.textContent("#job")).length > 0, "models: no training status");
 check(info.live && info.live.day && info.live.week && info.live.baseline.startsWith("baseline:"), "API: model-info has no live accuracy");
