@@ -62,6 +62,14 @@ pub struct WarmupEntry {
     pub last_sample: String,
 }
 
+/// Servers whose window is full (nothing left to warm up).
+pub fn warm_count(warmup: &[WarmupEntry]) -> usize {
+    warmup
+        .iter()
+        .filter(|w| w.warmup_remaining_steps == 0)
+        .count()
+}
+
 /// The latest forecast refresh.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefreshInfo {

@@ -46,6 +46,23 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
     ApiError::new(status, message).into_response()
 }
 
+/// The body of a request whose `Content-Encoding`, when it names one, must be `encoding`:
+/// 415 saying `expected` when it names another, else [`read_body`].
+pub async fn read_encoded_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    encoding: &str,
+    expected: &str,
+) -> Result<Bytes, Response> {
+    if let Some(sent) = headers.get(header::CONTENT_ENCODING) {
+        if sent.as_bytes() != encoding.as_bytes() {
+            return Err(error(StatusCode::UNSUPPORTED_MEDIA_TYPE, expected));
+        }
+    }
+    read_body(body, limit).await
+}
+
 /// The body, refused (413) above `limit` bytes.
 pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
     match Limited::new(body, limit).collect().await {

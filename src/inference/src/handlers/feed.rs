@@ -1,7 +1,7 @@
 //! `POST /feed/data`: read and validate the body (JSON batch or NDJSON), then hand it to
 //! the ingest service; also the answer both ingest routes give.
 
-use crate::error::{error, read_body};
+use crate::error::{error, read_encoded_body};
 use crate::services::ingest::{self, IngestError};
 use crate::state::App;
 use axum::body::Body;
@@ -64,15 +64,15 @@ pub async fn feed(
     body: Body,
 ) -> Response {
     let config = app.config.load_full();
-    if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
-        if enc.as_bytes() != b"identity" {
-            return error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Content-Encoding is not supported; send the body uncompressed",
-            );
-        }
-    }
-    let body = match read_body(body, config.server.max_body_bytes).await {
+    let body = match read_encoded_body(
+        &headers,
+        body,
+        config.server.max_body_bytes,
+        "identity",
+        "Content-Encoding is not supported; send the body uncompressed",
+    )
+    .await
+    {
         Ok(b) => b,
         Err(response) => return response,
     };

@@ -45,10 +45,7 @@ pub async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
             .load(Ordering::Relaxed),
         late_samples_total: late,
         servers: warmup.len(),
-        warm_servers: warmup
-            .iter()
-            .filter(|w| w.warmup_remaining_steps == 0)
-            .count(),
+        warm_servers: nordiq_core::api::warm_count(&warmup),
         forecast_servers: set.assessed.len(),
         refresh_seconds: set.refresh.as_ref().map(|r| r.duration_ms / 1000.0),
         refresh_at_ms: set.refresh.as_ref().map(|_| set.generated_at_ms),

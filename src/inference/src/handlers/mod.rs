@@ -84,10 +84,7 @@ async fn status(State(app): State<Arc<App>>) -> Response {
         model_id: set.model_id.clone(),
         uptime_seconds: app.started.elapsed().as_secs(),
         servers: warmup.len(),
-        warm_servers: warmup
-            .iter()
-            .filter(|w| w.warmup_remaining_steps == 0)
-            .count(),
+        warm_servers: nordiq_core::api::warm_count(&warmup),
         forecast_servers: set.assessed.len(),
         samples_total: app.counters.samples.load(Ordering::Relaxed),
         late_samples_total: late,

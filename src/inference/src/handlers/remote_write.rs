@@ -3,12 +3,12 @@
 //! (`[remote_write]`) become records and go the way `/feed/data` records go (validated,
 //! buffered, into the windows; bad values refused, the rest applied).
 
-use crate::error::{error, read_body};
+use crate::error::{error, read_encoded_body};
 use crate::services::ingest;
 use crate::state::App;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use nordiq_core::config::MixedBatchPolicy;
 use nordiq_core::ingest::{Validated, Validator};
@@ -18,15 +18,15 @@ use std::sync::Arc;
 
 pub async fn write(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let config = app.config.load_full();
-    if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
-        if enc.as_bytes() != b"snappy" {
-            return error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "remote write bodies are snappy-compressed (Content-Encoding: snappy)",
-            );
-        }
-    }
-    let body = match read_body(body, config.server.max_body_bytes).await {
+    let body = match read_encoded_body(
+        &headers,
+        body,
+        config.server.max_body_bytes,
+        "snappy",
+        "remote write bodies are snappy-compressed (Content-Encoding: snappy)",
+    )
+    .await
+    {
         Ok(b) => b,
         Err(response) => return response,
     };
