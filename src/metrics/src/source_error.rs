@@ -47,7 +47,11 @@ impl From<ClientError> for SourceError {
     fn from(e: ClientError) -> SourceError {
         match e {
             ClientError::Url { .. } => SourceError::Setup(e.to_string()),
-            _ => SourceError::Unreachable(e.to_string()),
+            // The client's own message guesses at nordiq-inference; a source is not it.
+            ClientError::Unreachable { url, reason } => {
+                SourceError::Unreachable(format!("cannot reach {url}: {reason}"))
+            }
+            ClientError::Timeout { .. } => SourceError::Unreachable(e.to_string()),
         }
     }
 }
@@ -75,6 +79,15 @@ mod tests {
             timeout: std::time::Duration::from_secs(1),
         });
         assert!(unreachable.is_transient());
+        let refused = SourceError::from(ClientError::Unreachable {
+            url: "http://prometheus:9090".into(),
+            reason: "connection refused".into(),
+        });
+        assert!(refused.is_transient());
+        assert!(
+            !refused.to_string().contains("nordiq-inference"),
+            "{refused}"
+        );
         assert!(!SourceError::Mark("m".into()).is_transient());
     }
 }
