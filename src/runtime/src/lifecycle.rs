@@ -184,8 +184,7 @@ impl Lifecycle {
                     if reloading.is_some() {
                         reload_again = true;
                     } else {
-                        self.notifier.reloading();
-                        reloading = Some(tokio::spawn(Arc::clone(&service).reload()));
+                        reloading = Some(self.start_reload(&service));
                     }
                 }
                 finished = wait_reload(&mut reloading) => {
@@ -202,8 +201,7 @@ impl Lifecycle {
                         }
                     }
                     if std::mem::take(&mut reload_again) {
-                        self.notifier.reloading();
-                        reloading = Some(tokio::spawn(Arc::clone(&service).reload()));
+                        reloading = Some(self.start_reload(&service));
                     }
                 }
                 _ = self.sigterm.recv() => break Stop::Term,
@@ -226,6 +224,12 @@ impl Lifecycle {
             _ = self.sigint.recv() => tracing::warn!("second signal; exiting now"),
         }
         stop
+    }
+
+    /// RELOADING=1 (with MONOTONIC_USEC), and the service's reload on its own task.
+    fn start_reload<S: Service>(&self, service: &Arc<S>) -> JoinHandle<Result<String, String>> {
+        self.notifier.reloading();
+        tokio::spawn(Arc::clone(service).reload())
     }
 }
 

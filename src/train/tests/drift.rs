@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{history, small_trainer, Daemon, TempDir};
+use common::{history, Daemon, TempDir};
 use std::time::{Duration, Instant};
 
 /// 12 days of hourly history ending now; the last `hot_hours` run `shift` points hotter.
@@ -50,11 +50,9 @@ fn wait_for(
 fn an_input_shift_trips_drift_and_starts_one_training_job() {
     let dir = TempDir::new("drift");
     let port = common::free_port();
-    let trainer = small_trainer(dir.path());
     let extra = format!(
-        "[training]\nlauncher = \"process\"\ntrainer = \"{}\"\ncancel_timeout_seconds = 20\n\n\
-         [drift]\nretrain = true\ncheck_seconds = 1\nsustain_checks = 2\nmin_retrain_hours = 24\n",
-        trainer.display()
+        "{}\n[drift]\nretrain = true\ncheck_seconds = 1\nsustain_checks = 2\nmin_retrain_hours = 24\n",
+        common::process_training(dir.path())
     );
     let config = common::write_small_config(dir.path(), port, &extra);
     let daemon = Daemon::start(dir.path(), &config, port);

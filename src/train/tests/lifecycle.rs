@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{history, small_trainer, Daemon, TempDir, KEY, TRAIN};
+use common::{history, Daemon, TempDir, KEY, TRAIN};
 use nordiq_core::config::Config;
 use nordiq_model::tft::{TftModel, TftShape};
 use nordiq_runtime::model_store::{ModelStore, Staging};
@@ -280,11 +280,7 @@ fn ctl(config: &Path, args: &[&str]) -> (i32, String) {
 fn training_jobs_through_the_api_and_nordiqctl() {
     let dir = TempDir::new("jobs-api");
     let port = common::free_port();
-    let trainer = small_trainer(dir.path());
-    let extra = format!(
-        "[training]\nlauncher = \"process\"\ntrainer = \"{}\"\ncancel_timeout_seconds = 20\n",
-        trainer.display()
-    );
+    let extra = common::process_training(dir.path());
     let config = common::write_small_config(dir.path(), port, &extra);
     let mut daemon = Daemon::start(dir.path(), &config, port);
     let names = servers(3);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{history, small_trainer, Daemon, TempDir, KEY};
+use common::{history, Daemon, TempDir, KEY};
 use std::path::Path;
 use std::process::Command;
 
@@ -32,11 +32,7 @@ fn phase(port: u16, name: &str) {
 fn v23_scripts_work_against_the_daemon() {
     let dir = TempDir::new("v23");
     let port = common::free_port();
-    let trainer = small_trainer(dir.path());
-    let extra = format!(
-        "[training]\nlauncher = \"process\"\ntrainer = \"{}\"\n",
-        trainer.display()
-    );
+    let extra = common::process_training(dir.path());
     let config = common::write_small_config(dir.path(), port, &extra);
     let daemon = Daemon::start(dir.path(), &config, port);
     phase(port, "unready");

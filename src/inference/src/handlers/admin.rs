@@ -34,7 +34,7 @@ pub fn routes() -> Router<Arc<App>> {
 async fn models(State(app): State<Arc<App>>) -> Response {
     let models_dir = app.config.load().paths.state_dir.join("models");
     let store = ModelStore::new(&models_dir);
-    let serving = reload::model_info(&app).serving;
+    let serving = app.forecaster.load().id().to_string();
     match tokio::task::spawn_blocking(move || store.list()).await {
         Ok(Ok(models)) => {
             // v2.3's names beside ours: `name`, `is_current`, `count`, `current_model`.
@@ -245,7 +245,7 @@ async fn trigger_training(State(app): State<Arc<App>>, Query(q): Query<TriggerQu
                 let done = record.status == JobStatus::Completed;
                 let extra = json!({
                     "success": done,
-                    "message": format!("Training {}", serde_json::to_value(record.status).unwrap_or_default().as_str().unwrap_or("ended")),
+                    "message": format!("Training {}", record.status.name()),
                 });
                 return Json(job_answer(&record, extra)).into_response();
             }
@@ -318,6 +318,9 @@ async fn training_stats(State(app): State<Arc<App>>) -> Response {
             first_day: stats.as_ref().and_then(|s| s.first_day.as_deref()),
             last_day: stats.as_ref().and_then(|s| s.last_day.as_deref()),
             disk_bytes: stats.as_ref().map_or(0, |s| s.disk_bytes),
+            completed: count(JobStatus::Completed),
+            failed: count(JobStatus::Failed),
+            cancelled: count(JobStatus::Cancelled),
             ready: stats.as_ref().is_some_and(|s| s.readiness.ready),
             ready_reason: stats
                 .as_ref()

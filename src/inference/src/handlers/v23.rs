@@ -2,9 +2,9 @@
 //! v2.3 scripts (`jq -r .success`, `.progress_pct`, `.ready_to_train` …) keep working.
 //! Pure: records and stats in, JSON objects out.
 
-use nordiq_core::job_record::{JobRecord, JobStatus};
+use nordiq_core::job_record::JobRecord;
 use nordiq_core::timefmt::{now_ms, parse_rfc3339_ms};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// `body` (an object) with `extra`'s keys added; a key `body` already has keeps its value.
 pub fn merged(body: impl serde::Serialize, extra: Value) -> Value {
@@ -55,7 +55,12 @@ pub fn idle() -> Value {
 
 /// The v2.3 half of `GET /admin/training-stats`.
 pub struct StatsInput<'a> {
+    /// Every job record, oldest first (the running one and the last start come from it).
     pub records: &'a [JobRecord],
+    /// Jobs by how they ended (as today's `jobs` block counts them).
+    pub completed: usize,
+    pub failed: usize,
+    pub cancelled: usize,
     pub total_records: u64,
     pub file_count: usize,
     pub first_day: Option<&'a str>,
@@ -68,15 +73,11 @@ pub struct StatsInput<'a> {
 }
 
 pub fn stats_fields(input: &StatsInput) -> Value {
-    let count = |s: JobStatus| input.records.iter().filter(|r| r.status == s).count();
     let current = input.records.iter().rev().find(|r| r.status.is_active());
     let last = input
         .records
         .last()
         .map(|r| r.started.clone().unwrap_or(r.created.clone()));
-    let mut date_range = Map::new();
-    date_range.insert("start".into(), json!(input.first_day));
-    date_range.insert("end".into(), json!(input.last_day));
     json!({
         "current_job": current.map(|r| json!({
             "job_id": r.job_id,
@@ -85,15 +86,15 @@ pub fn stats_fields(input: &StatsInput) -> Value {
         })),
         "history": {
             "total_trainings": input.records.len(),
-            "successful": count(JobStatus::Completed),
-            "failed": count(JobStatus::Failed),
-            "cancelled": count(JobStatus::Cancelled),
+            "successful": input.completed,
+            "failed": input.failed,
+            "cancelled": input.cancelled,
             "last_training": last,
         },
         "data_buffer": {
             "total_records": input.total_records,
             "file_count": input.file_count,
-            "date_range": date_range,
+            "date_range": { "start": input.first_day, "end": input.last_day },
             "disk_usage_mb": (input.disk_bytes as f64 / 1_048_576.0 * 10.0).round() / 10.0,
         },
         "ready_to_train": input.ready,
@@ -108,7 +109,7 @@ pub fn stats_fields(input: &StatsInput) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nordiq_core::job_record::JobParams;
+    use nordiq_core::job_record::{JobParams, JobStatus};
 
     fn record(id: &str, status: JobStatus, progress: f64) -> JobRecord {
         let t0 = 1_795_824_000_000;
@@ -162,6 +163,9 @@ mod tests {
         ];
         let v = stats_fields(&StatsInput {
             records: &records,
+            completed: 1,
+            failed: 1,
+            cancelled: 0,
             total_records: 2_500_000,
             file_count: 45,
             first_day: Some("2026-10-01"),

@@ -139,13 +139,12 @@ pub async fn trigger_from(
         return Err(JobRequestError::Busy(busy.job_id, busy.status));
     }
     // Refused up front when the buffer cannot train a model (what the trainer would find
-    // out later): the log is rolled first, so every acknowledged sample counts.
+    // out later); readiness counts what is still in the log as well.
     if let Some(buffer) = app.buffer.clone() {
-        let stats =
-            tokio::task::spawn_blocking(move || buffer.flush().and_then(|()| buffer.stats()))
-                .await
-                .map_err(|e| JobRequestError::Store(e.to_string()))?
-                .map_err(|e| JobRequestError::Store(format!("reading the buffer: {e}")))?;
+        let stats = tokio::task::spawn_blocking(move || buffer.stats())
+            .await
+            .map_err(|e| JobRequestError::Store(e.to_string()))?
+            .map_err(|e| JobRequestError::Store(format!("reading the buffer: {e}")))?;
         if !stats.readiness.ready {
             return Err(JobRequestError::NotReady(stats.readiness.reason));
         }

@@ -120,6 +120,15 @@ impl Daemon {
     }
 }
 
+/// The `[training]` section that runs jobs as a child `nordiq-train` with small sizes
+/// (see [`small_trainer`], written into `dir`).
+pub fn process_training(dir: &Path) -> String {
+    format!(
+        "[training]\nlauncher = \"process\"\ntrainer = \"{}\"\ncancel_timeout_seconds = 20\n",
+        small_trainer(dir).display()
+    )
+}
+
 /// A trainer wrapper with small sizes, so jobs started through the API train in seconds.
 pub fn small_trainer(dir: &Path) -> PathBuf {
     let path = dir.join("nordiq-train-small");
