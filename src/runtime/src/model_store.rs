@@ -31,7 +31,7 @@ pub enum StoreError {
     BadId(String),
     #[error("nothing to roll back to: {0} has no `previous` model")]
     NoPrevious(String),
-    #[error("{0} exists already; wait a second and retry")]
+    #[error("{0} exists already; pick another id")]
     Exists(String),
 }
 
@@ -293,6 +293,21 @@ impl Staging {
         })
     }
 
+    /// Stages a new model finished at `now_ms`: `tft_YYYYMMDD_HHMMSS`, or with `_2`, `_3` …
+    /// appended when a model finished within the same second already (two quick retrains must
+    /// not fail on a name).
+    pub fn create_new(models: &Path, now_ms: i64) -> Result<Staging, StoreError> {
+        let base = new_id(now_ms);
+        let mut id = base.clone();
+        for n in 2.. {
+            if !models.join(&id).exists() {
+                break;
+            }
+            id = format!("{base}_{n}");
+        }
+        Staging::create(models, &id)
+    }
+
     pub fn path(&self) -> &Path {
         &self.tmp
     }
@@ -362,6 +377,39 @@ mod tests {
     #[test]
     fn ids_are_timestamps() {
         assert_eq!(new_id(1_795_824_000_000 + 3_723_000), "tft_20261128_010203");
+    }
+
+    #[test]
+    fn models_finished_in_the_same_second_get_distinct_ids() {
+        let models = temp_models("same-second");
+        let at = 1_795_824_000_000 + 3_723_000;
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let s = Staging::create_new(&models, at).unwrap();
+            ids.push(s.id().to_string());
+            for f in ["config.json", "weights.safetensors"] {
+                std::fs::write(s.path().join(f), "x").unwrap();
+            }
+            s.finish(&serde_json::json!({}), &serde_json::json!({}))
+                .unwrap();
+        }
+        assert_eq!(
+            ids,
+            [
+                "tft_20261128_010203",
+                "tft_20261128_010203_2",
+                "tft_20261128_010203_3"
+            ]
+        );
+        // Listed oldest first: the suffix sorts after the plain id and before the next second.
+        let listed: Vec<String> = ModelStore::new(models.path())
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(listed, ids);
+        assert!("tft_20261128_010203_3" < new_id(at + 1000).as_str());
     }
 
     #[test]

@@ -396,8 +396,8 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
     );
     notifier.status("evaluating against the baselines");
     job.stage("evaluating against the baselines");
-    let id = nordiq_runtime::model_store::new_id(now_ms());
-    let staging = nordiq_runtime::model_store::Staging::create(&models_dir, &id)?;
+    let staging = nordiq_runtime::model_store::Staging::create_new(&models_dir, now_ms())?;
+    let id = staging.id().to_string();
     model.save(staging.path())?;
     let tft = TftForecaster::load(staging.path(), &id, threads, args.cuda)?;
     let baselines = Baseline::all(config);
