@@ -7,6 +7,7 @@
 //! by a background thread; rolling is idempotent per (segment, day), so a crash at any
 //! point neither loses nor duplicates a sample. See `layout` for the directory tree.
 
+pub mod batch_id_log;
 pub mod export;
 pub mod import;
 pub mod layout;
@@ -69,6 +70,18 @@ pub struct OpenReport {
     pub torn_bytes: u64,
     pub temp_files_removed: usize,
     pub next_segment: u64,
+    /// The batch ids of acknowledged batches, oldest first (the rolled ones remembered in
+    /// `wal/batch-ids`, then those of the recovered segments): seed the repeat check with
+    /// them, so a batch retried across a crash is not applied twice.
+    pub batch_ids: Vec<String>,
+}
+
+/// What rolling one log segment did.
+#[derive(Debug, Clone, Default)]
+pub struct Rolled {
+    pub samples: usize,
+    pub torn_bytes: u64,
+    pub batch_ids: Vec<String>,
 }
 
 struct AppendJob {
@@ -106,9 +119,9 @@ fn wal_dir(root: &Path) -> PathBuf {
     root.join(layout::WAL_DIR)
 }
 
-/// Rolls log segment `seq` into its date partitions, then deletes it. Idempotent: a day
-/// whose `part-<seq>` exists already is skipped.
-pub fn roll_segment(root: &Path, seq: u64) -> Result<(usize, u64), BufferError> {
+/// Rolls log segment `seq` into its date partitions, remembers its batch ids, then deletes
+/// it. Idempotent: a day whose `part-<seq>` exists already is skipped.
+pub fn roll_segment(root: &Path, seq: u64) -> Result<Rolled, BufferError> {
     let wal = wal_dir(root);
     let path = wal.join(wal::segment_name(seq));
     let contents = wal::read_segment(&path)?;
@@ -127,9 +140,14 @@ pub fn roll_segment(root: &Path, seq: u64) -> Result<(usize, u64), BufferError> 
         }
         parquet_io::write_samples(&part, &contents.header.metrics, &mut samples)?;
     }
+    batch_id_log::remember(&wal, &contents.batch_ids)?;
     std::fs::remove_file(&path).map_err(|e| BufferError::io(&path, e))?;
     layout::sync_dir(&wal)?;
-    Ok((count, contents.torn_bytes))
+    Ok(Rolled {
+        samples: count,
+        torn_bytes: contents.torn_bytes,
+        batch_ids: contents.batch_ids,
+    })
 }
 
 fn highest_part_seq(root: &Path) -> Result<u64, BufferError> {
@@ -168,13 +186,16 @@ impl Buffer {
         };
         let segments = wal::list_segments(&wal)?;
         let mut max_seq = highest_part_seq(root)?;
+        // Rolling adds each segment's ids to the file, so the file read afterwards holds
+        // every remembered id in order.
         for seq in segments {
-            let (samples, torn) = roll_segment(root, seq)?;
+            let rolled = roll_segment(root, seq)?;
             report.segments_recovered += 1;
-            report.samples_recovered += samples;
-            report.torn_bytes += torn;
+            report.samples_recovered += rolled.samples;
+            report.torn_bytes += rolled.torn_bytes;
             max_seq = max_seq.max(seq);
         }
+        report.batch_ids = batch_id_log::read(&wal)?;
         report.next_segment = max_seq + 1;
         retention::apply(root, &settings, nordiq_core::timefmt::now_ms())?;
         let writer = wal::SegmentWriter::create(&wal, report.next_segment, metrics)?;
@@ -241,8 +262,18 @@ impl Buffer {
         &self,
         samples: impl ExactSizeIterator<Item = &'a Sample>,
     ) -> Result<(), BufferError> {
+        self.append_batch(samples, None).await
+    }
+
+    /// Appends the samples of batch `batch_id` (the feeder's `X-NordIQ-Batch`) in one
+    /// frame with the id; resolves once they are fsynced to the log.
+    pub async fn append_batch<'a>(
+        &self,
+        samples: impl ExactSizeIterator<Item = &'a Sample>,
+        batch_id: Option<&str>,
+    ) -> Result<(), BufferError> {
         let mut framed = Vec::new();
-        wal::encode_samples(samples, &mut framed);
+        wal::encode_samples(samples, batch_id, &mut framed);
         let (done, wait) = tokio::sync::oneshot::channel();
         self.commands
             .send(Command::Append(AppendJob { framed, done }))
@@ -523,9 +554,9 @@ fn roll_loop(shared: Arc<Shared>, segments: mpsc::Receiver<RollRequest>) {
                     roll_segment(&shared.root, seq)
                 };
                 match &outcome {
-                    Ok((samples, _)) => tracing::info!(
+                    Ok(rolled) => tracing::info!(
                         segment = seq,
-                        samples,
+                        samples = rolled.samples,
                         ms = started.elapsed().as_millis() as u64,
                         "log segment rolled into Parquet"
                     ),

@@ -3,8 +3,10 @@
 //! A segment starts with a header frame (JSON: format version and the metric names its
 //! samples carry), followed by sample frames. A frame is
 //! `[u32 LE payload length][u32 LE CRC-32 of payload][payload]`. A sample frame's payload is
-//! `u32 count` then per sample: `i64 timestamp_ms`, `u16` + server name, `u8` + profile,
-//! one `f32` per metric (NaN = absent). Reading stops at the first short or corrupt frame:
+//! `u16` + the batch id (`X-NordIQ-Batch`, empty when none; format 2 on), `u32 count`, then
+//! per sample: `i64 timestamp_ms`, `u16` + server name, `u8` + profile, one `f32` per metric
+//! (NaN = absent). The batch id shares the samples' frame, so it is durable exactly when
+//! they are: a batch retried after a crash is recognised by the log that holds it. Reading stops at the first short or corrupt frame:
 //! that is the torn tail of a crash, and nothing behind it was ever acknowledged.
 
 use crate::BufferError;
@@ -14,7 +16,8 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-const FORMAT_VERSION: u32 = 1;
+/// Version 2 carries the batch id in each sample frame; version 1 segments still read.
+const FORMAT_VERSION: u32 = 2;
 /// A frame larger than this is corruption, not data.
 const MAX_FRAME: usize = 256 * 1024 * 1024;
 
@@ -51,9 +54,18 @@ fn frame(payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
-/// Encodes samples as one sample frame, appended to `out`.
-pub fn encode_samples<'a>(samples: impl ExactSizeIterator<Item = &'a Sample>, out: &mut Vec<u8>) {
-    let mut payload = Vec::with_capacity(samples.len() * 96 + 4);
+/// Encodes samples (of batch `batch_id`, when the feeder named it) as one sample frame,
+/// appended to `out`.
+pub fn encode_samples<'a>(
+    samples: impl ExactSizeIterator<Item = &'a Sample>,
+    batch_id: Option<&str>,
+    out: &mut Vec<u8>,
+) {
+    let mut payload = Vec::with_capacity(samples.len() * 96 + 6);
+    let id = batch_id.unwrap_or("").as_bytes();
+    let id = &id[..id.len().min(u16::MAX as usize)];
+    payload.extend_from_slice(&(id.len() as u16).to_le_bytes());
+    payload.extend_from_slice(id);
     payload.extend_from_slice(&(samples.len() as u32).to_le_bytes());
     for s in samples {
         payload.extend_from_slice(&s.timestamp_ms.to_le_bytes());
@@ -133,6 +145,8 @@ impl SegmentWriter {
 pub struct SegmentContents {
     pub header: SegmentHeader,
     pub samples: Vec<Sample>,
+    /// The batch ids of its sample frames, in log order.
+    pub batch_ids: Vec<String>,
     /// Bytes after the last good frame (a torn tail), 0 for a clean segment.
     pub torn_bytes: u64,
 }
@@ -170,15 +184,27 @@ pub fn read_segment(path: &Path) -> Result<SegmentContents, BufferError> {
                     metrics: Vec::new(),
                 },
                 samples: Vec::new(),
+                batch_ids: Vec::new(),
                 torn_bytes: data.len() as u64,
             })
         }
     };
+    if header.version == 0 || header.version > FORMAT_VERSION {
+        return Err(BufferError::Corrupt(format!(
+            "{}: log format {} is newer than this build reads ({FORMAT_VERSION}); run the newer nordiq-inference",
+            path.display(),
+            header.version
+        )));
+    }
     let width = header.metrics.len();
     let mut samples = Vec::new();
+    let mut batch_ids = Vec::new();
     while let Some(payload) = next_frame() {
-        match decode_samples(payload, width) {
-            Some(mut batch) => samples.append(&mut batch),
+        match decode_frame(payload, header.version, width) {
+            Some((id, mut batch)) => {
+                samples.append(&mut batch);
+                batch_ids.extend(id);
+            }
             None => {
                 return Err(BufferError::Corrupt(format!(
                 "{}: a frame with a valid checksum does not decode (written by another version?)",
@@ -191,15 +217,28 @@ pub fn read_segment(path: &Path) -> Result<SegmentContents, BufferError> {
     Ok(SegmentContents {
         header,
         samples,
+        batch_ids,
         torn_bytes: torn,
     })
 }
 
-fn decode_samples(payload: &[u8], width: usize) -> Option<Vec<Sample>> {
+/// One sample frame of a segment in format `version`: its batch id (if any) and samples.
+/// `None` when the payload does not decode.
+pub fn decode_frame(
+    payload: &[u8],
+    version: u32,
+    width: usize,
+) -> Option<(Option<String>, Vec<Sample>)> {
     let mut r = Reader {
         data: payload,
         pos: 0,
     };
+    let mut batch_id = None;
+    if version >= 2 {
+        let n = u16::from_le_bytes(r.take(2)?.try_into().ok()?) as usize;
+        let id = String::from_utf8(r.take(n)?.to_vec()).ok()?;
+        batch_id = (!id.is_empty()).then_some(id);
+    }
     let count = u32::from_le_bytes(r.take(4)?.try_into().ok()?) as usize;
     let mut out = Vec::with_capacity(count.min(1 << 20));
     for _ in 0..count {
@@ -220,7 +259,7 @@ fn decode_samples(payload: &[u8], width: usize) -> Option<Vec<Sample>> {
             values,
         });
     }
-    (r.pos == payload.len()).then_some(out)
+    (r.pos == payload.len()).then_some((batch_id, out))
 }
 
 struct Reader<'a> {
@@ -257,10 +296,10 @@ mod tests {
         let mut w = SegmentWriter::create(&dir, 7, &metrics).unwrap();
         let batch: Vec<Sample> = (0..5).map(sample).collect();
         let mut framed = Vec::new();
-        encode_samples(batch.iter(), &mut framed);
+        encode_samples(batch.iter(), Some("feeder-1/42"), &mut framed);
         w.write(&framed).unwrap();
         let mut second = Vec::new();
-        encode_samples([sample(9)].iter(), &mut second);
+        encode_samples([sample(9)].iter(), None, &mut second);
         w.write(&second).unwrap();
         w.sync().unwrap();
         assert_eq!(list_segments(&dir).unwrap(), vec![7]);
@@ -271,6 +310,7 @@ mod tests {
         assert_eq!(contents.samples[2].server, "srv2");
         assert!(contents.samples[2].values[1].is_nan());
         assert_eq!(contents.torn_bytes, 0);
+        assert_eq!(contents.batch_ids, ["feeder-1/42"]);
 
         // Cut the last frame in half: the first five samples survive, the rest is torn.
         let len = std::fs::metadata(&w.path).unwrap().len();
@@ -281,6 +321,7 @@ mod tests {
         f.set_len(len - 10).unwrap();
         let contents = read_segment(&w.path).unwrap();
         assert_eq!(contents.samples.len(), 5);
+        assert_eq!(contents.batch_ids, ["feeder-1/42"]);
         assert!(contents.torn_bytes > 0);
 
         // A flipped bit is caught by the checksum.
@@ -289,5 +330,31 @@ mod tests {
         data[at] ^= 0x40;
         std::fs::write(&w.path, &data).unwrap();
         assert_eq!(read_segment(&w.path).unwrap().samples.len(), 0);
+    }
+
+    #[test]
+    fn format_1_segments_still_read_and_newer_ones_are_refused() {
+        let dir = nordiq_testkit::TempDir::new("wal-v1");
+        let write = |version: u32, name: &str| {
+            let mut bytes = Vec::new();
+            let header = serde_json::to_vec(&SegmentHeader {
+                version,
+                metrics: vec!["a".into(), "b".into()],
+            })
+            .unwrap();
+            frame(&header, &mut bytes);
+            // A format-1 sample frame: no batch id in front of the count.
+            let mut v2 = Vec::new();
+            encode_samples([sample(1), sample(2)].iter(), None, &mut v2);
+            frame(&v2[8 + 2..], &mut bytes);
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let contents = read_segment(&write(1, "old.wal")).unwrap();
+        assert_eq!(contents.samples.len(), 2);
+        assert!(contents.batch_ids.is_empty());
+        let err = read_segment(&write(3, "new.wal")).err().unwrap();
+        assert!(err.to_string().contains("newer"), "{err}");
     }
 }

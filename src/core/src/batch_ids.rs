@@ -1,8 +1,12 @@
 //! The batch ids (`X-NordIQ-Batch`) ingest has taken, so that a feeder retrying a batch
 //! whose answer it never saw does not apply it twice. Bounded: the oldest ids are
-//! forgotten first, and the set lives in memory (a restart forgets it).
+//! forgotten first. The set lives in memory; the buffer keeps the ids in its log (and, once
+//! rolled, in `buffer/wal/batch-ids`), and a restart seeds the set from there.
 
 use std::collections::{HashSet, VecDeque};
+
+/// How many batch ids are remembered, in memory and across restarts.
+pub const REMEMBERED: usize = 100_000;
 
 #[derive(Debug)]
 pub struct RecentBatchIds {

@@ -131,13 +131,21 @@ fn main() -> ExitCode {
                     "recovered the write-ahead log of the previous run"
                 );
             }
-            Some(buffer)
+            Some((buffer, report.batch_ids))
         } else {
             tracing::warn!("buffer.enabled = false: nothing ingested survives a restart");
             None
         };
+        let (buffer, batch_ids) = buffer.map_or((None, Vec::new()), |(b, ids)| (Some(b), ids));
         let (initial, live_bins) = (model_loading::initial(&config), live::load(&config));
         let app = App::new(config, key, buffer, source.clone(), initial, live_bins);
+        if !batch_ids.is_empty() {
+            let mut recent = app.batch_ids.lock().unwrap_or_else(|p| p.into_inner());
+            for id in &batch_ids {
+                recent.claim(id);
+            }
+            tracing::info!(batch_ids = batch_ids.len(), "remembered the batch ids of the previous run");
+        }
         if let Some(buffer) = &app.buffer {
             let config = app.config.load_full();
             match refill::refill(&app.store, buffer, &config, nordiq_core::timefmt::now_ms()) {

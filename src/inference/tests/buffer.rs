@@ -1,5 +1,6 @@
-//! The buffer through the real daemon: acknowledged samples survive SIGKILL exactly once,
-//! a restarted daemon is warm at once, stats are served.
+//! The buffer through the real daemon: acknowledged samples survive SIGKILL exactly once
+//! (and a batch retried across the crash is applied once), a restarted daemon is warm at
+//! once, stats are served.
 
 mod common;
 
@@ -59,8 +60,47 @@ fn acknowledged_samples_survive_sigkill_exactly_once() {
     let mut acked: Vec<(String, i64)> = Vec::new();
     let mut rng = nordiq_testkit::Rng::new(0x2545_F491_4F6C_DD1D);
     let rounds = 50;
+    // A feeder retries with the same X-NordIQ-Batch: the batch in flight at each kill (its
+    // answer lost or not), and one acknowledged long ago (rolled into Parquet since).
+    let mut in_flight: Option<(String, String, Vec<(String, i64)>)> = None;
+    let mut sent: Vec<(String, String)> = Vec::new();
+    let (mut retries, mut repeats_recognised) = (0usize, 0usize);
+    let post = |client: &Client, id: &str, body: &str| {
+        client.try_request(
+            "POST",
+            "/feed/data",
+            &[
+                ("content-type", "application/x-ndjson"),
+                ("x-nordiq-batch", id),
+            ],
+            body.to_string(),
+        )
+    };
     for round in 0..rounds {
         let mut daemon = Daemon::start(dir.path(), &config, port, &[("NORDIQ_API_KEY", KEY)]);
+        let client = daemon.client(Some(KEY));
+        if let Some((id, body, batch)) = in_flight.take() {
+            let a = post(&client, &id, &body).expect("the restarted daemon answers");
+            assert_eq!(a.status, 200, "retry of {id}: {}", a.text());
+            let answer: serde_json::Value = a.json().unwrap();
+            retries += 1;
+            if answer["duplicate_batch"] == true {
+                repeats_recognised += 1;
+            }
+            acked.extend(batch);
+        }
+        if round > 0 && round % 5 == 0 {
+            let (id, body) = &sent[rng.below(sent.len())];
+            let a = post(&client, id, body).expect("the daemon answers");
+            assert_eq!(a.status, 200, "{}", a.text());
+            let answer: serde_json::Value = a.json().unwrap();
+            assert_eq!(
+                answer["duplicate_batch"], true,
+                "round {round}: batch {id}, acknowledged in an earlier run, applied again: {answer}"
+            );
+            retries += 1;
+            repeats_recognised += 1;
+        }
         // After each restart: files readable, every acknowledged sample there exactly once,
         // nothing duplicated.
         let files = every_parquet_file_readable(&state);
@@ -78,7 +118,6 @@ fn acknowledged_samples_survive_sigkill_exactly_once() {
         // Feed steadily until killed at a random moment.
         let kill_after = Duration::from_millis(30 + rng.below(400) as u64);
         let started = Instant::now();
-        let client = daemon.client(Some(KEY));
         let mut killed = false;
         while !killed {
             let mut body = String::new();
@@ -93,23 +132,23 @@ fn acknowledged_samples_survive_sigkill_exactly_once() {
                 batch.push((server, ts));
             }
             next_ts += 40;
+            let id = format!("feeder-{round}-{next_ts}");
             if started.elapsed() >= kill_after {
-                // Kill while a request is in flight about half the time.
+                // Kill while a request is in flight about half the time; the feeder does
+                // not know whether it landed and retries it after the restart.
                 let pid = daemon.id() as i32;
                 let killer = std::thread::spawn(move || {
                     std::thread::sleep(Duration::from_micros(300));
                     unsafe { libc::kill(pid, libc::SIGKILL) };
                 });
-                if let Some(a) = client.try_post("/feed/data", "application/x-ndjson", body) {
-                    if a.status == 200 {
-                        acked.extend(batch);
-                    }
-                }
+                let _ = post(&client, &id, &body);
                 killer.join().unwrap();
+                in_flight = Some((id, body, batch));
                 killed = true;
-            } else if let Some(a) = client.try_post("/feed/data", "application/x-ndjson", body) {
+            } else if let Some(a) = post(&client, &id, &body) {
                 assert_eq!(a.status, 200, "{}", a.text());
                 acked.extend(batch);
+                sent.push((id, body));
             }
         }
         assert!(
@@ -117,19 +156,31 @@ fn acknowledged_samples_survive_sigkill_exactly_once() {
             "SIGKILL"
         );
     }
-    // Final check after one more recovery.
-    let _daemon = Daemon::start(dir.path(), &config, port, &[("NORDIQ_API_KEY", KEY)]);
+    // Final check after one more recovery (and the last in-flight batch retried).
+    let daemon = Daemon::start(dir.path(), &config, port, &[("NORDIQ_API_KEY", KEY)]);
+    if let Some((id, body, batch)) = in_flight.take() {
+        let a = post(&daemon.client(Some(KEY)), &id, &body).expect("an answer");
+        assert_eq!(a.status, 200, "{}", a.text());
+        acked.extend(batch);
+    }
     let have = stored(&state, &metrics);
     for key in &acked {
         assert_eq!(have.get(key), Some(&1), "final: {key:?}");
     }
+    if let Some((key, n)) = have.iter().find(|(_, n)| **n > 1) {
+        panic!("final: {key:?} stored {n} times");
+    }
+    assert!(
+        repeats_recognised > rounds / 5,
+        "too few repeats recognised to mean anything: {repeats_recognised} of {retries} retries"
+    );
     assert!(
         acked.len() > 1000,
         "the test fed too little to mean anything: {}",
         acked.len()
     );
     eprintln!(
-        "{} acknowledged samples across {rounds} SIGKILLs, all present once",
+        "{} acknowledged samples across {rounds} SIGKILLs, all present once; {retries} batches retried, {repeats_recognised} recognised as repeats",
         acked.len()
     );
 }

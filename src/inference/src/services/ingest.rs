@@ -86,7 +86,10 @@ pub async fn apply(
         // Durable first: a sample is acknowledged only once the log holding it is fsynced.
         if let Some(buffer) = &app.buffer {
             if let Err(e) = buffer
-                .append(validated.samples.iter().map(|(_, s)| s))
+                .append_batch(
+                    validated.samples.iter().map(|(_, s)| s),
+                    batch_id.as_deref(),
+                )
                 .await
             {
                 app.store.release(reservation);

@@ -127,7 +127,9 @@ impl App {
             live: Mutex::new(live),
             live_saved_hour: AtomicI64::new(i64::MIN),
             drift: Mutex::new(Default::default()),
-            batch_ids: Mutex::new(nordiq_core::batch_ids::RecentBatchIds::new(100_000)),
+            batch_ids: Mutex::new(nordiq_core::batch_ids::RecentBatchIds::new(
+                nordiq_core::batch_ids::REMEMBERED,
+            )),
             forecaster: ArcSwap::from_pointee(forecaster),
             model: ModelState::new(model_path),
             jobs: Jobs::new(source),
