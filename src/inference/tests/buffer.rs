@@ -39,6 +39,9 @@ fn every_parquet_file_readable(state: &Path) -> usize {
     files
 }
 
+/// A batch whose answer the feeder never saw: its id, its body, the samples it holds.
+type Unanswered = (String, String, Vec<(String, i64)>);
+
 #[test]
 fn acknowledged_samples_survive_sigkill_exactly_once() {
     let dir = TempDir::new("sigkill");
@@ -62,7 +65,7 @@ fn acknowledged_samples_survive_sigkill_exactly_once() {
     let rounds = 50;
     // A feeder retries with the same X-NordIQ-Batch: the batch in flight at each kill (its
     // answer lost or not), and one acknowledged long ago (rolled into Parquet since).
-    let mut in_flight: Option<(String, String, Vec<(String, i64)>)> = None;
+    let mut in_flight: Option<Unanswered> = None;
     let mut sent: Vec<(String, String)> = Vec::new();
     let (mut retries, mut repeats_recognised) = (0usize, 0usize);
     let post = |client: &Client, id: &str, body: &str| {
