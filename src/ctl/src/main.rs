@@ -15,6 +15,7 @@ use nordiq_core::config::Config;
 use nordiq_runtime::auth::{self, resolve_key, KeyEnv};
 use nordiq_runtime::client::{base_url_for_listen, ApiClient, ClientError};
 use nordiq_runtime::exit::{self, Fatal};
+use nordiq_runtime::keyring;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,18 +37,44 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+enum KeysAction {
+    /// Remove the named key NAME (it stops working at the daemon's next reload).
+    Revoke { name: String },
+}
+
+#[derive(Subcommand, Debug)]
 enum Command {
     /// Write a new random 256-bit API key to the key file (0600, or 0640 with --group).
+    ///
+    /// With --name and --scope: a named key with only those scopes instead. Its SHA-256 is
+    /// added to auth.keys_file and the key is printed once (give it to the client that
+    /// needs it; it is stored nowhere else). `systemctl reload nordiq-inference` to use it.
     Keygen {
-        /// Key file [default: auth.api_key_file from the config]
+        /// Key file [default: auth.api_key_file, or auth.keys_file with --name]
         #[arg(long, value_name = "PATH")]
         path: Option<PathBuf>,
         /// Make the file 0640 and owned by this group (e.g. nordiq).
         #[arg(long)]
         group: Option<String>,
-        /// Replace an existing key file.
+        /// Replace an existing key file (or, with --name, the key of that name).
         #[arg(long)]
         force: bool,
+        /// A named key (letters, digits, `-_.`): shown in the journal for its admin actions.
+        #[arg(long, requires = "scope")]
+        name: Option<String>,
+        /// What the named key may do: read (predictions, alerts, explain, historical,
+        /// metrics), ingest (feed, remote write), admin (training, models, reload); comma
+        /// separated.
+        #[arg(long, value_delimiter = ',', requires = "name")]
+        scope: Vec<String>,
+    },
+    /// The named keys of auth.keys_file (names, scopes, when made; never the keys).
+    Keys {
+        #[command(subcommand)]
+        action: Option<KeysAction>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// The NordIQ units (active state, PID, port, memory, CPU, uptime) and the daemon's
     /// health: model, servers, warm-up, last forecast refresh. Exit 0 when the daemon
@@ -138,6 +165,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// A key-file error with its exit code: usage for what the operator can fix by the
+/// command line, config for a bad keys file, I/O otherwise.
+fn key_failure(e: auth::KeyError) -> anyhow::Error {
+    let code = match e {
+        auth::KeyError::Exists { .. }
+        | auth::KeyError::NoSuchGroup(_)
+        | auth::KeyError::NameTaken { .. }
+        | auth::KeyError::BadName(_) => exit::USAGE,
+        auth::KeyError::BadKeysFile { .. } => exit::CONFIG,
+        _ => exit::IO_ERR,
+    };
+    failure(code, e.to_string())
+}
+
 /// An error that ends the command with `code` (the rest end with 70).
 fn failure(code: i32, message: impl Into<String>) -> anyhow::Error {
     anyhow!(Fatal::new(code, message.into()))
@@ -203,18 +244,70 @@ fn check(
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let config = load_config(&cli)?;
     match &cli.command {
-        Command::Keygen { path, group, force } => {
+        Command::Keygen {
+            path,
+            group,
+            force,
+            name: Some(name),
+            scope,
+        } => {
+            let path = path
+                .clone()
+                .unwrap_or_else(|| config.auth.keys_file.clone());
+            let scopes = keyring::Scopes::parse(scope.iter().map(String::as_str))
+                .map_err(|e| failure(exit::USAGE, e))?;
+            let now = nordiq_core::timefmt::format_ms(nordiq_core::timefmt::now_ms());
+            let key = keyring::add_key(&path, name, scopes, group.as_deref(), *force, &now)
+                .map_err(key_failure)?;
+            eprintln!(
+                "added key `{name}` (scopes {scopes}) to {}; the key, shown once:",
+                path.display()
+            );
+            println!("{key}");
+            eprintln!("reload nordiq-inference to use it: systemctl reload nordiq-inference");
+            Ok(exit::OK)
+        }
+        Command::Keys { action, json } => {
+            let path = &config.auth.keys_file;
+            match action {
+                Some(KeysAction::Revoke { name }) => {
+                    if !keyring::revoke_key(path, name).map_err(key_failure)? {
+                        return Err(failure(
+                            exit::DATA_ERR,
+                            format!("no key named `{name}` in {}", path.display()),
+                        ));
+                    }
+                    println!("revoked `{name}`; systemctl reload nordiq-inference to apply it");
+                }
+                None => {
+                    let keys = keyring::list_keys(path).map_err(key_failure)?;
+                    if *json {
+                        println!("{}", serde_json::to_string_pretty(&keys)?);
+                    } else if keys.is_empty() {
+                        println!("no named keys in {}", path.display());
+                    } else {
+                        println!("{:<24} {:<20} CREATED", "NAME", "SCOPES");
+                        for k in keys {
+                            println!(
+                                "{:<24} {:<20} {}",
+                                k.name,
+                                k.scopes.join(","),
+                                k.created.unwrap_or_default()
+                            );
+                        }
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
+        Command::Keygen {
+            path, group, force, ..
+        } => {
             let path = path
                 .clone()
                 .unwrap_or_else(|| config.auth.api_key_file.clone());
             let key = auth::generate_key().map_err(|e| failure(exit::SOFTWARE, e.to_string()))?;
-            auth::write_key_file(&path, &key, group.as_deref(), *force).map_err(|e| {
-                let code = match e {
-                    auth::KeyError::Exists { .. } | auth::KeyError::NoSuchGroup(_) => exit::USAGE,
-                    _ => exit::IO_ERR,
-                };
-                failure(code, e.to_string())
-            })?;
+            auth::write_key_file(&path, &key, group.as_deref(), *force).map_err(key_failure)?;
             let mode = if group.is_some() { "0640" } else { "0600" };
             println!(
                 "wrote a new 256-bit API key to {} (mode {mode})",

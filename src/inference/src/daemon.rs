@@ -7,7 +7,8 @@ use crate::handlers;
 use crate::services::{forecast_loop, live, reload};
 use crate::state::{App, ConfigSource};
 use anyhow::Context;
-use nordiq_runtime::auth::{resolve_key, KeyEnv};
+use nordiq_runtime::auth::KeyEnv;
+use nordiq_runtime::keyring::Keyring;
 use nordiq_runtime::lifecycle::{Lifecycle, Service};
 use nordiq_runtime::logging::LogHandle;
 use std::sync::Arc;
@@ -91,28 +92,30 @@ fn try_reload(app: &App, source: &ConfigSource, log: &LogHandle) -> Result<Strin
     let old = app.config.load_full();
     let restart_only = old.restart_only_differences(&new);
     let merged = old.with_restart_only_from(&new);
-    let key = resolve_key(&KeyEnv::from_process(), &merged.auth.api_key_file)
-        .map_err(|e| e.to_string())?;
-    if key.is_none() && !merged.auth.allow_anonymous {
+    let keys = Keyring::load(
+        &KeyEnv::from_process(),
+        &merged.auth.api_key_file,
+        &merged.auth.keys_file,
+    )
+    .map_err(|e| e.to_string())?;
+    if keys.is_empty() && !merged.auth.allow_anonymous {
         return Err(format!(
-            "no API key would be left (none at {} and allow_anonymous = false)",
-            merged.auth.api_key_file.display()
+            "no API key would be left (none at {} or in {}, and allow_anonymous = false)",
+            merged.auth.api_key_file.display(),
+            merged.auth.keys_file.display()
         ));
     }
     log.set_level(&merged.log.level)
         .map_err(|e| e.to_string())?;
-    let key_source = key
-        .as_ref()
-        .map(|k| k.source.to_string())
-        .unwrap_or_else(|| "none (anonymous)".into());
-    app.key.store(Arc::new(key));
+    let key_origin = keys.origin.clone();
+    app.keys.store(Arc::new(keys));
     if let Some(buffer) = &app.buffer {
         buffer.set_settings(merged.buffer.clone());
     }
     app.config.store(Arc::new(merged));
     reload::rebuild_baseline(app);
     app.refresh_requested.notify_one();
-    let mut notes = format!("key from {key_source}");
+    let mut notes = key_origin;
     if !restart_only.is_empty() {
         notes.push_str(&format!(
             "; changes to {} take effect at the next restart",

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use nordiq_core::api::ErrorBody;
+use nordiq_runtime::keyring::Scope;
 use std::sync::Arc;
 
 /// A failed request: its status and what to tell the client (as `{"error": …}`).
@@ -78,20 +79,57 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
     }
 }
 
-/// Middleware: the routes behind it need the configured API key.
-pub async fn require_key(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let key = app.key.load();
-    let Some(key) = key.as_ref() else {
+/// Whether `headers` carry a key with `scope`: `Ok(Some(name))` for the key's name,
+/// `Ok(None)` when no key is configured (anonymous access), else the refusal — 401 for a
+/// missing or unknown key, 403 for a known key without the scope.
+pub fn authorize(app: &App, headers: &HeaderMap, scope: Scope) -> Result<Option<String>, ApiError> {
+    let keys = app.keys.load();
+    if keys.is_empty() {
         // No key configured: the daemon only starts so when allow_anonymous = true.
-        return next.run(request).await;
-    };
-    match presented_key(request.headers()) {
-        Some(presented) if key.matches(presented) => next.run(request).await,
-        Some(_) => error(StatusCode::UNAUTHORIZED, "wrong X-API-Key"),
-        None => error(
+        return Ok(None);
+    }
+    let Some(presented) = presented_key(headers) else {
+        return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "missing X-API-Key header (the key is in the key file, see `nordiqctl keygen`)",
-        ),
+        ));
+    };
+    match keys.find(presented) {
+        None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong X-API-Key")),
+        Some(key) if !key.scopes.contains(scope) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "key `{}` has scopes [{}]; this needs `{}` (nordiqctl keygen --name NAME --scope {})",
+                key.name,
+                key.scopes,
+                scope.name(),
+                scope.name()
+            ),
+        )),
+        Some(key) => Ok(Some(key.name.clone())),
+    }
+}
+
+/// Middleware: the routes behind it need a key with `scope`. Admin actions (anything but
+/// GET) are logged with the key's name, never the key.
+pub async fn require_scope(
+    State((app, scope)): State<(Arc<App>, Scope)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match authorize(&app, request.headers(), scope) {
+        Ok(name) => {
+            if scope == Scope::Admin && request.method() != axum::http::Method::GET {
+                tracing::info!(
+                    key = name.as_deref().unwrap_or("anonymous"),
+                    method = %request.method(),
+                    path = request.uri().path(),
+                    "admin request"
+                );
+            }
+            next.run(request).await
+        }
+        Err(refused) => refused.into_response(),
     }
 }
 

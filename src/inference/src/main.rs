@@ -7,8 +7,9 @@ use nordiq_core::config::Config;
 use nordiq_inference::daemon;
 use nordiq_inference::services::{live, model_loading, refill};
 use nordiq_inference::state::{App, ConfigSource};
-use nordiq_runtime::auth::{self, resolve_key, KeyEnv};
+use nordiq_runtime::auth::{self, KeyEnv};
 use nordiq_runtime::exit::{self, Fatal, OrExit};
+use nordiq_runtime::keyring::Keyring;
 use nordiq_runtime::lifecycle::{prepare, Prepared};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,7 +93,7 @@ fn main() -> ExitCode {
         Err(f) => return fail(f.code, f),
     };
 
-    let key = match load_key(&config, &source) {
+    let key = match load_keys(&config, &source) {
         Ok(k) => k,
         Err(e) => {
             tracing::error!(error = %e, "no usable API key");
@@ -166,25 +167,27 @@ fn main() -> ExitCode {
     }
 }
 
-/// The key by precedence; in dev mode one is created when none exists.
-fn load_key(config: &Config, source: &ConfigSource) -> Result<Option<auth::ApiKey>, String> {
+/// The keys: the single key by precedence (in dev mode one is created when none exists)
+/// and the named keys of `auth.keys_file`.
+fn load_keys(config: &Config, source: &ConfigSource) -> Result<Keyring, String> {
     let env = KeyEnv::from_process();
-    let file = &config.auth.api_key_file;
-    let mut key = resolve_key(&env, file).map_err(|e| e.to_string())?;
-    if key.is_none() && matches!(source, ConfigSource::Dev(_)) {
+    let (file, keys_file) = (&config.auth.api_key_file, &config.auth.keys_file);
+    let mut keys = Keyring::load(&env, file, keys_file).map_err(|e| e.to_string())?;
+    if keys.is_empty() && matches!(source, ConfigSource::Dev(_)) {
         let secret = auth::generate_key().map_err(|e| e.to_string())?;
         auth::write_key_file(file, &secret, None, false).map_err(|e| e.to_string())?;
         tracing::info!(path = %file.display(), "generated a development API key");
-        key = resolve_key(&env, file).map_err(|e| e.to_string())?;
+        keys = Keyring::load(&env, file, keys_file).map_err(|e| e.to_string())?;
     }
-    match &key {
-        Some(k) => tracing::info!(source = %k.source, "API key loaded"),
-        None if config.auth.allow_anonymous => {
-            tracing::warn!("no API key: serving anonymously (auth.allow_anonymous = true)")
+    if keys.is_empty() {
+        if !config.auth.allow_anonymous {
+            return Err(auth::KeyError::Missing(file.clone()).to_string());
         }
-        None => return Err(auth::KeyError::Missing(file.clone()).to_string()),
+        tracing::warn!("no API key: serving anonymously (auth.allow_anonymous = true)");
+    } else {
+        tracing::info!(keys = %keys.origin, "API keys loaded");
     }
-    Ok(key)
+    Ok(keys)
 }
 
 fn check_config(config: &Config, source: &ConfigSource) -> ExitCode {
@@ -222,8 +225,13 @@ fn check_config(config: &Config, source: &ConfigSource) -> ExitCode {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    match resolve_key(&KeyEnv::from_process(), &config.auth.api_key_file) {
-        Ok(Some(k)) => println!("  API key from {}", k.source),
+    let keys = Keyring::load(
+        &KeyEnv::from_process(),
+        &config.auth.api_key_file,
+        &config.auth.keys_file,
+    );
+    match keys.map(|k| (!k.is_empty()).then_some(k)) {
+        Ok(Some(k)) => println!("  {}", k.origin),
         Ok(None) if config.auth.allow_anonymous => {
             println!("  no API key; anonymous access allowed")
         }

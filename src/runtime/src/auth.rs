@@ -81,6 +81,14 @@ pub enum KeyError {
     },
     #[error("no group named `{0}`")]
     NoSuchGroup(String),
+    #[error("keys file {path}: {message}")]
+    BadKeysFile { path: PathBuf, message: String },
+    #[error(
+        "a key named `{name}` exists in {path}; pass --force to replace it, or pick another name"
+    )]
+    NameTaken { name: String, path: PathBuf },
+    #[error("`{0}` is not a usable key name (letters, digits, `-_.`, at most 64 characters, not `default`)")]
+    BadName(String),
     #[error("cannot read random bytes from the OS: {0}")]
     Random(String),
 }
@@ -171,15 +179,25 @@ pub fn write_key_file(
     group: Option<&str>,
     force: bool,
 ) -> Result<(), KeyError> {
-    let werr = |error| KeyError::Write {
-        path: path.to_path_buf(),
-        error,
-    };
     if path.exists() && !force {
         return Err(KeyError::Exists {
             path: path.to_path_buf(),
         });
     }
+    write_private_file(path, format!("{key}\n").as_bytes(), group)
+}
+
+/// Writes `contents` to `path` atomically (temp file, fsync, rename, fsync of the
+/// directory): mode 0600, or 0640 owned by `group` when given.
+pub fn write_private_file(
+    path: &Path,
+    contents: &[u8],
+    group: Option<&str>,
+) -> Result<(), KeyError> {
+    let werr = |error| KeyError::Write {
+        path: path.to_path_buf(),
+        error,
+    };
     let gid = match group {
         Some(name) => Some(group_id(name)?),
         None => None,
@@ -202,8 +220,7 @@ pub fn write_key_file(
         .open(&tmp)
         .map_err(werr)?;
     let result = (|| {
-        file.write_all(key.as_bytes())?;
-        file.write_all(b"\n")?;
+        file.write_all(contents)?;
         if let Some(gid) = gid {
             std::os::unix::fs::fchown(&file, None, Some(gid))?;
             file.set_permissions(std::fs::Permissions::from_mode(0o640))?;

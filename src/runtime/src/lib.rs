@@ -11,6 +11,7 @@ pub mod cli;
 pub mod client;
 pub mod exit;
 pub mod job_store;
+pub mod keyring;
 pub mod lifecycle;
 pub mod logging;
 pub mod model_store;

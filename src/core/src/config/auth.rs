@@ -1,4 +1,5 @@
-//! `[auth]`: where the API key comes from.
+//! `[auth]`: where the API keys come from: the single all-scopes key, and the named keys
+//! with scopes (`keys_file`, SHA-256 digests only).
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -7,6 +8,8 @@ use std::path::PathBuf;
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     pub api_key_file: PathBuf,
+    /// Named keys with scopes (TOML, `nordiqctl keygen --name … --scope …`); absent is fine.
+    pub keys_file: PathBuf,
     pub allow_anonymous: bool,
 }
 
@@ -14,6 +17,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             api_key_file: PathBuf::from("/etc/nordiq/api-key"),
+            keys_file: PathBuf::from("/etc/nordiq/api-keys.toml"),
             allow_anonymous: false,
         }
     }

@@ -205,6 +205,7 @@ impl Config {
         let mut config = Config::default();
         config.paths.state_dir = dir.join(".nordiq");
         config.auth.api_key_file = dir.join(".nordiq_key");
+        config.auth.keys_file = dir.join(".nordiq_keys.toml");
         config
     }
 

@@ -1,26 +1,28 @@
 //! `GET /metrics`: gathers the daemon's figures and the latest forecast set and renders
-//! them with `nordiq_core::exposition`. Needs the key unless `prometheus.require_key =
+//! them with `nordiq_core::exposition`. Needs a `read` key unless `prometheus.require_key =
 //! false` (Prometheus sends it as `Authorization: Bearer` or an `X-API-Key` header).
 
-use crate::error::{error, presented_key};
+use crate::error::{authorize, error};
 use crate::state::App;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use nordiq_core::exposition::{render, Health};
+use nordiq_runtime::keyring::Scope;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     let config = app.config.load_full();
     if config.prometheus.require_key {
-        if let Some(key) = app.key.load().as_ref() {
-            if !presented_key(&headers).is_some_and(|k| key.matches(k)) {
-                return error(
-                    StatusCode::UNAUTHORIZED,
-                    "GET /metrics needs the API key (Authorization: Bearer KEY or X-API-Key), or prometheus.require_key = false",
-                );
+        if let Err(refused) = authorize(&app, &headers, Scope::Read) {
+            if refused.status == StatusCode::FORBIDDEN {
+                return refused.into_response();
             }
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "GET /metrics needs a key with the `read` scope (Authorization: Bearer KEY or X-API-Key), or prometheus.require_key = false",
+            );
         }
     }
     let set = app.forecasts.load_full();

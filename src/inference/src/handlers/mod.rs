@@ -8,7 +8,7 @@ mod metrics;
 mod remote_write;
 mod v23;
 
-use crate::error::{error, require_key};
+use crate::error::{error, require_scope};
 use crate::state::App;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -20,6 +20,7 @@ use bytes::Bytes;
 use nordiq_core::api::StatusResponse;
 use nordiq_core::timefmt::now_ms;
 use nordiq_model::Forecaster;
+use nordiq_runtime::keyring::Scope;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,27 +28,33 @@ use std::time::Duration;
 /// How long `POST /admin/refresh` waits for the refresh it asked for.
 const REFRESH_WAIT: Duration = Duration::from_secs(60);
 
+/// Every route and the scope its key needs (docs/security.md lists the same).
 pub fn router(app: Arc<App>) -> Router {
-    let protected = Router::new()
+    let scoped =
+        |scope: Scope| middleware::from_fn_with_state((Arc::clone(&app), scope), require_scope);
+    let read = Router::new()
         .route("/status", get(status))
-        .route("/feed/data", post(feed::feed))
-        .route("/api/v1/write", post(remote_write::write))
         .route("/predictions/current", get(predictions_current))
         .route("/predictions/{server}", get(prediction_for_server))
         .route("/alerts/active", get(alerts_active))
-        .route("/admin/refresh", post(admin_refresh))
         .route("/explain/{server}", get(explain))
-        .merge(admin::routes())
         .merge(historical::routes())
-        .route_layer(middleware::from_fn_with_state(
-            Arc::clone(&app),
-            require_key,
-        ));
+        .route_layer(scoped(Scope::Read));
+    let ingest = Router::new()
+        .route("/feed/data", post(feed::feed))
+        .route("/api/v1/write", post(remote_write::write))
+        .route_layer(scoped(Scope::Ingest));
+    let admin = Router::new()
+        .route("/admin/refresh", post(admin_refresh))
+        .merge(admin::routes())
+        .route_layer(scoped(Scope::Admin));
     Router::new()
         .route("/health", get(health))
-        // Checks the key itself: `prometheus.require_key` can turn that off.
+        // Checks the `read` scope itself: `prometheus.require_key` can turn that off.
         .route("/metrics", get(metrics::metrics))
-        .merge(protected)
+        .merge(read)
+        .merge(ingest)
+        .merge(admin)
         .fallback(not_found)
         .with_state(app)
 }

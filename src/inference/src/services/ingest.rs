@@ -165,7 +165,7 @@ mod tests {
         let bins = live::load(&config);
         App::new(
             config,
-            None,
+            nordiq_runtime::keyring::Keyring::default(),
             None,
             ConfigSource::Dev(dir.path().to_path_buf()),
             initial,

@@ -21,7 +21,7 @@ use nordiq_core::config::Config;
 use nordiq_core::window::WindowShape;
 use nordiq_model::serving::Serving;
 use nordiq_model::Forecaster;
-use nordiq_runtime::auth::ApiKey;
+use nordiq_runtime::keyring::Keyring;
 use nordiq_runtime::systemd::Notifier;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -73,7 +73,8 @@ pub struct Counters {
 
 pub struct App {
     pub config: ArcSwap<Config>,
-    pub key: ArcSwap<Option<ApiKey>>,
+    /// The keys requests are checked against (empty: anonymous access).
+    pub keys: ArcSwap<Keyring>,
     pub store: WindowStore,
     /// The data buffer (None when `buffer.enabled = false`).
     pub buffer: Option<nordiq_buffer::Buffer>,
@@ -111,7 +112,7 @@ impl App {
     /// from (`services::model_loading::initial`), `live` the saved live-accuracy bins.
     pub fn new(
         config: Config,
-        key: Option<ApiKey>,
+        keys: Keyring,
         buffer: Option<nordiq_buffer::Buffer>,
         source: ConfigSource,
         serving: (Serving, Option<std::path::PathBuf>),
@@ -135,7 +136,7 @@ impl App {
             jobs: Jobs::new(source),
             forecasts: ArcSwap::from_pointee(forecasts),
             config: ArcSwap::from_pointee(config),
-            key: ArcSwap::from_pointee(key),
+            keys: ArcSwap::from_pointee(keys),
             counters: Counters::default(),
             refresh_requested: Notify::new(),
             refresh_started: AtomicU64::new(0),
