@@ -31,6 +31,22 @@ pub struct Health {
     pub live: Option<crate::api::LiveReport>,
     /// The latest drift check.
     pub drift: crate::drift::DriftState,
+    /// The HTTP listener: open connections, and what it shed.
+    pub http: HttpHealth,
+}
+
+/// What the accept loop and the body budget did (overload shedding).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpHealth {
+    pub connections_open: u64,
+    pub connections_accepted_total: u64,
+    /// Refused: the daemon had `server.max_connections` open (503).
+    pub shed_full_total: u64,
+    /// Refused: the client address had `server.max_connections_per_client` open (429).
+    pub shed_client_total: u64,
+    /// Refused: the bodies being read passed `server.max_inflight_body_bytes` (503).
+    pub shed_body_total: u64,
+    pub tls_handshake_failures_total: u64,
 }
 
 fn escape(value: &str) -> String {
@@ -195,6 +211,24 @@ pub fn render(config: &Config, health: &Health, assessed: &[Assessed]) -> String
         health.late_samples_total as f64,
     );
     simple(
+        "nordiq_http_connections_open",
+        "gauge",
+        "Open HTTP connections.",
+        health.http.connections_open as f64,
+    );
+    simple(
+        "nordiq_http_connections_accepted_total",
+        "counter",
+        "HTTP connections admitted.",
+        health.http.connections_accepted_total as f64,
+    );
+    simple(
+        "nordiq_http_tls_handshake_failures_total",
+        "counter",
+        "TLS handshakes that failed or timed out.",
+        health.http.tls_handshake_failures_total as f64,
+    );
+    simple(
         "nordiq_servers",
         "gauge",
         "Servers with a rolling window.",
@@ -251,6 +285,19 @@ pub fn render(config: &Config, health: &Health, assessed: &[Assessed]) -> String
         "nordiq_model_info{{model_id=\"{}\"}} 1",
         escape(&health.model_id)
     );
+    family(
+        &mut out,
+        "nordiq_http_shed_total",
+        "counter",
+        "Connections and requests refused to shed load, by reason.",
+    );
+    for (reason, n) in [
+        ("max_connections", health.http.shed_full_total),
+        ("max_connections_per_client", health.http.shed_client_total),
+        ("max_inflight_body_bytes", health.http.shed_body_total),
+    ] {
+        let _ = writeln!(out, "nordiq_http_shed_total{{reason=\"{reason}\"}} {n}");
+    }
     family(
         &mut out,
         "nordiq_model_reloads_total",

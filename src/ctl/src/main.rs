@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use nordiq_core::api::{ActiveAlerts, PredictionsCurrent};
 use nordiq_core::config::Config;
 use nordiq_runtime::auth::{self, resolve_key, KeyEnv};
-use nordiq_runtime::client::{base_url_for_listen, ApiClient, ClientError};
+use nordiq_runtime::client::{ApiClient, ClientError};
 use nordiq_runtime::exit::{self, Fatal};
 use nordiq_runtime::keyring;
 use std::path::PathBuf;
@@ -194,11 +194,12 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 fn client(cli: &Cli, config: &Config) -> anyhow::Result<ApiClient> {
     let key = resolve_key(&KeyEnv::from_process(), &config.auth.api_key_file)
         .map_err(|e| failure(exit::CONFIG, e.to_string()))?;
-    let url = cli
-        .url
-        .clone()
-        .unwrap_or_else(|| base_url_for_listen(&config.server.listen));
-    Ok(ApiClient::new(&url, key.map(|k| k.expose().to_string())))
+    nordiq_runtime::client::for_daemon(
+        config,
+        cli.url.as_deref(),
+        key.map(|k| k.expose().to_string()),
+    )
+    .map_err(|e| failure(exit::CONFIG, e.to_string()))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

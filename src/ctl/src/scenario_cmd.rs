@@ -33,7 +33,7 @@ pub fn run(
     key: Option<String>,
 ) -> anyhow::Result<i32> {
     let url = args.simulator_url.clone().unwrap_or_else(|| {
-        nordiq_runtime::client::base_url_for_listen(&config.sources.simulator.listen)
+        nordiq_runtime::client::base_url_for_listen(&config.sources.simulator.listen, false)
     });
     let client = ApiClient::new(&url, key);
     let runtime = crate::runtime()?;

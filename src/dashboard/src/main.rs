@@ -11,6 +11,7 @@ use clap::Parser;
 use nordiq_core::config::Config;
 use nordiq_runtime::auth::{resolve_key, ApiKey, KeyEnv};
 use nordiq_runtime::exit::{self, Fatal, OrExit};
+use nordiq_runtime::serve::Serving;
 use nordiq_runtime::lifecycle::{prepare, Lifecycle, Prepared, Service};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -109,17 +110,26 @@ fn main() -> ExitCode {
             "no API key: nordiq-inference will answer 401 unless it allows anonymous access"
         );
     }
+    let serving = match Serving::from_config(&config) {
+        Ok(s) => s,
+        Err(e) => return fail(exit::CONFIG, format!("cannot set up TLS: {e}")),
+    };
+    let dash = match web::Dash::new(config, key) {
+        Ok(d) => d,
+        Err(e) => return fail(exit::CONFIG, format!("cannot set up TLS to nordiq-inference: {e}")),
+    };
     let result = runtime.block_on(async {
         let listener = nordiq_runtime::systemd::listener(
             activation.listeners.into_iter().next(),
-            &config.dashboard.listen,
+            &dash.config.load().dashboard.listen,
             "set dashboard.listen or --listen",
         )
         .await?;
         serve(
             args,
-            web::Dash::new(config, key),
+            dash,
             listener,
+            serving,
             activation.watchdog,
             log,
         )
@@ -136,6 +146,7 @@ fn main() -> ExitCode {
 struct Dashboard {
     args: Args,
     dash: Arc<web::Dash>,
+    serving: Serving,
     log: nordiq_runtime::logging::LogHandle,
 }
 
@@ -152,8 +163,18 @@ impl Service for Dashboard {
         self.log
             .set_level(&config.log.level)
             .map_err(|e| e.to_string())?;
-        self.dash.replace(config, key);
-        Ok("configuration and key re-read".into())
+        self.dash.replace(config, key).map_err(|e| e.to_string())?;
+        let mut notes = String::from("configuration and key re-read");
+        match self.serving.reload_tls(&self.dash.config.load()) {
+            Ok(Some(tls)) => notes.push_str(&format!("; {tls}")),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(format!(
+                    "{notes}; but the new TLS certificate was refused: {e} (the running certificate stays)"
+                ))
+            }
+        }
+        Ok(notes)
     }
 }
 
@@ -161,6 +182,7 @@ async fn serve(
     args: Args,
     dash: Arc<web::Dash>,
     listener: tokio::net::TcpListener,
+    serving: Serving,
     watchdog: Option<Duration>,
     log: nordiq_runtime::logging::LogHandle,
 ) -> anyhow::Result<()> {
@@ -170,10 +192,18 @@ async fn serve(
         inference = %web::inference_url(&dash.config.load()),
         "ready"
     );
-    lifecycle.serve_http(listener, web::router(Arc::clone(&dash)));
+    lifecycle.serve_http(listener, web::router(Arc::clone(&dash)), serving.clone());
     let drain = Duration::from_secs(dash.config.load().server.shutdown_timeout_seconds);
     lifecycle
-        .run(Arc::new(Dashboard { args, dash, log }), drain)
+        .run(
+            Arc::new(Dashboard {
+                args,
+                dash,
+                serving,
+                log,
+            }),
+            drain,
+        )
         .await;
     tracing::info!("stopped");
     Ok(())

@@ -15,6 +15,7 @@ use nordiq_core::api::PredictionsCurrent;
 use nordiq_core::config::Config;
 use nordiq_runtime::auth::ApiKey;
 use nordiq_runtime::client::{query_escape, ApiClient};
+use nordiq_runtime::tls::TlsError;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,37 +49,43 @@ pub struct Dash {
 }
 
 impl Dash {
-    pub fn new(config: Config, key: Option<ApiKey>) -> Arc<Dash> {
-        let client = client_for(&config, key.as_ref());
-        Arc::new(Dash {
+    /// Fails when the `[tls]` client files (CA, client certificate) cannot be used.
+    pub fn new(config: Config, key: Option<ApiKey>) -> Result<Arc<Dash>, TlsError> {
+        let client = client_for(&config, key.as_ref())?;
+        Ok(Arc::new(Dash {
             config: ArcSwap::from_pointee(config),
             key: ArcSwap::from_pointee(key),
             client: ArcSwap::from_pointee(client),
             sessions: Mutex::new(HashMap::new()),
-        })
+        }))
     }
 
-    /// After a reload: new config and key, a client that uses them.
-    pub fn replace(&self, config: Config, key: Option<ApiKey>) {
-        self.client
-            .store(Arc::new(client_for(&config, key.as_ref())));
+    /// After a reload: new config and key, a client that uses them (refused, the running
+    /// ones kept, when the `[tls]` client files cannot be used).
+    pub fn replace(&self, config: Config, key: Option<ApiKey>) -> Result<(), TlsError> {
+        let client = client_for(&config, key.as_ref())?;
+        self.client.store(Arc::new(client));
         self.config.store(Arc::new(config));
         self.key.store(Arc::new(key));
+        Ok(())
     }
 }
 
 /// Where the daemon answers: `dashboard.inference_url`, else from `server.listen`.
 pub fn inference_url(config: &Config) -> String {
     if config.dashboard.inference_url.is_empty() {
-        nordiq_runtime::client::base_url_for_listen(&config.server.listen)
+        nordiq_runtime::client::base_url_for_listen(&config.server.listen, config.tls.files_set())
     } else {
         config.dashboard.inference_url.clone()
     }
 }
 
-fn client_for(config: &Config, key: Option<&ApiKey>) -> ApiClient {
-    ApiClient::new(&inference_url(config), key.map(|k| k.expose().to_string()))
-        .with_timeout(Duration::from_secs(60))
+/// The client to the daemon, with the `[tls]` CA and client certificate.
+fn client_for(config: &Config, key: Option<&ApiKey>) -> Result<ApiClient, TlsError> {
+    let key = key.map(|k| k.expose().to_string());
+    let url = inference_url(config);
+    Ok(nordiq_runtime::client::for_daemon(config, Some(&url), key)?
+        .with_timeout(Duration::from_secs(60)))
 }
 
 pub fn router(dash: Arc<Dash>) -> Router {

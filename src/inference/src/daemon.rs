@@ -9,6 +9,7 @@ use crate::state::{App, ConfigSource};
 use anyhow::Context;
 use nordiq_runtime::auth::KeyEnv;
 use nordiq_runtime::keyring::Keyring;
+use nordiq_runtime::serve::Serving;
 use nordiq_runtime::lifecycle::{Lifecycle, Service};
 use nordiq_runtime::logging::LogHandle;
 use std::sync::Arc;
@@ -18,6 +19,8 @@ use tokio::net::TcpListener;
 /// The inference daemon as the lifecycle sees it.
 struct Inference {
     app: Arc<App>,
+    /// TLS and limits of the listener (the certificate reloads on SIGHUP).
+    serving: Serving,
     source: ConfigSource,
     log: LogHandle,
     /// The forecast loop beats every second; silent this long, it is stuck.
@@ -41,7 +44,15 @@ impl Service for Inference {
     /// main loop → READY=1. A config that fails to load or validate is refused and the
     /// running one kept; so is a model that fails validation (the old one keeps serving).
     async fn reload(self: Arc<Self>) -> Result<String, String> {
-        let outcome = try_reload(&self.app, &self.source, &self.log);
+        let outcome = try_reload(&self.app, &self.source, &self.log).and_then(|notes| {
+            match self.serving.reload_tls(&self.app.config.load()) {
+                Ok(Some(tls)) => Ok(format!("{notes}; {tls}")),
+                Ok(None) => Ok(notes),
+                Err(e) => Err(format!(
+                    "{notes}; but the new TLS certificate was refused: {e} (the running certificate stays)"
+                )),
+            }
+        });
         reload::reload_model(&self.app, reload::Candidate::Current).await;
         outcome
     }
@@ -50,6 +61,7 @@ impl Service for Inference {
 pub async fn run(
     app: Arc<App>,
     listener: TcpListener,
+    serving: Serving,
     watchdog: Option<Duration>,
     log: LogHandle,
     source: ConfigSource,
@@ -65,13 +77,18 @@ pub async fn run(
         watchdog_ms = watchdog.map(|w| w.as_millis() as u64),
         "ready"
     );
-    lifecycle.serve_http(listener, handlers::router(Arc::clone(&app)));
+    let serving = Serving {
+        stats: Arc::clone(&app.http),
+        ..serving
+    };
+    lifecycle.serve_http(listener, handlers::router(Arc::clone(&app)), serving.clone());
     let stale_after_ms = watchdog
         .map(|w| w.as_millis().max(10_000) as i64)
         .unwrap_or(i64::MAX);
     let drain = Duration::from_secs(app.config.load().server.shutdown_timeout_seconds);
     let service = Arc::new(Inference {
         app: Arc::clone(&app),
+        serving,
         source,
         log,
         stale_after_ms,

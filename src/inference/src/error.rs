@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use nordiq_core::api::ErrorBody;
 use nordiq_runtime::keyring::Scope;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// A failed request: its status and what to tell the client (as `{"error": …}`).
@@ -48,11 +49,12 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// The body of a request whose `Content-Encoding`, when it names one, must be `encoding`:
-/// 415 saying `expected` when it names another, else [`read_body`].
+/// 415 saying `expected` when it names another, else [`read_body`] within
+/// `server.max_body_bytes`.
 pub async fn read_encoded_body(
+    app: &App,
     headers: &HeaderMap,
     body: Body,
-    limit: usize,
     encoding: &str,
     expected: &str,
 ) -> Result<Bytes, Response> {
@@ -61,22 +63,58 @@ pub async fn read_encoded_body(
             return Err(error(StatusCode::UNSUPPORTED_MEDIA_TYPE, expected));
         }
     }
-    read_body(body, limit).await
+    read_body(app, headers, body).await
 }
 
-/// The body, refused (413) above `limit` bytes.
-pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body larger than server.max_body_bytes = {limit}; split the batch"),
+/// The body: refused with 413 above `server.max_body_bytes`; with 503 and `Retry-After`
+/// when the bodies being read at once would pass `server.max_inflight_body_bytes` (what
+/// it declares, or the most it may be, is reserved while it is read); with 408 when the
+/// client takes longer than `server.body_read_timeout_seconds` to send it.
+pub async fn read_body(app: &App, headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
+    let server = &app.config.load().server;
+    let limit = server.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    let reserve = declared.unwrap_or(limit).clamp(1, limit).min(u32::MAX as usize) as u32;
+    let Ok(_permit) = Arc::clone(&app.body_budget).try_acquire_many_owned(reserve) else {
+        app.bodies_shed.fetch_add(1, Ordering::Relaxed);
+        let mut refused = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is reading as many request bodies as server.max_inflight_body_bytes allows; retry in a second",
+        );
+        refused
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return Err(refused);
+    };
+    let deadline = std::time::Duration::from_secs(server.body_read_timeout_seconds);
+    match tokio::time::timeout(deadline, Limited::new(body, limit).collect()).await {
+        Err(_) => Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body did not arrive within server.body_read_timeout_seconds = {}",
+                server.body_read_timeout_seconds
+            ),
         )),
-        Err(e) => Err(error(
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
+        Ok(Err(e)) => Err(error(
             StatusCode::BAD_REQUEST,
             format!("cannot read body: {e}"),
         )),
     }
+}
+
+fn too_large(limit: usize) -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("body larger than server.max_body_bytes = {limit}; split the batch"),
+    )
 }
 
 /// Whether `headers` carry a key with `scope`: `Ok(Some(name))` for the key's name,

@@ -110,6 +110,16 @@ fn main() -> ExitCode {
         );
     }
 
+    let serving = match nordiq_runtime::serve::Serving::from_config(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot set up TLS");
+            return fail(exit::CONFIG, format!("cannot set up TLS: {e}"));
+        }
+    };
+    if serving.https() {
+        tracing::info!(client_certificates = config.tls.client_ca().is_some(), "serving HTTPS");
+    }
     let result: Result<(), Fatal> = runtime.block_on(async {
         let listener = nordiq_runtime::systemd::listener(
             activation.listeners.into_iter().next(),
@@ -154,7 +164,7 @@ fn main() -> ExitCode {
                 Err(e) => tracing::error!(error = %e, "refilling windows from the buffer failed; starting cold"),
             }
         }
-        daemon::run(app, listener, activation.watchdog, log, source)
+        daemon::run(app, listener, serving, activation.watchdog, log, source)
             .await
             .or_exit(exit::SOFTWARE)
     });

@@ -19,7 +19,7 @@ use nordiq_metrics::scenario::Scenario;
 use nordiq_metrics::source::{SimSource, Source};
 use nordiq_metrics::spool::{Batch, Spool};
 use nordiq_runtime::auth::ApiKey;
-use nordiq_runtime::client::{base_url_for_listen, ApiClient};
+use nordiq_runtime::client::base_url_for_listen;
 use nordiq_runtime::exit::{self, Fatal, OrExit};
 use nordiq_runtime::lifecycle::{Lifecycle, Service};
 use std::path::Path;
@@ -38,7 +38,7 @@ pub struct Options {
 
 pub fn inference_url(config: &Config) -> String {
     if config.sources.inference_url.is_empty() {
-        base_url_for_listen(&config.server.listen)
+        base_url_for_listen(&config.server.listen, config.tls.files_set())
     } else {
         config.sources.inference_url.clone()
     }
@@ -103,8 +103,13 @@ pub async fn run(
     _log: nordiq_runtime::logging::LogHandle,
 ) -> Result<(), Fatal> {
     let url = inference_url(&config);
-    let client = ApiClient::new(&url, key.as_ref().map(|k| k.expose().to_string()))
-        .with_timeout(Duration::from_secs(10));
+    let client = nordiq_runtime::client::for_daemon(
+        &config,
+        Some(&url),
+        key.as_ref().map(|k| k.expose().to_string()),
+    )
+    .or_exit(exit::CONFIG)?
+    .with_timeout(Duration::from_secs(10));
     let spool_dir = config.paths.state_dir.join("spool").join("metrics");
     let spool = Spool::open(&spool_dir, config.sources.spool_max_bytes).or_exit(exit::IO_ERR)?;
     if !spool.is_empty() {
@@ -254,7 +259,12 @@ pub async fn run(
             key: key.clone().map(Arc::new),
         };
         tracing::info!(address = %listen, "scenario API listening");
-        lifecycle.serve_http(listener, scenario_api::router(api));
+        // The scenario API: plain HTTP on the simulator's (loopback) address, with the
+        // daemons' connection limits.
+        let serving = nordiq_runtime::serve::Serving::plain(nordiq_runtime::serve::Limits::from_config(
+            &config.server,
+        ));
+        lifecycle.serve_http(listener, scenario_api::router(api), serving);
     }
 
     // Delivery runs in its own task so a slow daemon never delays a reading.

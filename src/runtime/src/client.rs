@@ -1,9 +1,13 @@
-//! A small async HTTP/1.1 client for NordIQ's own API (nordiqctl, tests, benches), with
-//! keep-alive and the `X-API-Key` header.
+//! A small async HTTP/1.1 client for NordIQ's own API and the sources it reads
+//! (nordiqctl, the dashboard, nordiq-metrics, tests, benches): keep-alive, the `X-API-Key`
+//! header, `http://` and `https://` (rustls; the system roots plus a CA file, and a client
+//! certificate when the server requires one).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
+use crate::tls::{ClientTls, TlsError};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -45,19 +49,44 @@ pub struct ApiClient {
     base: String,
     key: Option<String>,
     timeout: Duration,
-    inner: Client<HttpConnector, Full<Bytes>>,
+    /// Extra headers on every request (`Authorization` for a source that needs it).
+    headers: Vec<(String, String)>,
+    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl ApiClient {
+    /// A client trusting the system roots for `https://` URLs.
     pub fn new(base: &str, key: Option<String>) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
+        ApiClient::build(base, key, crate::tls::system_client_config())
+    }
+
+    /// A client trusting the system roots and `tls.ca_file`, presenting `tls.identity`.
+    pub fn with_tls(base: &str, key: Option<String>, tls: &ClientTls) -> Result<Self, TlsError> {
+        Ok(ApiClient::build(base, key, crate::tls::client_config(tls)?))
+    }
+
+    fn build(base: &str, key: Option<String>, tls: rustls::ClientConfig) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         ApiClient {
             base: base.trim_end_matches('/').to_string(),
             key,
             timeout: Duration::from_secs(30),
+            headers: Vec::new(),
             inner: Client::builder(TokioExecutor::new()).build(connector),
         }
+    }
+
+    /// Sends `name: value` with every request (e.g. `Authorization: Basic …`).
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
@@ -104,6 +133,9 @@ impl ApiClient {
     ) -> Result<Answer, ClientError> {
         let url = format!("{}{}", self.base, path);
         let mut builder = Request::builder().method(method).uri(&url);
+        for (name, value) in &self.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
@@ -163,12 +195,29 @@ impl ApiClient {
     }
 }
 
-/// The base URL for a listen address: `0.0.0.0:8000` is reached on 127.0.0.1.
-pub fn base_url_for_listen(listen: &str) -> String {
+/// A client for nordiq-inference as `config` describes it: `url` when given, else from
+/// `server.listen` (`https` when `tls.cert_file` is set), trusting the system roots and
+/// `tls.ca_file`, presenting `tls.client_cert_file` when set.
+pub fn for_daemon(
+    config: &nordiq_core::config::Config,
+    url: Option<&str>,
+    key: Option<String>,
+) -> Result<ApiClient, TlsError> {
+    let base = match url.filter(|u| !u.is_empty()) {
+        Some(u) => u.to_string(),
+        None => base_url_for_listen(&config.server.listen, config.tls.files_set()),
+    };
+    ApiClient::with_tls(&base, key, &ClientTls::for_daemon(&config.tls))
+}
+
+/// The base URL for a listen address: `0.0.0.0:8000` is reached on 127.0.0.1; `https`
+/// when the daemon serves TLS.
+pub fn base_url_for_listen(listen: &str, https: bool) -> String {
     let addr = listen
         .replace("0.0.0.0", "127.0.0.1")
         .replace("[::]", "[::1]");
-    format!("http://{addr}")
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{addr}")
 }
 
 /// Percent-encodes a query value: everything but unreserved characters and `/ : ,` (which

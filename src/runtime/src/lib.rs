@@ -15,4 +15,6 @@ pub mod keyring;
 pub mod lifecycle;
 pub mod logging;
 pub mod model_store;
+pub mod serve;
 pub mod systemd;
+pub mod tls;

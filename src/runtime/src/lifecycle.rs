@@ -12,9 +12,6 @@
 use crate::exit::{self, Fatal};
 use crate::systemd::Notifier;
 use axum::Router;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,9 +62,6 @@ pub unsafe fn prepare(
         runtime,
     })
 }
-
-/// Slow clients get this long to send their request headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Without a watchdog, STATUS= is still refreshed this often.
 const STATUS_EVERY: Duration = Duration::from_secs(5);
@@ -149,11 +143,13 @@ impl Lifecycle {
         self.tasks.spawn(task)
     }
 
-    /// Serves `router` on `listener` until shutdown: then the listener is closed (new
-    /// connections are refused) and open connections finish their requests.
-    pub fn serve_http(&self, listener: TcpListener, router: Router) {
+    /// Serves `router` on `listener` until shutdown (TLS and limits as `serving` says):
+    /// then the listener is closed (new connections are refused) and open connections
+    /// finish their requests.
+    pub fn serve_http(&self, listener: TcpListener, router: Router, serving: crate::serve::Serving) {
         let shutdown = self.shutdown.clone();
-        self.tasks.spawn(serve_http(listener, router, shutdown));
+        self.tasks
+            .spawn(crate::serve::serve(listener, router, shutdown, serving));
     }
 
     /// Runs the daemon until SIGTERM or SIGINT, then drains for at most `drain_timeout`.
@@ -243,37 +239,4 @@ async fn wait_reload(
         },
         None => std::future::pending().await,
     }
-}
-
-async fn serve_http(listener: TcpListener, router: Router, shutdown: CancellationToken) {
-    let graceful = GracefulShutdown::new();
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .keep_alive(true);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let service = TowerToHyperService::new(router.clone());
-                    let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!(error = %e, "connection ended with an error");
-                        }
-                    });
-                }
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            _ = shutdown.cancelled() => break,
-        }
-    }
-    drop(listener);
-    graceful.shutdown().await;
 }

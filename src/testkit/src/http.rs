@@ -31,6 +31,24 @@ impl Http {
         }
     }
 
+    /// A client built elsewhere (TLS settings, extra headers).
+    pub fn from_client(client: ApiClient) -> Http {
+        Http {
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a test runtime"),
+            client: client.with_timeout(Duration::from_secs(120)),
+        }
+    }
+
+    /// `GET path`, or why no answer came (refused handshake, unreachable).
+    pub fn try_get(&self, path: &str) -> Result<Answer, String> {
+        self.runtime
+            .block_on(self.client.get(path))
+            .map_err(|e| e.to_string())
+    }
+
     pub fn with_timeout(mut self, timeout: Duration) -> Http {
         self.client = self.client.with_timeout(timeout);
         self

@@ -1,6 +1,6 @@
 //! NordIQ test kit (a dev-dependency only): the helpers every crate's tests and benches
 //! share, written once — temp dirs and free ports, child processes (the suite's daemons and
-//! real servers), a notify socket, one HTTP client, seeded histories, real data, bench reports, and the
+//! real servers), a notify socket, one HTTP client, test certificates, seeded histories, real data, bench reports, and the
 //! switch that skips slow tests locally.
 
 pub mod asd;
@@ -8,6 +8,7 @@ pub mod bench_report;
 pub mod history;
 pub mod http;
 pub mod notify;
+pub mod pki;
 pub mod process;
 pub mod slow;
 pub mod temp;

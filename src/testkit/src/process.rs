@@ -112,7 +112,12 @@ impl Proc {
     /// Waits until `GET /health` on `port` answers 200: a NordIQ daemon has recovered its
     /// buffer, refilled its windows and serves (a bound port alone says none of that).
     pub fn wait_healthy(&self, port: u16) {
-        let http = Http::new(port, None).with_timeout(Duration::from_secs(5));
+        self.wait_healthy_via(&Http::new(port, None).with_timeout(Duration::from_secs(5)));
+    }
+
+    /// Waits until `GET /health` through `http` (an HTTPS client, say) answers 200.
+    pub fn wait_healthy_via(&self, http: &Http) {
+        let port = http.client().base().to_string();
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if http

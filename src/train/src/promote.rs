@@ -144,9 +144,10 @@ pub fn notify_daemon(config: &Config, via: ReloadVia) -> Result<String, String> 
             )
             .map_err(|e| e.to_string())?
             .map(|k| k.expose().to_string());
-            let base = nordiq_runtime::client::base_url_for_listen(&config.server.listen);
-            let client = nordiq_runtime::client::ApiClient::new(&base, key)
+            let client = nordiq_runtime::client::for_daemon(config, None, key)
+                .map_err(|e| e.to_string())?
                 .with_timeout(std::time::Duration::from_secs(120));
+            let base = client.base().to_string();
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

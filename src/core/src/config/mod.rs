@@ -24,6 +24,7 @@ mod remote_write;
 mod risk;
 mod server;
 mod sources;
+mod tls;
 mod training;
 mod window;
 
@@ -40,6 +41,7 @@ pub use model::ModelConfig;
 pub use paths::PathsConfig;
 pub use risk::RiskConfig;
 pub use server::ServerConfig;
+pub use tls::TlsConfig;
 pub use training::{Launcher, TrainingConfig};
 pub use window::WindowConfig;
 
@@ -70,6 +72,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub paths: PathsConfig,
     pub auth: AuthConfig,
+    pub tls: TlsConfig,
     pub model: ModelConfig,
     pub ingest: IngestConfig,
     pub window: WindowConfig,
@@ -99,6 +102,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             paths: PathsConfig::default(),
             auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
             model: ModelConfig::default(),
             ingest: IngestConfig::default(),
             window: WindowConfig::default(),
@@ -237,6 +241,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), Invalid> {
         let known = |m: &str| self.metric_index(m).is_some();
         self.server.validate()?;
+        self.tls.validate()?;
         self.dashboard.validate()?;
         self.training.validate()?;
         self.paths.validate()?;
@@ -288,7 +293,7 @@ struct RestartOnly {
 }
 
 /// The one list of restart-only keys.
-const RESTART_ONLY: [RestartOnly; 8] = [
+const RESTART_ONLY: [RestartOnly; 9] = [
     RestartOnly {
         key: "server.listen",
         same: |a, b| a.server.listen == b.server.listen,
@@ -328,6 +333,12 @@ const RESTART_ONLY: [RestartOnly; 8] = [
         key: "buffer.enabled",
         same: |a, b| a.buffer.enabled == b.buffer.enabled,
         keep: |to, from| to.buffer.enabled = from.buffer.enabled,
+    },
+    // Turning HTTPS on or off changes the listener; new certificate files reload.
+    RestartOnly {
+        key: "tls.cert_file (HTTPS on or off)",
+        same: |a, b| a.tls.files_set() == b.tls.files_set(),
+        keep: |to, from| to.tls = from.tls.clone(),
     },
 ];
 

@@ -65,9 +65,9 @@ pub async fn feed(
 ) -> Response {
     let config = app.config.load_full();
     let body = match read_encoded_body(
+        &app,
         &headers,
         body,
-        config.server.max_body_bytes,
         "identity",
         "Content-Encoding is not supported; send the body uncompressed",
     )

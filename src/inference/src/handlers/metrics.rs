@@ -7,7 +7,7 @@ use crate::state::App;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use nordiq_core::exposition::{render, Health};
+use nordiq_core::exposition::{render, Health, HttpHealth};
 use nordiq_runtime::keyring::Scope;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -57,6 +57,14 @@ pub async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
         buffer_bytes,
         live: crate::services::live::report(&app),
         drift: app.drift.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        http: HttpHealth {
+            connections_open: app.http.open.load(Ordering::Relaxed) as u64,
+            connections_accepted_total: app.http.accepted.load(Ordering::Relaxed),
+            shed_full_total: app.http.shed_full.load(Ordering::Relaxed),
+            shed_client_total: app.http.shed_client.load(Ordering::Relaxed),
+            shed_body_total: app.bodies_shed.load(Ordering::Relaxed),
+            tls_handshake_failures_total: app.http.handshake_failures.load(Ordering::Relaxed),
+        },
     };
     let config2 = Arc::clone(&config);
     let body = tokio::task::spawn_blocking(move || render(&config2, &health, &set.assessed))

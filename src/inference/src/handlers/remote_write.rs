@@ -19,9 +19,9 @@ use std::sync::Arc;
 pub async fn write(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let config = app.config.load_full();
     let body = match read_encoded_body(
+        &app,
         &headers,
         body,
-        config.server.max_body_bytes,
         "snappy",
         "remote write bodies are snappy-compressed (Content-Encoding: snappy)",
     )

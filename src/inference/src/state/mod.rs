@@ -96,6 +96,12 @@ pub struct App {
     pub counters: Counters,
     /// Batch ids ingest has taken (`X-NordIQ-Batch`), to drop repeats.
     pub batch_ids: Mutex<nordiq_core::batch_ids::RecentBatchIds>,
+    /// What the accept loop admitted and shed (`/metrics`).
+    pub http: Arc<nordiq_runtime::serve::ConnectionStats>,
+    /// Request-body bytes being read now, bounded by `server.max_inflight_body_bytes`.
+    pub body_budget: Arc<tokio::sync::Semaphore>,
+    /// Requests refused because that budget was spent (503).
+    pub bodies_shed: AtomicU64,
     /// Wakes the forecast loop for an on-demand refresh.
     pub refresh_requested: Notify,
     /// Sequence number of the latest refresh started, and of the latest published.
@@ -120,6 +126,10 @@ impl App {
     ) -> Arc<App> {
         let (forecaster, model_path) = serving;
         let forecasts = ForecastSet::empty(&config, forecaster.id());
+        let body_budget = config
+            .server
+            .max_inflight_body_bytes
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
         Arc::new(App {
             store: WindowStore::new(WindowShape::from_config(&config), config.window.max_servers),
             buffer,
@@ -137,6 +147,9 @@ impl App {
             forecasts: ArcSwap::from_pointee(forecasts),
             config: ArcSwap::from_pointee(config),
             keys: ArcSwap::from_pointee(keys),
+            http: Arc::default(),
+            body_budget: Arc::new(tokio::sync::Semaphore::new(body_budget)),
+            bodies_shed: AtomicU64::new(0),
             counters: Counters::default(),
             refresh_requested: Notify::new(),
             refresh_started: AtomicU64::new(0),
