@@ -11,8 +11,8 @@ use clap::Parser;
 use nordiq_core::config::Config;
 use nordiq_runtime::auth::{resolve_key, ApiKey, KeyEnv};
 use nordiq_runtime::exit::{self, Fatal, OrExit};
-use nordiq_runtime::serve::Serving;
 use nordiq_runtime::lifecycle::{prepare, Lifecycle, Prepared, Service};
+use nordiq_runtime::serve::Serving;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -116,7 +116,12 @@ fn main() -> ExitCode {
     };
     let dash = match web::Dash::new(config, key) {
         Ok(d) => d,
-        Err(e) => return fail(exit::CONFIG, format!("cannot set up TLS to nordiq-inference: {e}")),
+        Err(e) => {
+            return fail(
+                exit::CONFIG,
+                format!("cannot set up TLS to nordiq-inference: {e}"),
+            )
+        }
     };
     let result = runtime.block_on(async {
         let listener = nordiq_runtime::systemd::listener(
@@ -125,16 +130,9 @@ fn main() -> ExitCode {
             "set dashboard.listen or --listen",
         )
         .await?;
-        serve(
-            args,
-            dash,
-            listener,
-            serving,
-            activation.watchdog,
-            log,
-        )
-        .await
-        .or_exit(exit::SOFTWARE)
+        serve(args, dash, listener, serving, activation.watchdog, log)
+            .await
+            .or_exit(exit::SOFTWARE)
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

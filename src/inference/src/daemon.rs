@@ -9,9 +9,9 @@ use crate::state::{App, ConfigSource};
 use anyhow::Context;
 use nordiq_runtime::auth::KeyEnv;
 use nordiq_runtime::keyring::Keyring;
-use nordiq_runtime::serve::Serving;
 use nordiq_runtime::lifecycle::{Lifecycle, Service};
 use nordiq_runtime::logging::LogHandle;
+use nordiq_runtime::serve::Serving;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -81,7 +81,11 @@ pub async fn run(
         stats: Arc::clone(&app.http),
         ..serving
     };
-    lifecycle.serve_http(listener, handlers::router(Arc::clone(&app)), serving.clone());
+    lifecycle.serve_http(
+        listener,
+        handlers::router(Arc::clone(&app)),
+        serving.clone(),
+    );
     let stale_after_ms = watchdog
         .map(|w| w.as_millis().max(10_000) as i64)
         .unwrap_or(i64::MAX);

@@ -80,7 +80,10 @@ pub async fn read_body(app: &App, headers: &HeaderMap, body: Body) -> Result<Byt
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large(limit));
     }
-    let reserve = declared.unwrap_or(limit).clamp(1, limit).min(u32::MAX as usize) as u32;
+    let reserve = declared
+        .unwrap_or(limit)
+        .clamp(1, limit)
+        .min(u32::MAX as usize) as u32;
     let Ok(_permit) = Arc::clone(&app.body_budget).try_acquire_many_owned(reserve) else {
         app.bodies_shed.fetch_add(1, Ordering::Relaxed);
         let mut refused = error(

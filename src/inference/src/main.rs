@@ -118,7 +118,10 @@ fn main() -> ExitCode {
         }
     };
     if serving.https() {
-        tracing::info!(client_certificates = config.tls.client_ca().is_some(), "serving HTTPS");
+        tracing::info!(
+            client_certificates = config.tls.client_ca().is_some(),
+            "serving HTTPS"
+        );
     }
     let result: Result<(), Fatal> = runtime.block_on(async {
         let listener = nordiq_runtime::systemd::listener(

@@ -64,7 +64,9 @@ fn https_with_the_right_ca_and_refusals_without_it() {
 
     // A client that does not trust the CA: the handshake fails, no request is made.
     let stranger = https(port, None, None);
-    let err = stranger.try_get("/health").expect_err("an untrusted certificate");
+    let err = stranger
+        .try_get("/health")
+        .expect_err("an untrusted certificate");
     assert!(err.to_lowercase().contains("certificate"), "{err}");
     let other = Authority::new(dir.path(), "other");
     let err = https(port, Some(&other.cert_file), None)
@@ -92,11 +94,16 @@ fn https_with_the_right_ca_and_refusals_without_it() {
     let renewed = https(port, Some(&ca2.cert_file), None);
     let deadline = Instant::now() + Duration::from_secs(20);
     while renewed.try_get("/health").is_err() {
-        assert!(Instant::now() < deadline, "the new certificate is not served after SIGHUP");
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate is not served after SIGHUP"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
-        https(port, Some(&ca.cert_file), None).try_get("/health").is_err(),
+        https(port, Some(&ca.cert_file), None)
+            .try_get("/health")
+            .is_err(),
         "the old certificate is still served"
     );
     // A broken certificate at SIGHUP is refused; the running one stays.
@@ -109,7 +116,10 @@ fn https_with_the_right_ca_and_refusals_without_it() {
         "{}",
         daemon.log_text()
     );
-    assert!(daemon.wait_exit(Duration::from_secs(1)).is_none(), "still running");
+    assert!(
+        daemon.wait_exit(Duration::from_secs(1)).is_none(),
+        "still running"
+    );
 }
 
 #[test]
@@ -144,8 +154,14 @@ fn client_certificates_when_the_daemon_requires_them() {
     );
     assert_eq!(no_key.get("/status").status, 401);
     for (name, client) in [
-        ("no client certificate", https(port, Some(&ca.cert_file), None)),
-        ("a certificate from another CA", https(port, Some(&ca.cert_file), Some(&rogue))),
+        (
+            "no client certificate",
+            https(port, Some(&ca.cert_file), None),
+        ),
+        (
+            "a certificate from another CA",
+            https(port, Some(&ca.cert_file), Some(&rogue)),
+        ),
     ] {
         assert!(client.try_get("/health").is_err(), "{name} was let in");
     }

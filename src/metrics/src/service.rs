@@ -261,9 +261,9 @@ pub async fn run(
         tracing::info!(address = %listen, "scenario API listening");
         // The scenario API: plain HTTP on the simulator's (loopback) address, with the
         // daemons' connection limits.
-        let serving = nordiq_runtime::serve::Serving::plain(nordiq_runtime::serve::Limits::from_config(
-            &config.server,
-        ));
+        let serving = nordiq_runtime::serve::Serving::plain(
+            nordiq_runtime::serve::Limits::from_config(&config.server),
+        );
         lifecycle.serve_http(listener, scenario_api::router(api), serving);
     }
 

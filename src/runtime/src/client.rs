@@ -3,10 +3,10 @@
 //! header, `http://` and `https://` (rustls; the system roots plus a CA file, and a client
 //! certificate when the server requires one).
 
+use crate::tls::{ClientTls, TlsError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
-use crate::tls::{ClientTls, TlsError};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;

@@ -48,6 +48,8 @@ pub unsafe fn prepare(
         )
     })?;
     let log = crate::logging::init(log_level, program).map_err(|e| Fatal::new(exit::CONFIG, e))?;
+    let open_files = raise_open_file_limit();
+    tracing::debug!(open_files, "open-file limit");
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = worker_threads {
         builder.worker_threads(n);
@@ -61,6 +63,31 @@ pub unsafe fn prepare(
         log,
         runtime,
     })
+}
+
+/// Raises the soft open-file limit to the hard one (systemd's default soft limit, 1024, is
+/// too few for `server.max_connections`); returns the limit in force.
+pub fn raise_open_file_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid, owned struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 0;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    limit.rlim_cur
 }
 
 /// Without a watchdog, STATUS= is still refreshed this often.
@@ -146,7 +173,12 @@ impl Lifecycle {
     /// Serves `router` on `listener` until shutdown (TLS and limits as `serving` says):
     /// then the listener is closed (new connections are refused) and open connections
     /// finish their requests.
-    pub fn serve_http(&self, listener: TcpListener, router: Router, serving: crate::serve::Serving) {
+    pub fn serve_http(
+        &self,
+        listener: TcpListener,
+        router: Router,
+        serving: crate::serve::Serving,
+    ) {
         let shutdown = self.shutdown.clone();
         self.tasks
             .spawn(crate::serve::serve(listener, router, shutdown, serving));

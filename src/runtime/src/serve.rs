@@ -72,7 +72,9 @@ impl Serving {
 
     /// HTTPS when `[tls]` or the systemd credentials give a certificate, else plain HTTP;
     /// limits from `[server]`.
-    pub fn from_config(config: &nordiq_core::config::Config) -> Result<Serving, crate::tls::TlsError> {
+    pub fn from_config(
+        config: &nordiq_core::config::Config,
+    ) -> Result<Serving, crate::tls::TlsError> {
         let tls = match crate::tls::ServerFiles::from_env(&config.tls) {
             Some(files) => Some(crate::tls::load_server(&files)?),
             None => None,
@@ -86,12 +88,19 @@ impl Serving {
 
     /// SIGHUP: re-reads the certificate and key (when serving HTTPS). Returns a note for
     /// the journal; on error the running certificate stays.
-    pub fn reload_tls(&self, config: &nordiq_core::config::Config) -> Result<Option<String>, crate::tls::TlsError> {
-        let (Some(tls), Some(files)) = (&self.tls, crate::tls::ServerFiles::from_env(&config.tls)) else {
+    pub fn reload_tls(
+        &self,
+        config: &nordiq_core::config::Config,
+    ) -> Result<Option<String>, crate::tls::TlsError> {
+        let (Some(tls), Some(files)) = (&self.tls, crate::tls::ServerFiles::from_env(&config.tls))
+        else {
             return Ok(None);
         };
         crate::tls::reload_server(tls, &files)?;
-        Ok(Some(format!("TLS certificate {} reloaded", files.cert.display())))
+        Ok(Some(format!(
+            "TLS certificate {} reloaded",
+            files.cert.display()
+        )))
     }
 
     pub fn https(&self) -> bool {
@@ -129,7 +138,12 @@ enum Admission {
     ClientFull,
 }
 
-fn admit(ip: IpAddr, limits: &Limits, per_client: &Arc<PerClient>, stats: &Arc<ConnectionStats>) -> Admission {
+fn admit(
+    ip: IpAddr,
+    limits: &Limits,
+    per_client: &Arc<PerClient>,
+    stats: &Arc<ConnectionStats>,
+) -> Admission {
     let mut map = per_client.0.lock().unwrap_or_else(|p| p.into_inner());
     if stats.open.load(Ordering::Relaxed) >= limits.max_connections {
         return Admission::Full;
@@ -168,9 +182,23 @@ async fn shed(mut stream: TcpStream, status: &'static str, message: &'static str
 
 /// Serves `router` on `listener` until `shutdown`: then the listener is closed (new
 /// connections are refused) and open connections finish their requests.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken, serving: Serving) {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    serving: Serving,
+) {
+    let open_files = crate::lifecycle::raise_open_file_limit();
+    if (serving.limits.max_connections as u64).saturating_add(256) > open_files {
+        tracing::warn!(
+            max_connections = serving.limits.max_connections,
+            open_files,
+            "the open-file limit is below server.max_connections + 256: accept will fail before the cap sheds (raise LimitNOFILE=)"
+        );
+    }
     let graceful = GracefulShutdown::new();
     let per_client = Arc::new(PerClient::default());
+    let mut accepted_in_a_row = 0u32;
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -180,6 +208,12 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // A burst of new connections (a reconnect storm) must not starve the
+                    // requests already being served: give way to them every few accepts.
+                    accepted_in_a_row += 1;
+                    if accepted_in_a_row % 16 == 0 {
+                        tokio::task::yield_now().await;
+                    }
                     let _ = stream.set_nodelay(true);
                     let slot = match admit(peer.ip(), &serving.limits, &per_client, &serving.stats) {
                         Admission::Admit(slot) => slot,

@@ -70,7 +70,6 @@ impl ServerFiles {
     }
 }
 
-
 fn read_certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let read = |message: String| TlsError::Read {
         what,

@@ -41,7 +41,13 @@ impl Authority {
         }
     }
 
-    fn issue(&self, dir: &Path, name: &str, sans: &[&str], purpose: rcgen::ExtendedKeyUsagePurpose) -> Issued {
+    fn issue(
+        &self,
+        dir: &Path,
+        name: &str,
+        sans: &[&str],
+        purpose: rcgen::ExtendedKeyUsagePurpose,
+    ) -> Issued {
         let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
         let mut params = rcgen::CertificateParams::new(sans).expect("leaf params");
         params
@@ -74,6 +80,11 @@ impl Authority {
 
     /// A client certificate (for mutual TLS).
     pub fn client(&self, dir: &Path, name: &str) -> Issued {
-        self.issue(dir, name, &[name], rcgen::ExtendedKeyUsagePurpose::ClientAuth)
+        self.issue(
+            dir,
+            name,
+            &[name],
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        )
     }
 }

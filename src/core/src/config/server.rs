@@ -32,7 +32,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8000".into(),
             shutdown_timeout_seconds: 10,
             max_body_bytes: 32 * 1024 * 1024,
-            max_connections: 4096,
+            max_connections: 16384,
             max_connections_per_client: 256,
             header_read_timeout_seconds: 15,
             body_read_timeout_seconds: 60,
@@ -60,10 +60,18 @@ impl ServerConfig {
             || "must be between 1 and server.max_connections".into(),
         )?;
         for (key, v) in [
-            ("server.header_read_timeout_seconds", self.header_read_timeout_seconds),
-            ("server.body_read_timeout_seconds", self.body_read_timeout_seconds),
+            (
+                "server.header_read_timeout_seconds",
+                self.header_read_timeout_seconds,
+            ),
+            (
+                "server.body_read_timeout_seconds",
+                self.body_read_timeout_seconds,
+            ),
         ] {
-            require((1..=3600).contains(&v), key, || "must be 1 to 3600 seconds".into())?;
+            require((1..=3600).contains(&v), key, || {
+                "must be 1 to 3600 seconds".into()
+            })?;
         }
         require(
             self.max_inflight_body_bytes >= self.max_body_bytes,

@@ -36,8 +36,12 @@ impl TlsConfig {
 
     /// The client certificate and key, when both are set.
     pub fn client_identity(&self) -> Option<(&Path, &Path)> {
-        (set(&self.client_cert_file) && set(&self.client_key_file))
-            .then(|| (self.client_cert_file.as_path(), self.client_key_file.as_path()))
+        (set(&self.client_cert_file) && set(&self.client_key_file)).then(|| {
+            (
+                self.client_cert_file.as_path(),
+                self.client_key_file.as_path(),
+            )
+        })
     }
 
     /// The CA file clients trust, when set.
@@ -51,13 +55,18 @@ impl TlsConfig {
     }
 
     pub(crate) fn validate(&self) -> Result<(), Invalid> {
-        require(set(&self.cert_file) == set(&self.key_file), "tls.key_file", || {
-            "tls.cert_file and tls.key_file are set together (both, or neither)".into()
-        })?;
+        require(
+            set(&self.cert_file) == set(&self.key_file),
+            "tls.key_file",
+            || "tls.cert_file and tls.key_file are set together (both, or neither)".into(),
+        )?;
         require(
             !set(&self.client_ca_file) || set(&self.cert_file),
             "tls.client_ca_file",
-            || "client certificates need the server's own: set tls.cert_file and tls.key_file".into(),
+            || {
+                "client certificates need the server's own: set tls.cert_file and tls.key_file"
+                    .into()
+            },
         )?;
         require(
             set(&self.client_cert_file) == set(&self.client_key_file),
