@@ -1,16 +1,24 @@
 //! Elasticsearch as a source: `POST /{index}/_search` for documents with `@timestamp`
 //! at or after the high-water mark (and older than now − lag), sorted by time, a page at
 //! a time; documents already read at the boundary instant are dropped by id
-//! ([`Boundary`]), so nothing is read twice or skipped across pages and restarts.
+//! ([`Boundary`]), so nothing is read twice or skipped across pages and restarts. Over
+//! `https://` with a CA file, authenticated by an API key or basic auth.
 
 use crate::document_fields::{catalog_fields, reading, timestamp_ms};
 use crate::record::Reading;
 use crate::source_error::SourceError;
 use crate::source_mark::{Boundary, SavedBoundary};
 use nordiq_core::config::{Config, ElasticsearchConfig, FieldMap};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use nordiq_runtime::client::ApiClient;
+use nordiq_runtime::tls::ClientTls;
 use serde_json::json;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The systemd credential (`LoadCredential=`) that holds the basic-auth password.
+pub const PASSWORD_CREDENTIAL: &str = "elasticsearch-password";
 
 /// Pages read per poll at most (the rest waits for the next poll).
 const MAX_PAGES: usize = 20;
@@ -79,28 +87,45 @@ impl ElasticPull {
         let fields = catalog_fields(config, &cfg.fields, "sources.elasticsearch.fields")?;
         let start = now_ms - cfg.start_hours as i64 * 3_600_000;
         let position = SavedBoundary::open(&config.paths.state_dir, "elasticsearch", start)?;
-        // Read per request (a rotated key is picked up); checked once here.
-        if !cfg.api_key_file.is_empty() {
-            std::fs::read_to_string(&cfg.api_key_file).map_err(|e| {
-                SourceError::Setup(format!(
-                    "sources.elasticsearch.api_key_file {}: {e}",
-                    cfg.api_key_file
-                ))
-            })?;
-        }
-        Ok(ElasticPull {
-            client: ApiClient::new(&cfg.url, None).with_timeout(Duration::from_secs(60)),
+        let client = ApiClient::with_tls(&cfg.url, None, &ClientTls::with_ca(&cfg.ca_file))
+            .map_err(|e| SourceError::Setup(format!("sources.elasticsearch.ca_file: {e}")))?
+            .with_timeout(Duration::from_secs(60));
+        let pull = ElasticPull {
+            client,
             fields,
             position,
             cfg,
-        })
+        };
+        // Read per request (a rotated key or password is picked up); checked once here.
+        pull.authorization()?;
+        Ok(pull)
     }
 
-    fn api_key(&self) -> Option<String> {
-        (!self.cfg.api_key_file.is_empty())
-            .then(|| std::fs::read_to_string(&self.cfg.api_key_file).ok())
-            .flatten()
-            .map(|k| format!("ApiKey {}", k.trim()))
+    /// The `Authorization` header: `ApiKey …` from `api_key_file`, or `Basic …` from
+    /// `username` and the password (the credential `elasticsearch-password`, else
+    /// `password_file`); None when neither is set.
+    fn authorization(&self) -> Result<Option<String>, SourceError> {
+        let read = |key: &str, path: &Path| {
+            std::fs::read_to_string(path)
+                .map(|s| s.trim().to_string())
+                .map_err(|e| SourceError::Setup(format!("sources.elasticsearch.{key} {}: {e}", path.display())))
+        };
+        if !self.cfg.api_key_file.is_empty() {
+            let key = read("api_key_file", Path::new(&self.cfg.api_key_file))?;
+            return Ok(Some(format!("ApiKey {key}")));
+        }
+        if self.cfg.username.is_empty() {
+            return Ok(None);
+        }
+        let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
+            .map(|d| PathBuf::from(d).join(PASSWORD_CREDENTIAL))
+            .filter(|p| p.is_file());
+        let password = match credential {
+            Some(path) => read("password (credential)", &path)?,
+            None => read("password_file", Path::new(&self.cfg.password_file))?,
+        };
+        let pair = format!("{}:{password}", self.cfg.username);
+        Ok(Some(format!("Basic {}", BASE64.encode(pair))))
     }
 
     /// Documents after the mark, and the mark to commit once they are delivered.
@@ -111,7 +136,7 @@ impl ElasticPull {
         let until = now_ms - self.cfg.lag_seconds as i64 * 1000;
         let mut at = self.position.current.clone();
         let mut readings = Vec::new();
-        let auth = self.api_key();
+        let auth = self.authorization()?;
         let headers: Vec<(&str, &str)> = auth
             .as_deref()
             .map(|a| vec![("authorization", a)])

@@ -8,6 +8,7 @@ use crate::source_error::SourceError;
 use crate::source_mark::MarkFile;
 use nordiq_core::config::{Config, PrometheusSourceConfig};
 use nordiq_runtime::client::{query_escape, ApiClient};
+use nordiq_runtime::tls::ClientTls;
 use std::time::Duration;
 
 /// `http://host:port/path` → (`http://host:port`, `/path`).
@@ -38,9 +39,11 @@ impl NodeScraper {
         for text in &config.targets {
             let (server, url) = parse_target(text).map_err(SourceError::Setup)?;
             let (base, path) = split_url(&url);
+            let client = ApiClient::with_tls(&base, None, &ClientTls::with_ca(&config.ca_file))
+                .map_err(|e| SourceError::Setup(format!("sources.prometheus.ca_file: {e}")))?;
             targets.push(Target {
                 server,
-                client: ApiClient::new(&base, None).with_timeout(Duration::from_secs(10)),
+                client: client.with_timeout(Duration::from_secs(10)),
                 path,
                 state: NodeTarget::default(),
             });
@@ -135,8 +138,10 @@ impl QueryRange {
             })?,
             None => now_ms - p.start_hours as i64 * 3_600_000 - step_ms,
         };
+        let client = ApiClient::with_tls(&p.url, None, &ClientTls::with_ca(&p.ca_file))
+            .map_err(|e| SourceError::Setup(format!("sources.prometheus.ca_file: {e}")))?;
         Ok(QueryRange {
-            client: ApiClient::new(&p.url, None).with_timeout(Duration::from_secs(60)),
+            client: client.with_timeout(Duration::from_secs(60)),
             queries,
             server_label: p.server_label.clone(),
             strip_port: p.strip_port,

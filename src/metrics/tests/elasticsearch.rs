@@ -4,7 +4,9 @@
 //! same response body (`took`, `_shards`, `hits.hits[]` with `_index`, `_id`, `_source`,
 //! `sort`) — over Metricbeat-shaped documents. Three hosts share every timestamp and the
 //! page size is 4, so pages end in the middle of ties; nordiq-metrics is restarted in
-//! between; every document must arrive exactly once.
+//! between; every document must arrive exactly once. A second test serves the stand-in over
+//! HTTPS (a certificate the test makes) and demands basic auth the way Elasticsearch's
+//! security does (401 with a `security_exception` and `WWW-Authenticate`).
 
 mod support;
 
@@ -39,15 +41,49 @@ fn documents(from_ms: i64, until_ms: i64) -> Vec<(String, i64, serde_json::Value
 struct StandIn {
     docs: Arc<Mutex<Vec<(String, i64, serde_json::Value)>>>,
     searches: Arc<Mutex<usize>>,
+    /// Served over TLS with this config (None: plain HTTP).
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// The `Authorization` header every request must carry (None: no security).
+    authorization: Option<String>,
+    /// Requests refused for a missing or wrong `Authorization`.
+    refused: Arc<Mutex<usize>>,
 }
+
+impl StandIn {
+    fn new(docs: Vec<(String, i64, serde_json::Value)>) -> StandIn {
+        StandIn {
+            docs: Arc::new(Mutex::new(docs)),
+            searches: Arc::new(Mutex::new(0)),
+            tls: None,
+            authorization: None,
+            refused: Arc::new(Mutex::new(0)),
+        }
+    }
+}
+
+/// A plain or TLS stream, as the stand-in reads and writes it.
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
 
 fn serve(port: u16, standin: &StandIn) {
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     let docs = Arc::clone(&standin.docs);
     let searches = Arc::clone(&standin.searches);
+    let refused = Arc::clone(&standin.refused);
+    let tls = standin.tls.clone();
+    let authorization = standin.authorization.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
+            let Ok(tcp) = stream else { continue };
+            let mut s: Box<dyn Stream> = match &tls {
+                Some(config) => {
+                    let Ok(conn) = rustls::ServerConnection::new(Arc::clone(config)) else {
+                        continue;
+                    };
+                    Box::new(rustls::StreamOwned::new(conn, tcp))
+                }
+                None => Box::new(tcp),
+            };
             let mut buf = Vec::new();
             let mut chunk = [0u8; 65536];
             // Headers, then Content-Length bytes of body.
@@ -79,7 +115,19 @@ fn serve(port: u16, standin: &StandIn) {
                     .to_string();
             let body: serde_json::Value =
                 serde_json::from_slice(&buf[head_end..]).unwrap_or_default();
-            let (status, answer) = if request_line.starts_with("POST /metricbeat-*/_search ") {
+            let head = String::from_utf8_lossy(&buf[..head_end.max(1) - 1]).to_string();
+            let presented = head
+                .lines()
+                .find(|l| l.to_lowercase().starts_with("authorization:"))
+                .map(|l| l["authorization:".len()..].trim().to_string());
+            let allowed = authorization.is_none() || presented == authorization;
+            let (status, answer) = if !allowed {
+                *refused.lock().unwrap() += 1;
+                (
+                    401,
+                    serde_json::json!({"error": {"root_cause": [{"type": "security_exception", "reason": "unable to authenticate user [nordiq] for REST request [/metricbeat-*/_search]"}], "type": "security_exception", "reason": "unable to authenticate user [nordiq] for REST request [/metricbeat-*/_search]"}, "status": 401}),
+                )
+            } else if request_line.starts_with("POST /metricbeat-*/_search ") {
                 *searches.lock().unwrap() += 1;
                 let range = &body["query"]["range"]["@timestamp"];
                 let (gte, lt) = (
@@ -112,18 +160,28 @@ fn serve(port: u16, standin: &StandIn) {
                 )
             };
             let text = answer.to_string();
-            let _ = write!(s, "HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
+            let challenge = if status == 401 {
+                "WWW-Authenticate: Basic realm=\"security\" charset=\"UTF-8\"\r\n"
+            } else {
+                ""
+            };
+            let _ = write!(s, "HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n{challenge}Content-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
+            let _ = s.flush();
         }
     });
 }
 
 fn write_config(dir: &Path, api_port: u16, es_port: u16) -> std::path::PathBuf {
+    write_config_with(dir, api_port, &format!("url = \"http://127.0.0.1:{es_port}\"\n"))
+}
+
+fn write_config_with(dir: &Path, api_port: u16, elasticsearch: &str) -> std::path::PathBuf {
     let path = dir.join("metrics.toml");
     std::fs::write(
         &path,
         format!(
             "[paths]\nstate_dir = \"{}\"\n[auth]\napi_key_file = \"{}\"\n[sources]\nkind = \"elasticsearch\"\ninference_url = \"http://127.0.0.1:{api_port}\"\ninterval_seconds = 1\n\
-             [sources.elasticsearch]\nurl = \"http://127.0.0.1:{es_port}\"\nbatch_size = 4\nlag_seconds = 1\nstart_hours = 1\n",
+             [sources.elasticsearch]\n{elasticsearch}batch_size = 4\nlag_seconds = 1\nstart_hours = 1\n",
             dir.join("metrics-state").display(),
             dir.join(".nordiq_key").display()
         ),
@@ -138,10 +196,7 @@ fn elasticsearch_documents_arrive_exactly_once_across_pages_and_restarts() {
     let es_port = free_port();
     let now = nordiq_core::timefmt::now_ms() / 1000 * 1000;
     let start = now - 20_000;
-    let standin = StandIn {
-        docs: Arc::new(Mutex::new(documents(start, now))),
-        searches: Arc::new(Mutex::new(0)),
-    };
+    let standin = StandIn::new(documents(start, now));
     serve(es_port, &standin);
     let (_inference, api_port, key) = dev_inference(&dir);
     let config = write_config(&dir, api_port, es_port);
@@ -190,5 +245,64 @@ fn elasticsearch_documents_arrive_exactly_once_across_pages_and_restarts() {
     let mark =
         std::fs::read_to_string(dir.join("metrics-state/sources/elasticsearch.hwm.json")).unwrap();
     assert!(mark.contains(&(now + 4000).to_string()), "{mark}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn elasticsearch_over_https_with_basic_auth() {
+    let dir = TempDir::new("es-tls");
+    let es_port = free_port();
+    let now = nordiq_core::timefmt::now_ms() / 1000 * 1000;
+    let start = now - 10_000;
+    let ca = nordiq_testkit::pki::Authority::new(&dir, "es");
+    let cert = ca.server(&dir, "es-server");
+    let files = nordiq_runtime::tls::ServerFiles {
+        cert: cert.cert_file.clone(),
+        key: cert.key_file.clone(),
+        client_ca: None,
+    };
+    let mut standin = StandIn::new(documents(start, now));
+    standin.tls = Some(nordiq_runtime::tls::server_config(&files).unwrap());
+    // "nordiq:s3cret" as Elasticsearch's basic auth expects it.
+    standin.authorization = Some("Basic bm9yZGlxOnMzY3JldA==".into());
+    serve(es_port, &standin);
+    let (_inference, api_port, key) = dev_inference(&dir);
+    let password = dir.join("es-password");
+    std::fs::write(&password, "wrong\n").unwrap();
+    let config = write_config_with(
+        &dir,
+        api_port,
+        &format!(
+            "url = \"https://localhost:{es_port}\"\nca_file = \"{}\"\nusername = \"nordiq\"\npassword_file = \"{}\"\n",
+            ca.cert_file.display(),
+            password.display()
+        ),
+    );
+    let run = || {
+        support::start(
+            Command::new(METRICS).args(["--config", config.to_str().unwrap(), "run"]),
+            &dir.join("metrics.log"),
+        )
+    };
+    // A wrong password: refused with 401, said in the log, nothing delivered.
+    let reader = run();
+    wait_until("a 401 from the stand-in", Duration::from_secs(30), || {
+        *standin.refused.lock().unwrap() > 0
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    reader.stop();
+    let log = std::fs::read_to_string(dir.join("metrics.log")).unwrap_or_default();
+    assert!(log.contains("401"), "{log}");
+    assert!(!log.contains("wrong"), "the password reached the log: {log}");
+    assert!(stamps(api_port, &key, "es01").is_empty());
+    // The right one (re-read from the file): every document arrives once, over HTTPS.
+    std::fs::write(&password, "s3cret\n").unwrap();
+    let reader = run();
+    wait_until("the documents over HTTPS", Duration::from_secs(30), || {
+        HOSTS.iter().all(|h| stamps(api_port, &key, h).len() >= 10)
+    });
+    reader.stop();
+    let expected: Vec<i64> = (0..10).map(|i| start + i * 1000).collect();
+    assert_eq!(stamps(api_port, &key, "es01"), expected);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -140,6 +140,8 @@ pub struct PrometheusSourceConfig {
     pub mountpoint: String,
     /// A Prometheus server for `query_range` (`http://prometheus:9090`).
     pub url: String,
+    /// A CA (PEM) trusted for `https://` targets and url, beside the system roots.
+    pub ca_file: String,
     /// The label that names the server in the query results.
     pub server_label: String,
     /// `host:9100` → `host`.
@@ -161,6 +163,7 @@ impl Default for PrometheusSourceConfig {
             targets: Vec::new(),
             mountpoint: "/".into(),
             url: String::new(),
+            ca_file: String::new(),
             server_label: "instance".into(),
             strip_port: true,
             step_seconds: 60,
@@ -205,6 +208,12 @@ pub struct ElasticsearchConfig {
     pub server_field: String,
     /// A file holding an API key, sent as `Authorization: ApiKey …`; empty: none.
     pub api_key_file: String,
+    /// Basic auth: the user, with its password in `password_file` (or the systemd
+    /// credential `elasticsearch-password`); empty: none.
+    pub username: String,
+    pub password_file: String,
+    /// A CA (PEM) trusted for an `https://` url, beside the system roots.
+    pub ca_file: String,
     pub batch_size: usize,
     /// Documents newer than this are left for the next poll (indexing delay).
     pub lag_seconds: u64,
@@ -222,6 +231,9 @@ impl Default for ElasticsearchConfig {
             timestamp_field: "@timestamp".into(),
             server_field: "host.name".into(),
             api_key_file: String::new(),
+            username: String::new(),
+            password_file: String::new(),
+            ca_file: String::new(),
             batch_size: 1000,
             lag_seconds: 30,
             start_hours: 24,
@@ -287,6 +299,9 @@ impl Default for MongodbConfig {
 impl SourcesConfig {
     /// The first bad value; `known` says which metrics the catalog holds.
     pub(crate) fn validate(&self, known: &dyn Fn(&str) -> bool) -> Result<(), Invalid> {
+        fn is_http_url(url: &str) -> bool {
+            url.starts_with("http://") || url.starts_with("https://")
+        }
         in_catalog(
             "sources.prometheus.queries",
             self.prometheus
@@ -319,22 +334,35 @@ impl SourcesConfig {
                     "kind = \"node_exporter\" needs at least one target",
                 );
             }
-            SourceKind::Elasticsearch if !self.elasticsearch.url.starts_with("http://") => {
+            SourceKind::Elasticsearch if !is_http_url(&self.elasticsearch.url) => {
                 return bad(
                     "elasticsearch.url",
-                    "kind = \"elasticsearch\" needs an http:// URL",
+                    "kind = \"elasticsearch\" needs an http:// or https:// URL",
                 );
             }
             SourceKind::Mongodb if self.mongodb.address.is_empty() => {
                 return bad("mongodb.address", "kind = \"mongodb\" needs host:port");
             }
-            SourceKind::Prometheus if !p.url.starts_with("http://") => {
+            SourceKind::Prometheus if !is_http_url(&p.url) => {
                 return bad(
                     "prometheus.url",
-                    "kind = \"prometheus\" needs an http:// URL of the Prometheus server",
+                    "kind = \"prometheus\" needs an http:// or https:// URL of the Prometheus server",
                 );
             }
             _ => {}
+        }
+        let es = &self.elasticsearch;
+        if es.username.is_empty() != es.password_file.is_empty() {
+            return bad(
+                "elasticsearch.password_file",
+                "basic auth needs both elasticsearch.username and elasticsearch.password_file",
+            );
+        }
+        if !es.username.is_empty() && !es.api_key_file.is_empty() {
+            return bad(
+                "elasticsearch.api_key_file",
+                "use an API key or basic auth (username, password_file), not both",
+            );
         }
         let sim = &self.simulator;
         if sim.servers == 0 || sim.servers > 100_000 {
