@@ -8,9 +8,9 @@ use crate::document_fields::{catalog_fields, reading, timestamp_ms};
 use crate::record::Reading;
 use crate::source_error::SourceError;
 use crate::source_mark::{Boundary, SavedBoundary};
-use nordiq_core::config::{Config, ElasticsearchConfig, FieldMap};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use nordiq_core::config::{Config, ElasticsearchConfig, FieldMap};
 use nordiq_runtime::client::ApiClient;
 use nordiq_runtime::tls::ClientTls;
 use serde_json::json;
@@ -108,7 +108,12 @@ impl ElasticPull {
         let read = |key: &str, path: &Path| {
             std::fs::read_to_string(path)
                 .map(|s| s.trim().to_string())
-                .map_err(|e| SourceError::Setup(format!("sources.elasticsearch.{key} {}: {e}", path.display())))
+                .map_err(|e| {
+                    SourceError::Setup(format!(
+                        "sources.elasticsearch.{key} {}: {e}",
+                        path.display()
+                    ))
+                })
         };
         if !self.cfg.api_key_file.is_empty() {
             let key = read("api_key_file", Path::new(&self.cfg.api_key_file))?;

@@ -172,7 +172,8 @@ pub fn parse_target(text: &str) -> Result<(String, String), String> {
     };
     let rest = url
         .strip_prefix("http://")
-        .ok_or_else(|| format!("`{url}`: only http:// targets are supported"))?;
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("`{url}`: a target is an http:// or https:// URL"))?;
     let host = rest.split(['/', ':']).next().unwrap_or_default();
     if host.is_empty() {
         return Err(format!("`{url}` has no host"));

@@ -13,10 +13,13 @@ use std::time::Duration;
 
 /// `http://host:port/path` → (`http://host:port`, `/path`).
 pub fn split_url(url: &str) -> (String, String) {
-    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let (scheme, rest) = match url.strip_prefix("https://") {
+        Some(rest) => ("https", rest),
+        None => ("http", url.strip_prefix("http://").unwrap_or(url)),
+    };
     match rest.find('/') {
-        Some(i) => (format!("http://{}", &rest[..i]), rest[i..].to_string()),
-        None => (format!("http://{rest}"), "/".into()),
+        Some(i) => (format!("{scheme}://{}", &rest[..i]), rest[i..].to_string()),
+        None => (format!("{scheme}://{rest}"), "/".into()),
     }
 }
 
@@ -205,6 +208,10 @@ mod tests {
         assert_eq!(
             super::split_url("http://h:9090"),
             ("http://h:9090".into(), "/".into())
+        );
+        assert_eq!(
+            super::split_url("https://h:9100/metrics"),
+            ("https://h:9100".into(), "/metrics".into())
         );
     }
 }

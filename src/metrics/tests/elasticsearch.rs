@@ -172,7 +172,11 @@ fn serve(port: u16, standin: &StandIn) {
 }
 
 fn write_config(dir: &Path, api_port: u16, es_port: u16) -> std::path::PathBuf {
-    write_config_with(dir, api_port, &format!("url = \"http://127.0.0.1:{es_port}\"\n"))
+    write_config_with(
+        dir,
+        api_port,
+        &format!("url = \"http://127.0.0.1:{es_port}\"\n"),
+    )
 }
 
 fn write_config_with(dir: &Path, api_port: u16, elasticsearch: &str) -> std::path::PathBuf {
@@ -293,7 +297,10 @@ fn elasticsearch_over_https_with_basic_auth() {
     reader.stop();
     let log = std::fs::read_to_string(dir.join("metrics.log")).unwrap_or_default();
     assert!(log.contains("401"), "{log}");
-    assert!(!log.contains("wrong"), "the password reached the log: {log}");
+    assert!(
+        !log.contains("wrong"),
+        "the password reached the log: {log}"
+    );
     assert!(stamps(api_port, &key, "es01").is_empty());
     // The right one (re-read from the file): every document arrives once, over HTTPS.
     std::fs::write(&password, "s3cret\n").unwrap();

@@ -146,3 +146,74 @@ fn node_exporter_is_scraped_and_prometheus_is_pulled_exactly_once() {
     assert!(last["load_average"].as_f64().is_some(), "{last}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn node_exporter_over_https_with_a_ca_file() {
+    if nordiq_testkit::slow::skip("a real node_exporter") {
+        return;
+    }
+    let dir = TempDir::new("prom-tls");
+    let ca = nordiq_testkit::pki::Authority::new(&dir, "node");
+    let cert = ca.server(&dir, "node-server");
+    // node_exporter's own TLS (exporter-toolkit's web config).
+    let web = dir.join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            cert.cert_file.display(),
+            cert.key_file.display()
+        ),
+    )
+    .unwrap();
+    let ne_port = free_port();
+    let _node_exporter = start(
+        Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{ne_port}"))
+            .arg(format!("--web.config.file={}", web.display()))
+            .arg("--no-collector.systemd"),
+        &dir.join("node_exporter.log"),
+    );
+    let (_inference, api_port, key) = dev_inference(&dir);
+    let scrape = |ca_file: &str, log: &str| {
+        let config = dir.join(format!("{log}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[paths]\nstate_dir = \"{state}\"\n[auth]\napi_key_file = \"{key}\"\n\
+                 [sources]\nkind = \"node_exporter\"\ninference_url = \"http://127.0.0.1:{api_port}\"\ninterval_seconds = 1\n\
+                 [sources.prometheus]\ntargets = [\"tlshost=https://localhost:{ne_port}/metrics\"]\nca_file = \"{ca_file}\"\n",
+                state = dir.join(format!("{log}-state")).display(),
+                key = dir.join(".nordiq_key").display(),
+            ),
+        )
+        .unwrap();
+        start(
+            Command::new(METRICS).args(["--config", config.to_str().unwrap(), "run"]),
+            &dir.join(format!("{log}.log")),
+        )
+    };
+    // Without the CA the certificate is refused and nothing arrives.
+    let untrusted = scrape("", "untrusted");
+    wait_until("the refusal in the log", Duration::from_secs(30), || {
+        std::fs::read_to_string(dir.join("untrusted.log"))
+            .unwrap_or_default()
+            .to_lowercase()
+            .contains("certificate")
+    });
+    untrusted.stop();
+    assert!(history(api_port, &key, "tlshost").is_empty());
+    // With it, scraped over HTTPS.
+    let trusted = scrape(ca.cert_file.to_str().unwrap(), "trusted");
+    wait_until(
+        "samples scraped over HTTPS",
+        Duration::from_secs(30),
+        || history(api_port, &key, "tlshost").len() >= 2,
+    );
+    trusted.stop();
+    let last = history(api_port, &key, "tlshost").pop().unwrap();
+    assert!(
+        last["mem_used_pct"].as_f64().is_some_and(|v| v > 0.0),
+        "{last}"
+    );
+}
