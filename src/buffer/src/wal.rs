@@ -158,6 +158,12 @@ pub fn read_segment(path: &Path) -> Result<SegmentContents, BufferError> {
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut data))
         .map_err(|e| BufferError::io(path, e))?;
+    parse_segment(&data, path)
+}
+
+/// What the bytes of segment `path` (named in errors only) hold, as [`read_segment`]
+/// reads it: any input gives contents or an error, never a panic (fuzzed).
+pub fn parse_segment(data: &[u8], path: &Path) -> Result<SegmentContents, BufferError> {
     let mut pos = 0usize;
     let mut next_frame = || -> Option<&[u8]> {
         if data.len() - pos < 8 {

@@ -123,6 +123,9 @@ fn main() -> ExitCode {
             )
         }
     };
+    // The session cookie is `Secure` over HTTPS.
+    dash.https
+        .store(serving.https(), std::sync::atomic::Ordering::Relaxed);
     let result = runtime.block_on(async {
         let listener = nordiq_runtime::systemd::listener(
             activation.listeners.into_iter().next(),

@@ -42,6 +42,8 @@ const READABLE: [&str; 10] = [
 const CALLABLE: [&str; 2] = ["admin/trigger-training", "admin/cancel-training"];
 
 pub struct Dash {
+    /// Served over HTTPS (the session cookie is then `Secure`).
+    pub https: std::sync::atomic::AtomicBool,
     pub config: ArcSwap<Config>,
     pub key: ArcSwap<Option<ApiKey>>,
     pub client: ArcSwap<ApiClient>,
@@ -53,6 +55,7 @@ impl Dash {
     pub fn new(config: Config, key: Option<ApiKey>) -> Result<Arc<Dash>, TlsError> {
         let client = client_for(&config, key.as_ref())?;
         Ok(Arc::new(Dash {
+            https: std::sync::atomic::AtomicBool::new(false),
             config: ArcSwap::from_pointee(config),
             key: ArcSwap::from_pointee(key),
             client: ArcSwap::from_pointee(client),
@@ -214,8 +217,14 @@ async fn login(State(dash): State<Arc<Dash>>, body: String) -> Response {
             (
                 header::SET_COOKIE,
                 format!(
-                    "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-                    hours * 3600
+                    "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+                    hours * 3600,
+                    // Over HTTPS the browser must never send the session in clear text.
+                    if dash.https.load(std::sync::atomic::Ordering::Relaxed) {
+                        "; Secure"
+                    } else {
+                        ""
+                    }
                 ),
             ),
         ],

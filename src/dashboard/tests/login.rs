@@ -69,3 +69,58 @@ fn a_session_needs_the_key() {
     // With a session the API call goes through (and fails only because no daemon runs).
     assert!(get("/api/status", &cookie).starts_with("502"));
 }
+
+#[test]
+fn over_https_the_session_cookie_is_secure() {
+    let dir = TempDir::new("dash-tls");
+    let port = free_port();
+    let ca = nordiq_testkit::pki::Authority::new(&dir, "dash");
+    let cert = ca.server(&dir, "dash-server");
+    let config = dir.join("nordiq.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[paths]\nstate_dir = \"{}\"\n[server]\nlisten = \"127.0.0.1:9\"\n[dashboard]\nlisten = \"127.0.0.1:{port}\"\nrequire_login = true\n\
+             [tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nca_file = \"{}\"\n",
+            dir.display(),
+            cert.cert_file.display(),
+            cert.key_file.display(),
+            ca.cert_file.display()
+        ),
+    )
+    .unwrap();
+    let dashboard = Proc::start(
+        clean_env(Command::new(DASHBOARD).arg("--config").arg(&config)).env("NORDIQ_API_KEY", KEY),
+        &dir.join("dashboard.log"),
+    );
+    let tls = nordiq_runtime::tls::ClientTls {
+        ca_file: Some(ca.cert_file.clone()),
+        identity: None,
+    };
+    let https = Http::from_client(
+        nordiq_runtime::client::ApiClient::with_tls(
+            &format!("https://127.0.0.1:{port}"),
+            None,
+            &tls,
+        )
+        .unwrap(),
+    );
+    dashboard.wait_healthy_via(&https);
+    assert!(
+        Http::new(port, None).try_get("/health").is_err(),
+        "plain HTTP answered on the HTTPS port"
+    );
+    let ok = https.request(
+        "POST",
+        "/login",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        format!("key={KEY}"),
+    );
+    assert_eq!(ok.status, 303, "{}", ok.text());
+    let cookie = ok
+        .headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}
