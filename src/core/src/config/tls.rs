@@ -36,12 +36,10 @@ impl TlsConfig {
 
     /// The client certificate and key, when both are set.
     pub fn client_identity(&self) -> Option<(&Path, &Path)> {
-        (set(&self.client_cert_file) && set(&self.client_key_file)).then(|| {
-            (
-                self.client_cert_file.as_path(),
-                self.client_key_file.as_path(),
-            )
-        })
+        (set(&self.client_cert_file) && set(&self.client_key_file)).then_some((
+            self.client_cert_file.as_path(),
+            self.client_key_file.as_path(),
+        ))
     }
 
     /// The CA file clients trust, when set.
