@@ -43,7 +43,6 @@ for t in "${targets[@]}"; do
     before=$(find "$crashes" -type f | wc -l)
     echo "==> $t for ${seconds} s"
     log="target/fuzz/$t.log"
-    # -fork keeps going after a crash, so one run finds more than one.
     "target/fuzz/$triple/release/fuzz_$t" "$corpus" "fuzz/corpus/$t" \
         -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$crashes/" \
         -rss_limit_mb=2048 -timeout=10 >"$log" 2>&1 || true
@@ -55,20 +54,30 @@ for t in "${targets[@]}"; do
     total_crashes=$((total_crashes + new))
     corpus_size=$(find "$corpus" -type f | wc -l)
     printf '%-14s %12s execs %8s/s  cov %6s  corpus %6s  new crashes %s\n' "$t" "$execs" "$rate" "$cov" "$corpus_size" "$new"
-    rows="$rows| \`$t\` | $seconds | $execs | $rate | $cov | $corpus_size | $new |\n"
+    rows="$rows| \`$t\` | $seconds | $execs | $rate | $cov | $corpus_size | $new | $(date -u +%Y-%m-%d) |\n"
     if [ "$new" -gt 0 ]; then
         grep -m1 -A5 -E 'panicked|ERROR' "$log" || true
     fi
 done
 
-report="Last run: $(date -u +%Y-%m-%d), \`scripts/fuzz.sh --seconds $seconds\` on $(nproc) cores.\n\n| target | seconds | executions | per second | coverage (edges) | corpus | new crashes |\n|---|---|---|---|---|---|---|\n$rows"
-python3 - "$report" <<'PY'
-import sys, pathlib
+python3 - "$seconds" "$(nproc)" "$rows" <<'PY'
+import datetime, pathlib, sys
+seconds, cores, rows = sys.argv[1], sys.argv[2], sys.argv[3].replace("\\n", "\n")
 path = pathlib.Path("docs/fuzzing.md")
 text = path.read_text()
 begin, end = "<!-- fuzz:results:begin -->", "<!-- fuzz:results:end -->"
-block = begin + "\n" + sys.argv[1].replace("\\n", "\n") + end
-if begin in text and end in text:
+old = text[text.index(begin) + len(begin): text.index(end)] if begin in text else ""
+# One row per target: this run's rows replace the targets it ran, the rest are kept.
+table = {}
+for line in old.splitlines() + rows.splitlines():
+    if line.startswith("| `"):
+        table[line.split("`")[1]] = line
+header = ("| target | seconds | executions | per second | coverage (edges) | corpus | new crashes | run on |\n"
+          "|---|---|---|---|---|---|---|---|\n")
+body = "".join(table[t] + "\n" for t in sorted(table))
+block = (begin + "\n`scripts/fuzz.sh`, " + cores + " cores; each row is a target's latest run.\n\n"
+         + header + body + end)
+if begin in text:
     text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
 else:
     text = text.rstrip() + "\n\n" + block + "\n"
