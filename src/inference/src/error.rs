@@ -78,7 +78,7 @@ pub async fn read_body(app: &App, headers: &HeaderMap, body: Body) -> Result<Byt
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(too_large(limit));
+        return Err(closing(too_large(limit)));
     }
     let reserve = declared
         .unwrap_or(limit)
@@ -93,24 +93,35 @@ pub async fn read_body(app: &App, headers: &HeaderMap, body: Body) -> Result<Byt
         refused
             .headers_mut()
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        return Err(refused);
+        return Err(closing(refused));
     };
     let deadline = std::time::Duration::from_secs(server.body_read_timeout_seconds);
     match tokio::time::timeout(deadline, Limited::new(body, limit).collect()).await {
-        Err(_) => Err(error(
+        Err(_) => Err(closing(error(
             StatusCode::REQUEST_TIMEOUT,
             format!(
                 "the body did not arrive within server.body_read_timeout_seconds = {}",
                 server.body_read_timeout_seconds
             ),
-        )),
+        ))),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(closing(too_large(limit)))
+        }
         Ok(Err(e)) => Err(error(
             StatusCode::BAD_REQUEST,
             format!("cannot read body: {e}"),
         )),
     }
+}
+
+/// An answer given before the body was read to its end: the connection cannot carry
+/// another request, so the client is told not to reuse it.
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    response
 }
 
 fn too_large(limit: usize) -> Response {
