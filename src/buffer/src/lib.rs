@@ -368,9 +368,10 @@ pub fn stats_of(root: &Path, settings: &BufferConfig) -> Result<BufferStats, Buf
 
 /// Reads a buffer directory without opening it for writing (the daemon may be running and
 /// rolling): the log is read first, then the Parquet partitions, and a log sample is only
-/// emitted when its day of that segment has no Parquet part yet. A part appears (complete)
-/// before its segment is deleted, so every sample is seen exactly once whatever a roll does
-/// meanwhile.
+/// emitted when the Parquet part of its segment and day was not among the files read. A part
+/// appears (complete) before its segment is deleted, so every sample is seen exactly once
+/// whatever a roll does meanwhile — including a part that appears after the partitions were
+/// listed (its samples then come from the log).
 pub fn read_range(
     root: &Path,
     metrics: &[String],
@@ -416,22 +417,24 @@ pub fn read_range(
         layout::day_of(since_ms),
         layout::day_of(until_ms.saturating_sub(1)),
     );
+    let mut read_parts: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     for p in layout::partitions(root)? {
         if p.day < first_day || p.day > last_day {
             continue;
         }
         for f in &p.files {
             count += parquet_io::read_samples(f, metrics, since_ms, until_ms, each)?;
+            read_parts.insert(f.clone());
         }
     }
     for (seq, samples) in logged {
         let mut rolled: HashMap<i64, bool> = HashMap::new();
         for s in samples {
             let day = layout::day_of(s.timestamp_ms);
+            // Judged by what was read, not by what exists now: a part written after the
+            // partitions were listed was not read, so its samples come from the log.
             let done = *rolled.entry(day).or_insert_with(|| {
-                layout::partition_dir(root, day)
-                    .join(layout::part_name(seq))
-                    .exists()
+                read_parts.contains(&layout::partition_dir(root, day).join(layout::part_name(seq)))
             });
             if !done {
                 each(s);

@@ -118,9 +118,10 @@ pub async fn read_body(app: &App, headers: &HeaderMap, body: Body) -> Result<Byt
 /// An answer given before the body was read to its end: the connection cannot carry
 /// another request, so the client is told not to reuse it.
 fn closing(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
     response
 }
 

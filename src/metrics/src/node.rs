@@ -226,7 +226,11 @@ mod tests {
             parse_target("db01=http://10.0.0.6:9100/metrics").unwrap(),
             ("db01".into(), "http://10.0.0.6:9100/metrics".into())
         );
-        assert!(parse_target("https://x:9100").is_err());
+        assert_eq!(
+            parse_target("https://x:9100").unwrap(),
+            ("x".into(), "https://x:9100/metrics".into())
+        );
+        assert!(parse_target("ftp://x:9100").is_err());
         assert!(parse_target("http://").is_err());
     }
 }
