@@ -179,13 +179,27 @@ pub fn dev_inference(built: &str, dir: &Path) -> (Proc, u16, String) {
 /// `log` (the log of whatever should be listening).
 pub fn wait_port(port: u16, log: &Path) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while !listening(port) {
         assert!(
             Instant::now() < deadline,
             "nothing listens on {port}; log:\n{}",
             std::fs::read_to_string(log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether something listens on 127.0.0.1:`port`. A connection whose own port is `port`
+/// does not count: with nothing listening, Linux can pick the target port as the source
+/// port and connect the socket to itself (TCP simultaneous open), which would look like a
+/// listener.
+fn listening(port: u16) -> bool {
+    match std::net::TcpStream::connect(("127.0.0.1", port)) {
+        Ok(stream) => stream
+            .local_addr()
+            .map(|a| a.port() != port)
+            .unwrap_or(false),
+        Err(_) => false,
     }
 }
 
