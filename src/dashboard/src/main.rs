@@ -114,7 +114,7 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(exit::CONFIG, format!("cannot set up TLS: {e}")),
     };
-    let dash = match web::Dash::new(config, key) {
+    let dash = match web::Dash::new(config, key, serving.https()) {
         Ok(d) => d,
         Err(e) => {
             return fail(
@@ -123,9 +123,6 @@ fn main() -> ExitCode {
             )
         }
     };
-    // The session cookie is `Secure` over HTTPS.
-    dash.https
-        .store(serving.https(), std::sync::atomic::Ordering::Relaxed);
     let result = runtime.block_on(async {
         let listener = nordiq_runtime::systemd::listener(
             activation.listeners.into_iter().next(),
@@ -165,17 +162,10 @@ impl Service for Dashboard {
             .set_level(&config.log.level)
             .map_err(|e| e.to_string())?;
         self.dash.replace(config, key).map_err(|e| e.to_string())?;
-        let mut notes = String::from("configuration and key re-read");
-        match self.serving.reload_tls(&self.dash.config.load()) {
-            Ok(Some(tls)) => notes.push_str(&format!("; {tls}")),
-            Ok(None) => {}
-            Err(e) => {
-                return Err(format!(
-                    "{notes}; but the new TLS certificate was refused: {e} (the running certificate stays)"
-                ))
-            }
-        }
-        Ok(notes)
+        self.serving.reload_tls(
+            &self.dash.config.load(),
+            "configuration and key re-read".into(),
+        )
     }
 }
 

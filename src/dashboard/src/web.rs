@@ -43,7 +43,7 @@ const CALLABLE: [&str; 2] = ["admin/trigger-training", "admin/cancel-training"];
 
 pub struct Dash {
     /// Served over HTTPS (the session cookie is then `Secure`).
-    pub https: std::sync::atomic::AtomicBool,
+    pub https: bool,
     pub config: ArcSwap<Config>,
     pub key: ArcSwap<Option<ApiKey>>,
     pub client: ArcSwap<ApiClient>,
@@ -52,10 +52,11 @@ pub struct Dash {
 
 impl Dash {
     /// Fails when the `[tls]` client files (CA, client certificate) cannot be used.
-    pub fn new(config: Config, key: Option<ApiKey>) -> Result<Arc<Dash>, TlsError> {
+    /// `https`: the dashboard is served over TLS (its session cookie is then `Secure`).
+    pub fn new(config: Config, key: Option<ApiKey>, https: bool) -> Result<Arc<Dash>, TlsError> {
         let client = client_for(&config, key.as_ref())?;
         Ok(Arc::new(Dash {
-            https: std::sync::atomic::AtomicBool::new(false),
+            https,
             config: ArcSwap::from_pointee(config),
             key: ArcSwap::from_pointee(key),
             client: ArcSwap::from_pointee(client),
@@ -220,11 +221,7 @@ async fn login(State(dash): State<Arc<Dash>>, body: String) -> Response {
                     "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
                     hours * 3600,
                     // Over HTTPS the browser must never send the session in clear text.
-                    if dash.https.load(std::sync::atomic::Ordering::Relaxed) {
-                        "; Secure"
-                    } else {
-                        ""
-                    }
+                    if dash.https { "; Secure" } else { "" }
                 ),
             ),
         ],

@@ -44,15 +44,8 @@ impl Service for Inference {
     /// main loop → READY=1. A config that fails to load or validate is refused and the
     /// running one kept; so is a model that fails validation (the old one keeps serving).
     async fn reload(self: Arc<Self>) -> Result<String, String> {
-        let outcome = try_reload(&self.app, &self.source, &self.log).and_then(|notes| {
-            match self.serving.reload_tls(&self.app.config.load()) {
-                Ok(Some(tls)) => Ok(format!("{notes}; {tls}")),
-                Ok(None) => Ok(notes),
-                Err(e) => Err(format!(
-                    "{notes}; but the new TLS certificate was refused: {e} (the running certificate stays)"
-                )),
-            }
-        });
+        let outcome = try_reload(&self.app, &self.source, &self.log)
+            .and_then(|notes| self.serving.reload_tls(&self.app.config.load(), notes));
         reload::reload_model(&self.app, reload::Candidate::Current).await;
         outcome
     }

@@ -49,8 +49,6 @@ pub struct ApiClient {
     base: String,
     key: Option<String>,
     timeout: Duration,
-    /// Extra headers on every request (`Authorization` for a source that needs it).
-    headers: Vec<(String, String)>,
     inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
@@ -78,15 +76,8 @@ impl ApiClient {
             base: base.trim_end_matches('/').to_string(),
             key,
             timeout: Duration::from_secs(30),
-            headers: Vec::new(),
             inner: Client::builder(TokioExecutor::new()).build(connector),
         }
-    }
-
-    /// Sends `name: value` with every request (e.g. `Authorization: Basic …`).
-    pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_string(), value.to_string()));
-        self
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
@@ -133,9 +124,6 @@ impl ApiClient {
     ) -> Result<Answer, ClientError> {
         let url = format!("{}{}", self.base, path);
         let mut builder = Request::builder().method(method).uri(&url);
-        for (name, value) in &self.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }

@@ -9,7 +9,7 @@ use crate::auth::{self, ApiKey, KeyEnv, KeyError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -370,11 +370,6 @@ fn group_of(path: &Path) -> Option<String> {
         let name = parts.next()?;
         (parts.nth(1)?.parse::<u32>().ok()? == gid).then(|| name.to_string())
     })
-}
-
-/// Where a keys file lives by default (beside the single key).
-pub fn default_keys_file() -> PathBuf {
-    PathBuf::from("/etc/nordiq/api-keys.toml")
 }
 
 #[cfg(test)]

@@ -48,8 +48,6 @@ pub unsafe fn prepare(
         )
     })?;
     let log = crate::logging::init(log_level, program).map_err(|e| Fatal::new(exit::CONFIG, e))?;
-    let open_files = raise_open_file_limit();
-    tracing::debug!(open_files, "open-file limit");
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = worker_threads {
         builder.worker_threads(n);

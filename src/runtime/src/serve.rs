@@ -86,21 +86,27 @@ impl Serving {
         })
     }
 
-    /// SIGHUP: re-reads the certificate and key (when serving HTTPS). Returns a note for
-    /// the journal; on error the running certificate stays.
+    /// SIGHUP, after the rest of a daemon's reload said `notes`: re-reads the certificate
+    /// and key (when serving HTTPS) and adds what happened to the notes. A certificate that
+    /// cannot be used refuses the reload with the notes and why; the running one stays.
     pub fn reload_tls(
         &self,
         config: &nordiq_core::config::Config,
-    ) -> Result<Option<String>, crate::tls::TlsError> {
+        notes: String,
+    ) -> Result<String, String> {
         let (Some(tls), Some(files)) = (&self.tls, crate::tls::ServerFiles::from_env(&config.tls))
         else {
-            return Ok(None);
+            return Ok(notes);
         };
-        crate::tls::reload_server(tls, &files)?;
-        Ok(Some(format!(
-            "TLS certificate {} reloaded",
-            files.cert.display()
-        )))
+        match crate::tls::reload_server(tls, &files) {
+            Ok(()) => Ok(format!(
+                "{notes}; TLS certificate {} reloaded",
+                files.cert.display()
+            )),
+            Err(e) => Err(format!(
+                "{notes}; but the new TLS certificate was refused: {e} (the running certificate stays)"
+            )),
+        }
     }
 
     pub fn https(&self) -> bool {
