@@ -6,7 +6,7 @@
 # fuzz/regressions/<target>/: commit it, and the normal tests replay it from then on.
 #
 # Usage: scripts/fuzz.sh [--seconds N] [TARGET…]   (default: 600 s each, every target)
-# Targets: ingest_json ingest_ndjson remote_write text_format wal_segment config bson
+# Targets: ingest_json ingest_ndjson remote_write text_format wal_segment config
 # The report goes to docs/fuzzing.md (the table between its fuzz:results markers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(ingest_json ingest_ndjson remote_write text_format wal_segment config bson)
+    targets=(ingest_json ingest_ndjson remote_write text_format wal_segment config)
 fi
 
 triple="$(rustc -vV | sed -n 's/^host: //p')"

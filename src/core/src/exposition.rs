@@ -57,7 +57,7 @@ fn escape(value: &str) -> String {
 }
 
 fn horizon_label(minutes: u32) -> String {
-    if minutes % 60 == 0 {
+    if minutes.is_multiple_of(60) {
         format!("{}h", minutes / 60)
     } else {
         format!("{minutes}m")

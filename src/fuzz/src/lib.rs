@@ -14,7 +14,7 @@ pub struct Target {
 }
 
 /// Every target.
-pub const TARGETS: [Target; 7] = [
+pub const TARGETS: [Target; 6] = [
     Target {
         name: "ingest_json",
         run: ingest_json,
@@ -38,10 +38,6 @@ pub const TARGETS: [Target; 7] = [
     Target {
         name: "config",
         run: config,
-    },
-    Target {
-        name: "bson",
-        run: bson,
     },
 ];
 
@@ -110,13 +106,5 @@ pub fn config(data: &[u8]) {
         if let Err(e) = Config::parse(text, Path::new("fuzz.toml")) {
             assert!(e.to_string().starts_with("fuzz.toml"), "{e}");
         }
-    }
-}
-
-/// A BSON document as the MongoDB source decodes it; what decodes re-encodes.
-pub fn bson(data: &[u8]) {
-    if let Ok((doc, used)) = nordiq_metrics::bson::decode_document(data) {
-        assert!(used <= data.len());
-        let _ = nordiq_metrics::bson::encode_document(&doc);
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::document_fields::{catalog_fields, reading, timestamp_ms};
 use crate::record::Reading;
+use crate::secret::{read_secret, read_trimmed};
 use crate::source_error::SourceError;
 use crate::source_mark::{Boundary, SavedBoundary};
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -14,7 +15,7 @@ use nordiq_core::config::{Config, ElasticsearchConfig, FieldMap};
 use nordiq_runtime::client::ApiClient;
 use nordiq_runtime::tls::ClientTls;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// The systemd credential (`LoadCredential=`) that holds the basic-auth password.
@@ -105,30 +106,21 @@ impl ElasticPull {
     /// `username` and the password (the credential `elasticsearch-password`, else
     /// `password_file`); None when neither is set.
     fn authorization(&self) -> Result<Option<String>, SourceError> {
-        let read = |key: &str, path: &Path| {
-            std::fs::read_to_string(path)
-                .map(|s| s.trim().to_string())
-                .map_err(|e| {
-                    SourceError::Setup(format!(
-                        "sources.elasticsearch.{key} {}: {e}",
-                        path.display()
-                    ))
-                })
-        };
         if !self.cfg.api_key_file.is_empty() {
-            let key = read("api_key_file", Path::new(&self.cfg.api_key_file))?;
+            let key = read_trimmed(
+                "sources.elasticsearch.api_key_file",
+                Path::new(&self.cfg.api_key_file),
+            )?;
             return Ok(Some(format!("ApiKey {key}")));
         }
         if self.cfg.username.is_empty() {
             return Ok(None);
         }
-        let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
-            .map(|d| PathBuf::from(d).join(PASSWORD_CREDENTIAL))
-            .filter(|p| p.is_file());
-        let password = match credential {
-            Some(path) => read("password (credential)", &path)?,
-            None => read("password_file", Path::new(&self.cfg.password_file))?,
-        };
+        let password = read_secret(
+            "sources.elasticsearch.password_file",
+            PASSWORD_CREDENTIAL,
+            &self.cfg.password_file,
+        )?;
         let pair = format!("{}:{password}", self.cfg.username);
         Ok(Some(format!("Basic {}", BASE64.encode(pair))))
     }

@@ -2,7 +2,6 @@
 //! this host, NDJSON records, and delivery with an on-disk spool. The binary wires them
 //! to the clock, the network and systemd.
 
-pub mod bson;
 pub mod deliver;
 pub mod document_fields;
 pub mod elastic;
@@ -13,6 +12,7 @@ pub mod prometheus_sources;
 pub mod query_range;
 pub mod record;
 pub mod scenario;
+pub mod secret;
 pub mod sim;
 pub mod source;
 pub mod source_error;

@@ -83,9 +83,10 @@ struct ElasticsearchArgs {
 
 #[derive(clap::Args, Debug, Default)]
 struct MongodbArgs {
-    /// host:port [default: sources.mongodb.address]
-    #[arg(long, value_name = "HOST:PORT")]
-    address: Option<String>,
+    /// A connection string, e.g. mongodb://db1:27017,db2:27017/?replicaSet=rs0
+    /// [default: sources.mongodb.uri]
+    #[arg(long, value_name = "URI")]
+    uri: Option<String>,
     /// [default: sources.mongodb.database]
     #[arg(long)]
     database: Option<String>,
@@ -209,8 +210,9 @@ fn load(args: &Args) -> Result<(Config, Option<ApiKey>), Fatal> {
         }
         Command::Mongodb(m) => {
             s.kind = SourceKind::Mongodb;
-            if let Some(a) = &m.address {
-                s.mongodb.address = a.clone();
+            if let Some(uri) = &m.uri {
+                s.mongodb.uri = uri.clone();
+                s.mongodb.address.clear();
             }
             if let Some(d) = &m.database {
                 s.mongodb.database = d.clone();

@@ -239,7 +239,7 @@ pub async fn run(
         SourceKind::Mongodb => {
             let pull = MongoPull::new(&config, now).or_exit(exit::CONFIG)?;
             let m = &config.sources.mongodb;
-            tracing::info!(address = %m.address, database = %m.database, collection = %m.collection, "reading MongoDB");
+            tracing::info!(hosts = %nordiq_metrics::mongo::hosts(m), database = %m.database, collection = %m.collection, "reading MongoDB");
             Source::Mongodb(Box::new(pull))
         }
     };
@@ -425,7 +425,13 @@ async fn read_loop(
             _ = tick.tick() => {}
             _ = shutdown.cancelled() => return Ok(()),
         }
-        let poll = source.poll(now_ms()).await;
+        // A read in flight is dropped at shutdown: it has committed nothing (the mark moves
+        // only after delivery), and a source that hangs (a server selection, a slow
+        // query) must not hold the stop past TimeoutStopSec.
+        let poll = tokio::select! {
+            poll = source.poll(now_ms()) => poll,
+            _ = shutdown.cancelled() => return Ok(()),
+        };
         {
             let mut p = lock(&metrics.progress);
             match &poll.error {

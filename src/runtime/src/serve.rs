@@ -217,7 +217,7 @@ pub async fn serve(
                     // A burst of new connections (a reconnect storm) must not starve the
                     // requests already being served: give way to them every few accepts.
                     accepted_in_a_row += 1;
-                    if accepted_in_a_row % 16 == 0 {
+                    if accepted_in_a_row.is_multiple_of(16) {
                         tokio::task::yield_now().await;
                     }
                     let _ = stream.set_nodelay(true);

@@ -99,7 +99,7 @@ impl ForecastConfig {
     /// inside its horizon).
     pub(crate) fn validate(&self, model: &ModelConfig) -> Result<(), Invalid> {
         require(
-            self.season_seconds > 0 && self.season_seconds % model.step_seconds == 0,
+            self.season_seconds > 0 && self.season_seconds.is_multiple_of(model.step_seconds),
             "forecast.season_seconds",
             || "must be a positive multiple of model.step_seconds".into(),
         )?;

@@ -266,11 +266,32 @@ impl Default for ElasticsearchConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MongodbConfig {
-    /// `host:port` of the server (no authentication, no TLS: see docs/metrics.md).
+    /// A MongoDB connection string: `mongodb://host:port,host2:port/?replicaSet=rs0` or
+    /// `mongodb+srv://cluster.example.com`; its options (`tls`, `authSource`, timeouts …)
+    /// are the driver's. Keep the password out of it: use `password_file`.
+    pub uri: String,
+    /// Older form: `host:port` of one server, connected directly; used when `uri` is empty.
     pub address: String,
+    /// The user to authenticate as (SCRAM unless `auth_mechanism` says otherwise); empty:
+    /// the URI's, or none.
+    pub username: String,
+    /// A file holding the password (or the systemd credential `mongodb-password`).
+    pub password_file: String,
+    /// The database holding the user; empty: `admin` (or the URI's `authSource` when the
+    /// URI names the user too).
+    pub auth_source: String,
+    /// SCRAM-SHA-256, SCRAM-SHA-1 or MONGODB-X509; empty: negotiated with the server.
+    pub auth_mechanism: String,
+    /// TLS, with the public roots unless `ca_file` is set.
+    pub tls: bool,
+    /// A CA (PEM) trusted instead of the public roots; turns TLS on.
+    pub ca_file: String,
+    /// This client's certificate and key in one PEM file (X.509 authentication or a
+    /// server that asks for client certificates); turns TLS on.
+    pub cert_key_file: String,
     pub database: String,
     pub collection: String,
-    /// A BSON date or a number of unix milliseconds.
+    /// A BSON date.
     pub timestamp_field: String,
     pub server_field: String,
     pub batch_size: usize,
@@ -283,7 +304,15 @@ pub struct MongodbConfig {
 impl Default for MongodbConfig {
     fn default() -> Self {
         MongodbConfig {
+            uri: String::new(),
             address: String::new(),
+            username: String::new(),
+            password_file: String::new(),
+            auth_source: String::new(),
+            auth_mechanism: String::new(),
+            tls: false,
+            ca_file: String::new(),
+            cert_key_file: String::new(),
             database: "monitoring".into(),
             collection: "metrics".into(),
             timestamp_field: "timestamp".into(),
@@ -293,6 +322,47 @@ impl Default for MongodbConfig {
             start_hours: 24,
             fields: std::collections::BTreeMap::new(),
         }
+    }
+}
+
+impl MongodbConfig {
+    /// Checked when `kind = "mongodb"`: where to connect, and settings that contradict.
+    fn validate(&self) -> Result<(), Invalid> {
+        let bad = |k: &str, m: &str| Err(Invalid::new(format!("sources.mongodb.{k}"), m));
+        match (self.uri.is_empty(), self.address.is_empty()) {
+            (true, true) => {
+                return bad(
+                    "uri",
+                    "kind = \"mongodb\" needs a connection string (mongodb://host:27017/)",
+                )
+            }
+            (false, false) => return bad("address", "set uri or the older address, not both"),
+            _ => {}
+        }
+        let known_scheme =
+            self.uri.starts_with("mongodb://") || self.uri.starts_with("mongodb+srv://");
+        if !self.uri.is_empty() && !known_scheme {
+            return bad("uri", "must start with mongodb:// or mongodb+srv://");
+        }
+        if !self.password_file.is_empty() && self.username.is_empty() {
+            return bad(
+                "username",
+                "a password_file needs the username it belongs to",
+            );
+        }
+        if !matches!(
+            self.auth_mechanism.as_str(),
+            "" | "SCRAM-SHA-256" | "SCRAM-SHA-1" | "MONGODB-X509"
+        ) {
+            return bad(
+                "auth_mechanism",
+                "must be SCRAM-SHA-256, SCRAM-SHA-1, MONGODB-X509 or empty (negotiated)",
+            );
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1");
+        }
+        Ok(())
     }
 }
 
@@ -340,9 +410,7 @@ impl SourcesConfig {
                     "kind = \"elasticsearch\" needs an http:// or https:// URL",
                 );
             }
-            SourceKind::Mongodb if self.mongodb.address.is_empty() => {
-                return bad("mongodb.address", "kind = \"mongodb\" needs host:port");
-            }
+            SourceKind::Mongodb => self.mongodb.validate()?,
             SourceKind::Prometheus if !is_http_url(&p.url) => {
                 return bad(
                     "prometheus.url",

@@ -200,3 +200,40 @@ fn default_catalog_is_valid_and_shipped_example_parses() {
         "etc/nordiq/nordiq.toml differs from the defaults"
     );
 }
+
+#[test]
+fn mongodb_settings_are_checked_under_their_own_keys() {
+    let section =
+        |lines: &str| format!("[sources]\nkind = \"mongodb\"\n[sources.mongodb]\n{lines}");
+    let cases = [
+        ("", "sources.mongodb.uri"),
+        ("uri = \"db1:27017\"\n", "sources.mongodb.uri"),
+        (
+            "uri = \"mongodb://db1\"\naddress = \"db1:27017\"\n",
+            "sources.mongodb.address",
+        ),
+        (
+            "uri = \"mongodb://db1\"\npassword_file = \"/etc/nordiq/mongodb-password\"\n",
+            "sources.mongodb.username",
+        ),
+        (
+            "uri = \"mongodb://db1\"\nauth_mechanism = \"PLAIN\"\n",
+            "sources.mongodb.auth_mechanism",
+        ),
+        (
+            "uri = \"mongodb://db1\"\nbatch_size = 0\n",
+            "sources.mongodb.batch_size",
+        ),
+    ];
+    for (lines, want) in cases {
+        let (_, key, message) = invalid(&section(lines));
+        assert_eq!(key, want, "{lines}: {message}");
+    }
+    for lines in [
+        "uri = \"mongodb+srv://cluster.example.com/?tls=true\"\nusername = \"nordiq\"\n",
+        "address = \"db1:27017\"\n",
+        "uri = \"mongodb://a,b,c/?replicaSet=rs0\"\nauth_mechanism = \"MONGODB-X509\"\ncert_key_file = \"/etc/nordiq/client.pem\"\n",
+    ] {
+        parse(&section(lines)).unwrap_or_else(|e| panic!("{lines}: {e}"));
+    }
+}
