@@ -23,7 +23,8 @@ for f in ./usr/bin/nordiq-inference ./usr/bin/nordiq-dashboard ./usr/bin/nordiq-
     ./lib/systemd/system/nordiq-dashboard.service ./lib/systemd/system/nordiq-retrain.service \
     ./lib/systemd/system/nordiq-retrain.timer ./usr/lib/sysusers.d/nordiq.conf \
     ./usr/lib/tmpfiles.d/nordiq.conf ./usr/share/polkit-1/rules.d/50-nordiq.rules \
-    ./usr/share/doc/nordiq/model-lifecycle.md; do
+    ./usr/share/doc/nordiq/model-lifecycle.md ./usr/share/nordiq/grafana-dashboard.json \
+    ./usr/share/nordiq/prometheus-rules.yml; do
     grep -qxF "$f" <<<"$contents" || fail "$f is missing from $deb"
 done
 

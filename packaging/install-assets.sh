@@ -33,6 +33,8 @@ put 644 etc/nordiq/nordiq.toml etc/nordiq/nordiq.toml
 for u in systemd/*; do put 644 "$u" "$unit_dir/$(basename "$u")"; done
 put 644 packaging/polkit/50-nordiq.rules usr/share/polkit-1/rules.d/50-nordiq.rules
 for d in README.md docs/*.md; do put 644 "$d" "usr/share/doc/nordiq/$(basename "$d")"; done
+# Files to start from: the Grafana dashboard and the Prometheus rule file (docs/notifications.md).
+for f in share/*; do put 644 "$f" "usr/share/nordiq/$(basename "$f")"; done
 if [ "$flavour" = rpm ]; then
     put 644 packaging/nordiq.preset usr/lib/systemd/system-preset/50-nordiq.preset
     put 644 packaging/nordiq.sysusers usr/lib/sysusers.d/nordiq.conf

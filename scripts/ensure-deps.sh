@@ -17,6 +17,8 @@ if [ "${1:-}" = "test" ]; then
     # The Prometheus test starts Debian's real Prometheus.
     command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
     command -v prometheus-node-exporter >/dev/null 2>&1 || need_apt+=(prometheus-node-exporter)
+    # The notification test posts alerts to Debian's real Alertmanager.
+    command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
     # The end-to-end test boots systemd in a container and drives it with curl and jq.
     command -v systemd-nspawn >/dev/null 2>&1 || need_apt+=(systemd-container)
     command -v curl >/dev/null 2>&1 || need_apt+=(curl)

@@ -33,6 +33,20 @@ pub struct Health {
     pub drift: crate::drift::DriftState,
     /// The HTTP listener: open connections, and what it shed.
     pub http: HttpHealth,
+    /// Each notification receiver's deliveries.
+    pub notify: Vec<ReceiverHealth>,
+}
+
+/// One notification receiver (Alertmanager URL or webhook name) and what it was sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReceiverHealth {
+    /// `alertmanager` or `webhook`.
+    pub kind: String,
+    pub name: String,
+    pub delivered_total: u64,
+    pub failed_attempts_total: u64,
+    pub dropped_total: u64,
+    pub pending: u64,
 }
 
 /// What the accept loop and the body budget did (overload shedding).
@@ -54,6 +68,58 @@ fn escape(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// `nordiq_notify_*`: per receiver, notifications delivered, failed attempts, dropped, and
+/// waiting in the spool.
+fn notify_receivers(out: &mut String, receivers: &[ReceiverHealth]) {
+    if receivers.is_empty() {
+        return;
+    }
+    type Family = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&ReceiverHealth) -> u64,
+    );
+    let families: [Family; 4] = [
+        (
+            "nordiq_notify_delivered_total",
+            "counter",
+            "Notifications a receiver accepted.",
+            |r| r.delivered_total,
+        ),
+        (
+            "nordiq_notify_failed_attempts_total",
+            "counter",
+            "Delivery attempts that failed and are retried.",
+            |r| r.failed_attempts_total,
+        ),
+        (
+            "nordiq_notify_dropped_total",
+            "counter",
+            "Notifications refused for good (4xx) or dropped by the spool bound.",
+            |r| r.dropped_total,
+        ),
+        (
+            "nordiq_notify_pending",
+            "gauge",
+            "Notifications waiting in a receiver's spool.",
+            |r| r.pending,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        family(out, name, kind, help);
+        for r in receivers {
+            let _ = writeln!(
+                out,
+                "{name}{{receiver=\"{}\",name=\"{}\"}} {}",
+                escape(&r.kind),
+                escape(&r.name),
+                value(r)
+            );
+        }
+    }
 }
 
 fn horizon_label(minutes: u32) -> String {
@@ -298,6 +364,7 @@ pub fn render(config: &Config, health: &Health, assessed: &[Assessed]) -> String
     ] {
         let _ = writeln!(out, "nordiq_http_shed_total{{reason=\"{reason}\"}} {n}");
     }
+    notify_receivers(&mut out, &health.notify);
     family(
         &mut out,
         "nordiq_model_reloads_total",

@@ -18,6 +18,7 @@ pub mod forecast;
 pub mod ingest;
 pub mod job_record;
 pub mod live_report;
+pub mod notify;
 pub mod outlook;
 pub mod remote_write;
 pub mod risk;

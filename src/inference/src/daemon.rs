@@ -4,7 +4,7 @@
 //! after the drain, live accuracy is saved and the buffer's log is rolled into Parquet.
 
 use crate::handlers;
-use crate::services::{forecast_loop, live, reload};
+use crate::services::{forecast_loop, live, notify, reload};
 use crate::state::{App, ConfigSource};
 use anyhow::Context;
 use nordiq_runtime::auth::KeyEnv;
@@ -55,11 +55,20 @@ pub async fn run(
     app: Arc<App>,
     listener: TcpListener,
     serving: Serving,
+    receivers: Vec<notify::Receiver>,
     watchdog: Option<Duration>,
     log: LogHandle,
     source: ConfigSource,
 ) -> anyhow::Result<()> {
     let lifecycle = Lifecycle::new(watchdog).context("installing the signal handlers")?;
+    notify::restore(&app);
+    let notifications = (!receivers.is_empty()).then(|| {
+        lifecycle.spawn(notify::run(
+            Arc::clone(&app),
+            receivers,
+            lifecycle.shutdown_token(),
+        ))
+    });
     let forecasts = lifecycle.spawn(forecast_loop::run(
         Arc::clone(&app),
         lifecycle.shutdown_token(),
@@ -92,6 +101,9 @@ pub async fn run(
     });
     lifecycle.run(service, drain).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), forecasts).await;
+    if let Some(notifications) = notifications {
+        let _ = tokio::time::timeout(Duration::from_secs(5), notifications).await;
+    }
     live::save(&app);
     if let Some(buffer) = app.buffer.clone() {
         // Roll the log into Parquet so the next start has nothing to recover.

@@ -123,6 +123,13 @@ fn main() -> ExitCode {
             "serving HTTPS"
         );
     }
+    let receivers = match nordiq_inference::services::notify::receivers(&config) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot set up notifications");
+            return fail(exit::CONFIG, e);
+        }
+    };
     let result: Result<(), Fatal> = runtime.block_on(async {
         let listener = nordiq_runtime::systemd::listener(
             activation.listeners.into_iter().next(),
@@ -167,7 +174,7 @@ fn main() -> ExitCode {
                 Err(e) => tracing::error!(error = %e, "refilling windows from the buffer failed; starting cold"),
             }
         }
-        daemon::run(app, listener, serving, activation.watchdog, log, source)
+        daemon::run(app, listener, serving, receivers, activation.watchdog, log, source)
             .await
             .or_exit(exit::SOFTWARE)
     });

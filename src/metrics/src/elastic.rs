@@ -6,13 +6,13 @@
 
 use crate::document_fields::{catalog_fields, reading, timestamp_ms};
 use crate::record::Reading;
-use crate::secret::{read_secret, read_trimmed};
 use crate::source_error::SourceError;
 use crate::source_mark::{Boundary, SavedBoundary};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use nordiq_core::config::{Config, ElasticsearchConfig, FieldMap};
 use nordiq_runtime::client::ApiClient;
+use nordiq_runtime::secret::{read_secret, read_trimmed};
 use nordiq_runtime::tls::ClientTls;
 use serde_json::json;
 use std::path::Path;

@@ -12,10 +12,11 @@ pub mod prometheus_sources;
 pub mod query_range;
 pub mod record;
 pub mod scenario;
-pub mod secret;
 pub mod sim;
 pub mod source;
 pub mod source_error;
 pub mod source_mark;
-pub mod spool;
 pub mod textformat;
+
+/// The delivery spool lives in `nordiq-runtime` (nordiq-inference spools notifications too).
+pub use nordiq_runtime::spool;

@@ -7,13 +7,13 @@
 
 use crate::document_fields::{catalog_fields, reading, timestamp_ms};
 use crate::record::Reading;
-use crate::secret::read_secret;
 use crate::source_error::SourceError;
 use crate::source_mark::SavedBoundary;
 use mongodb::bson::{doc, Bson, DateTime, Document};
 use mongodb::error::ErrorKind;
 use mongodb::options::{AuthMechanism, ClientOptions, Tls, TlsOptions};
 use nordiq_core::config::{Config, FieldMap, MongodbConfig};
+use nordiq_runtime::secret::read_secret;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -231,11 +231,11 @@ fn mechanism(cfg: &MongodbConfig) -> Result<Option<AuthMechanism>, SourceError> 
 }
 
 fn password(cfg: &MongodbConfig) -> Result<String, SourceError> {
-    read_secret(
+    Ok(read_secret(
         "sources.mongodb.password_file",
         PASSWORD_CREDENTIAL,
         &cfg.password_file,
-    )
+    )?)
 }
 
 /// A driver error as a source error: what the network may mend is transient; refused

@@ -111,7 +111,12 @@ pub async fn run(
     .or_exit(exit::CONFIG)?
     .with_timeout(Duration::from_secs(10));
     let spool_dir = config.paths.state_dir.join("spool").join("metrics");
-    let spool = Spool::open(&spool_dir, config.sources.spool_max_bytes).or_exit(exit::IO_ERR)?;
+    let spool = Spool::open(
+        &spool_dir,
+        config.sources.spool_max_bytes,
+        "raise sources.spool_max_bytes or bring nordiq-inference back",
+    )
+    .or_exit(exit::IO_ERR)?;
     if !spool.is_empty() {
         tracing::info!(
             batches = spool.len(),

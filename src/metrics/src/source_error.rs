@@ -43,6 +43,13 @@ impl SourceError {
     }
 }
 
+impl From<nordiq_runtime::secret::SecretError> for SourceError {
+    /// A password or key that cannot be read is a setting to fix.
+    fn from(e: nordiq_runtime::secret::SecretError) -> SourceError {
+        SourceError::Setup(e.to_string())
+    }
+}
+
 impl From<ClientError> for SourceError {
     fn from(e: ClientError) -> SourceError {
         match e {

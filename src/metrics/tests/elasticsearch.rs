@@ -65,8 +65,11 @@ impl StandIn {
 trait Stream: Read + Write {}
 impl<T: Read + Write> Stream for T {}
 
-fn serve(port: u16, standin: &StandIn) {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+/// Serves `standin` on a port the kernel picks (a port picked earlier could be taken by
+/// another test meanwhile); returns it.
+fn serve(standin: &StandIn) -> u16 {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
     let docs = Arc::clone(&standin.docs);
     let searches = Arc::clone(&standin.searches);
     let refused = Arc::clone(&standin.refused);
@@ -169,6 +172,7 @@ fn serve(port: u16, standin: &StandIn) {
             let _ = s.flush();
         }
     });
+    port
 }
 
 fn write_config(dir: &Path, api_port: u16, es_port: u16) -> std::path::PathBuf {
@@ -197,11 +201,10 @@ fn write_config_with(dir: &Path, api_port: u16, elasticsearch: &str) -> std::pat
 #[test]
 fn elasticsearch_documents_arrive_exactly_once_across_pages_and_restarts() {
     let dir = TempDir::new("es");
-    let es_port = free_port();
     let now = nordiq_core::timefmt::now_ms() / 1000 * 1000;
     let start = now - 20_000;
     let standin = StandIn::new(documents(start, now));
-    serve(es_port, &standin);
+    let es_port = serve(&standin);
     let (_inference, api_port, key) = dev_inference(&dir);
     let config = write_config(&dir, api_port, es_port);
     let run = || {
@@ -255,7 +258,6 @@ fn elasticsearch_documents_arrive_exactly_once_across_pages_and_restarts() {
 #[test]
 fn elasticsearch_over_https_with_basic_auth() {
     let dir = TempDir::new("es-tls");
-    let es_port = free_port();
     let now = nordiq_core::timefmt::now_ms() / 1000 * 1000;
     let start = now - 10_000;
     let ca = nordiq_testkit::pki::Authority::new(&dir, "es");
@@ -269,7 +271,7 @@ fn elasticsearch_over_https_with_basic_auth() {
     standin.tls = Some(nordiq_runtime::tls::server_config(&files).unwrap());
     // "nordiq:s3cret" as Elasticsearch's basic auth expects it.
     standin.authorization = Some("Basic bm9yZGlxOnMzY3JldA==".into());
-    serve(es_port, &standin);
+    let es_port = serve(&standin);
     let (_inference, api_port, key) = dev_inference(&dir);
     let password = dir.join("es-password");
     std::fs::write(&password, "wrong\n").unwrap();

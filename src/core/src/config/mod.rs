@@ -17,6 +17,7 @@ mod live;
 mod locate;
 mod log;
 mod model;
+mod notify;
 mod paths;
 mod profiles;
 mod prometheus;
@@ -38,6 +39,7 @@ pub use ingest::{IngestConfig, MixedBatchPolicy, UnknownMetricPolicy};
 pub use invalid::Invalid;
 pub use log::LogConfig;
 pub use model::ModelConfig;
+pub use notify::{AlertmanagerConfig, NotifyConfig, WebhookConfig, ALERT_KINDS};
 pub use paths::PathsConfig;
 pub use risk::RiskConfig;
 pub use server::ServerConfig;
@@ -79,6 +81,7 @@ pub struct Config {
     pub forecast: ForecastConfig,
     pub risk: RiskConfig,
     pub alerts: AlertsConfig,
+    pub notify: NotifyConfig,
     pub anomaly: AnomalyConfig,
     pub live: LiveConfig,
     pub drift: DriftConfig,
@@ -109,6 +112,7 @@ impl Default for Config {
             forecast: ForecastConfig::default(),
             risk: RiskConfig::default(),
             alerts: AlertsConfig::default(),
+            notify: NotifyConfig::default(),
             anomaly: AnomalyConfig::default(),
             live: LiveConfig::default(),
             drift: DriftConfig::default(),
@@ -252,6 +256,7 @@ impl Config {
         self.ingest.validate()?;
         self.buffer.validate()?;
         self.alerts.validate()?;
+        self.notify.validate()?;
         self.import.validate(&known)?;
         self.sources.validate(&known)?;
         self.prometheus.validate(&known)?;
@@ -293,7 +298,12 @@ struct RestartOnly {
 }
 
 /// The one list of restart-only keys.
-const RESTART_ONLY: [RestartOnly; 9] = [
+const RESTART_ONLY: [RestartOnly; 10] = [
+    RestartOnly {
+        key: "notify",
+        same: |a, b| a.notify == b.notify,
+        keep: |to, from| to.notify = from.notify.clone(),
+    },
     RestartOnly {
         key: "server.listen",
         same: |a, b| a.server.listen == b.server.listen,

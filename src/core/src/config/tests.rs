@@ -237,3 +237,44 @@ fn mongodb_settings_are_checked_under_their_own_keys() {
         parse(&section(lines)).unwrap_or_else(|e| panic!("{lines}: {e}"));
     }
 }
+
+#[test]
+fn notify_settings_are_checked_under_their_own_keys() {
+    let cases = [
+        ("[notify]\nmin_severity = \"healthy\"\n", "notify.min_severity"),
+        (
+            "[notify.alertmanager]\nurls = [\"am1:9093\"]\n",
+            "notify.alertmanager.urls",
+        ),
+        (
+            "[notify.alertmanager]\nusername = \"nordiq\"\n",
+            "notify.alertmanager.password_file",
+        ),
+        (
+            "[[notify.webhook]]\nname = \"a b\"\nurl = \"https://x\"\n",
+            "notify.webhook[0].name",
+        ),
+        (
+            "[[notify.webhook]]\nname = \"a\"\nurl = \"https://x\"\n[[notify.webhook]]\nname = \"a\"\nurl = \"https://y\"\n",
+            "notify.webhook[1].name",
+        ),
+        (
+            "[[notify.webhook]]\nname = \"a\"\nurl = \"https://x\"\nkinds = [\"outage\"]\n",
+            "notify.webhook[0].kinds",
+        ),
+    ];
+    for (text, want) in cases {
+        let (_, key, message) = invalid(text);
+        assert_eq!(key, want, "{text}: {message}");
+    }
+    let ok = parse(
+        "[notify]\nmin_level_seconds = 0\n[notify.alertmanager]\nurls = [\"http://am1:9093\", \"http://am2:9093\"]\n\
+         [[notify.webhook]]\nname = \"pager\"\nurl = \"https://hooks.example.com/x\"\nmin_severity = \"critical\"\nservers = [\"db*\"]\n",
+    )
+    .unwrap();
+    assert!(ok.notify.any_receiver());
+    assert_eq!(
+        ok.notify.webhook[0].min_severity,
+        crate::risk::Level::Critical
+    );
+}

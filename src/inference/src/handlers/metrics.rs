@@ -7,7 +7,7 @@ use crate::state::App;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use nordiq_core::exposition::{render, Health, HttpHealth};
+use nordiq_core::exposition::{render, Health, HttpHealth, ReceiverHealth};
 use nordiq_runtime::keyring::Scope;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -65,6 +65,21 @@ pub async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
             shed_body_total: app.bodies_shed.load(Ordering::Relaxed),
             tls_handshake_failures_total: app.http.handshake_failures.load(Ordering::Relaxed),
         },
+        notify: app
+            .outbox
+            .receivers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|r| ReceiverHealth {
+                kind: r.kind.to_string(),
+                name: r.name.clone(),
+                delivered_total: r.delivered.load(Ordering::Relaxed),
+                failed_attempts_total: r.failed_attempts.load(Ordering::Relaxed),
+                dropped_total: r.dropped.load(Ordering::Relaxed),
+                pending: r.pending.load(Ordering::Relaxed),
+            })
+            .collect(),
     };
     let config2 = Arc::clone(&config);
     let body = tokio::task::spawn_blocking(move || render(&config2, &health, &set.assessed))

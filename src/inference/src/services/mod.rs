@@ -6,5 +6,6 @@ pub mod ingest;
 pub mod jobs;
 pub mod live;
 pub mod model_loading;
+pub mod notify;
 pub mod refill;
 pub mod reload;

@@ -5,11 +5,13 @@
 mod config_source;
 mod jobs;
 mod model;
+mod outbox;
 pub mod windows;
 
 pub use config_source::ConfigSource;
 pub use jobs::Jobs;
 pub use model::ModelState;
+pub use outbox::{Outbox, ReceiverStats};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -85,6 +87,8 @@ pub struct App {
     pub jobs: Jobs,
     pub forecasts: ArcSwap<ForecastSet>,
     pub alerts: Mutex<AlertTracker>,
+    /// Notifications on their way to Alertmanager and webhooks.
+    pub outbox: Outbox,
     /// Every forecast server's pending bands and recent exceedances.
     pub anomalies: Mutex<AnomalyBook>,
     /// Served forecasts kept for scoring, and the hourly live-accuracy bins.
@@ -134,6 +138,7 @@ impl App {
             store: WindowStore::new(WindowShape::from_config(&config), config.window.max_servers),
             buffer,
             alerts: Mutex::new(AlertTracker::new(config.alerts.max_events)),
+            outbox: Outbox::default(),
             anomalies: Mutex::new(AnomalyBook::default()),
             live: Mutex::new(live),
             live_saved_hour: AtomicI64::new(i64::MIN),

@@ -1,5 +1,6 @@
-//! The delivery spool: batches nordiq-inference has not acknowledged, one file each,
-//! delivered oldest first. A file is complete or absent (written to a temp name, fsynced,
+//! A delivery spool: batches a receiver has not acknowledged (nordiq-inference for
+//! nordiq-metrics, Alertmanager or a webhook for nordiq-inference's notifications), one
+//! file each, delivered oldest first. A file is complete or absent (written to a temp name, fsynced,
 //! renamed). Above `max_bytes` the oldest batches are dropped, and counted: that bound is
 //! the one place the spool can lose data, and it is logged.
 
@@ -22,7 +23,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
     }
 }
 
-/// One batch: an id nordiq-inference uses to drop a repeat, and its NDJSON body.
+/// One batch: an id the receiver may use to drop a repeat, how many records it holds, and
+/// its body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
     pub id: String,
@@ -38,6 +40,8 @@ pub struct Spool {
     files: std::collections::VecDeque<(u64, PathBuf, u64)>,
     next_seq: u64,
     bytes: u64,
+    /// Said when the bound drops a batch: what to do about it.
+    full_hint: String,
     /// Batches dropped because the spool was full, since start.
     pub dropped_batches: u64,
     pub dropped_records: u64,
@@ -45,15 +49,16 @@ pub struct Spool {
 
 impl Spool {
     /// Opens (creating) `dir`, removing half-written temp files and picking up batches a
-    /// previous run left.
-    pub fn open(dir: &Path, max_bytes: u64) -> Result<Spool, SpoolError> {
+    /// previous run left. `full_hint` is logged when the bound drops a batch (which key to
+    /// raise, which receiver to bring back).
+    pub fn open(dir: &Path, max_bytes: u64, full_hint: &str) -> Result<Spool, SpoolError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let mut files = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(io(dir))? {
             let entry = entry.map_err(io(dir))?;
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if nordiq_runtime::atomic_file::is_temp_name(&name) {
+            if crate::atomic_file::is_temp_name(&name) {
                 let _ = std::fs::remove_file(&path);
                 continue;
             }
@@ -76,6 +81,7 @@ impl Spool {
             files: files.into(),
             next_seq,
             bytes,
+            full_hint: full_hint.to_string(),
             dropped_batches: 0,
             dropped_records: 0,
         })
@@ -99,7 +105,7 @@ impl Spool {
         self.next_seq += 1;
         let name = format!("{seq:020}.{}.{}.ndjson", batch.records, batch.id);
         let path = self.dir.join(&name);
-        nordiq_runtime::atomic_file::write_atomic(&path, &batch.body)
+        crate::atomic_file::write_atomic(&path, &batch.body)
             .map_err(|(path, source)| SpoolError::Io { path, source })?;
         let size = batch.body.len() as u64;
         self.files.push_back((seq, path, size));
@@ -111,7 +117,7 @@ impl Spool {
                 self.bytes -= size;
                 let _ = std::fs::remove_file(&path);
                 tracing::error!(file = %path.display(), max_bytes = self.max_bytes,
-                    "spool full: dropped its oldest batch (raise sources.spool_max_bytes or bring nordiq-inference back)");
+                    "spool full: dropped its oldest batch ({})", self.full_hint);
             }
         }
         Ok(())
@@ -165,13 +171,13 @@ mod tests {
     #[test]
     fn batches_come_back_in_order_across_a_reopen() {
         let dir = nordiq_testkit::TempDir::new("spool");
-        let mut spool = Spool::open(&dir, 1 << 20).unwrap();
+        let mut spool = Spool::open(&dir, 1 << 20, "").unwrap();
         spool.push(&batch("a-1", 10)).unwrap();
         spool.push(&batch("a-2", 20)).unwrap();
         let half = dir.join("00000000000000000009.3.half.ndjson");
-        std::fs::write(nordiq_runtime::atomic_file::temp_path(&half), b"partial").unwrap();
+        std::fs::write(crate::atomic_file::temp_path(&half), b"partial").unwrap();
         drop(spool);
-        let mut spool = Spool::open(&dir, 1 << 20).unwrap();
+        let mut spool = Spool::open(&dir, 1 << 20, "").unwrap();
         assert_eq!(spool.len(), 2);
         assert_eq!(spool.bytes(), 30);
         assert_eq!(spool.oldest().unwrap().unwrap(), batch("a-1", 10));
@@ -192,7 +198,7 @@ mod tests {
     #[test]
     fn a_full_spool_drops_the_oldest_and_counts_them() {
         let dir = nordiq_testkit::TempDir::new("spool-full");
-        let mut spool = Spool::open(&dir, 100).unwrap();
+        let mut spool = Spool::open(&dir, 100, "").unwrap();
         for i in 0..5 {
             spool.push(&batch(&format!("x-{i}"), 40)).unwrap();
         }
