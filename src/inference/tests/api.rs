@@ -553,7 +553,13 @@ fn live_accuracy_scores_served_forecasts_and_survives_a_restart() {
     );
     let mut daemon = Daemon::start(dir.path(), &config, port, &[("NORDIQ_API_KEY", KEY)]);
     let c = daemon.client(Some(KEY));
-    let wave = |t: usize| 30.0 + 10.0 * ((t % 30) as f64 / 30.0 * std::f64::consts::TAU).sin();
+    // A 30-step wave with a little deterministic noise of period 13: an exactly periodic
+    // series makes the seasonal baseline perfect and MASE undefined (its scale is 0), which
+    // is what a run whose feeder kept perfect time scored.
+    let wave = |t: usize| {
+        30.0 + 10.0 * ((t % 30) as f64 / 30.0 * std::f64::consts::TAU).sin()
+            + ((t * 7919) % 13) as f64 * 0.1
+    };
     let body = ndjson_history(&["ppweb001", "ppdb001"], 90, 1, |_, t| wave(t));
     assert_eq!(
         c.post("/feed/data", "application/x-ndjson", body).status,

@@ -281,7 +281,7 @@ async fn receiver_loop(
         .store(r.spool.len() as u64, Ordering::Relaxed);
     loop {
         while let Ok(n) = rx.try_recv() {
-            r.accept(&settings, &n);
+            r.accept(&n);
         }
         if retry_at.is_none_or(|t| Instant::now() >= t) && !r.spool.is_empty() {
             let delivered = tokio::select! {
@@ -321,7 +321,7 @@ async fn receiver_loop(
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
         tokio::select! {
             n = rx.recv() => match n {
-                Some(n) => r.accept(&settings, &n),
+                Some(n) => r.accept(&n),
                 None => break,
             },
             _ = tokio::time::sleep_until(wake_at) => {}
@@ -331,7 +331,7 @@ async fn receiver_loop(
             // Keep what is queued for the next start; the channel closes when the
             // dispatcher has handed over its last notices.
             while let Some(n) = rx.recv().await {
-                r.accept(&settings, &n);
+                r.accept(&n);
             }
             break;
         }
@@ -340,7 +340,7 @@ async fn receiver_loop(
 
 impl Receiver {
     /// Spools a notice this receiver wants.
-    fn accept(&mut self, settings: &NotifyConfig, n: &Notice) {
+    fn accept(&mut self, n: &Notice) {
         let wanted = match &self.target {
             // Alertmanager has the whole set anyway; a repeat is its resend's job.
             Target::Alertmanager { .. } => n.event != notify::NoticeEvent::Repeat,
@@ -351,7 +351,6 @@ impl Receiver {
         if !wanted {
             return;
         }
-        let _ = settings;
         let batch = Batch {
             id: n.id.clone(),
             records: 1,
