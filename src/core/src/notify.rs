@@ -82,6 +82,9 @@ struct Track {
     notified: Level,
     started_ms: i64,
     last_sent_ms: i64,
+    /// When the server was last assessed at all.
+    #[serde(default)]
+    seen_ms: i64,
     last: Observation,
 }
 
@@ -102,8 +105,10 @@ fn key(kind: AlertKind, server: &str) -> String {
 }
 
 impl Notifier {
-    /// Applies one refresh at `now_ms`. A level below `min_severity` counts as healthy. A
-    /// (kind, server) not observed keeps its state.
+    /// Applies one refresh at `now_ms`: `observations` are every server assessed. A level
+    /// below `min_severity` counts as healthy. A (kind, server) not observed keeps its state
+    /// until it has gone unassessed for `forget_after_seconds`; a firing one is then
+    /// resolved (its server stopped reporting, or was evicted).
     pub fn observe(
         &mut self,
         settings: &NotifyConfig,
@@ -124,8 +129,10 @@ impl Notifier {
                 notified: Level::Healthy,
                 started_ms: now_ms,
                 last_sent_ms: now_ms,
+                seen_ms: now_ms,
                 last: o.clone(),
             });
+            track.seen_ms = now_ms;
             if o.level != track.observed {
                 track.observed = o.level;
                 track.since_ms = now_ms;
@@ -185,7 +192,42 @@ impl Notifier {
                 self.tracks.remove(&k);
             }
         }
+        self.forget_unseen(settings, now_ms, &mut notices);
         notices
+    }
+
+    /// Resolves, and forgets, what has not been assessed for `forget_after_seconds`.
+    fn forget_unseen(&mut self, settings: &NotifyConfig, now_ms: i64, notices: &mut Vec<Notice>) {
+        if settings.forget_after_seconds == 0 {
+            return;
+        }
+        let forget_ms = settings.forget_after_seconds as i64 * 1000;
+        let gone: Vec<String> = self
+            .tracks
+            .iter()
+            .filter(|(_, t)| now_ms - t.seen_ms >= forget_ms)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in gone {
+            let Some(t) = self.tracks.remove(&k) else {
+                continue;
+            };
+            if t.notified == Level::Healthy {
+                continue;
+            }
+            self.next_seq += 1;
+            let mut observation = t.last;
+            observation.level = t.notified;
+            notices.push(Notice {
+                id: format!("{now_ms}-{}", self.next_seq),
+                event: NoticeEvent::Resolved,
+                severity: t.notified,
+                previous: t.notified,
+                started_at_ms: t.started_ms,
+                at_ms: now_ms,
+                observation,
+            });
+        }
     }
 
     /// The alerts notified as firing now, as firing notices (for a receiver that wants the
@@ -215,6 +257,7 @@ impl Notifier {
     pub fn restarted(mut self, now_ms: i64) -> Notifier {
         for t in self.tracks.values_mut() {
             t.since_ms = now_ms;
+            t.seen_ms = now_ms;
         }
         self
     }

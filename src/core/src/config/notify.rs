@@ -15,6 +15,9 @@ pub struct NotifyConfig {
     pub min_level_seconds: u64,
     /// A still-firing alert is sent again to webhooks this often; 0: never.
     pub repeat_seconds: u64,
+    /// A firing alert of a server that has not been assessed for this long (it stopped
+    /// reporting, or was evicted) is resolved; 0: never.
+    pub forget_after_seconds: u64,
     /// Links in notifications point here (`{dashboard_url}/server/{name}`); "": none.
     pub dashboard_url: String,
     /// Undelivered notifications wait under `paths.state_dir/notify/` up to this many
@@ -32,6 +35,7 @@ impl Default for NotifyConfig {
             min_severity: Level::Warning,
             min_level_seconds: 120,
             repeat_seconds: 4 * 3600,
+            forget_after_seconds: 3600,
             dashboard_url: String::new(),
             spool_max_bytes: 64 << 20,
             retry_max_seconds: 300,

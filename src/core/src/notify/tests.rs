@@ -257,3 +257,37 @@ fn webhook_filters_and_payload() {
     assert_eq!(body["id"], fired[0].id);
     assert!(body["dashboard_url"].is_null());
 }
+
+#[test]
+fn a_firing_alert_of_a_server_no_longer_assessed_is_resolved_after_a_while() {
+    let s = NotifyConfig {
+        forget_after_seconds: 600,
+        ..settings(0, 0)
+    };
+    let mut n = Notifier::default();
+    n.observe(
+        &s,
+        0,
+        [seen("db1", Level::Critical), seen("db2", Level::Warning)],
+    );
+    // db1 goes on being assessed; db2 stops reporting.
+    let quiet: usize = (1..10)
+        .map(|m| n.observe(&s, m * MIN, [seen("db1", Level::Critical)]).len())
+        .sum();
+    assert_eq!(quiet, 0);
+    let gone = n.observe(&s, 10 * MIN, [seen("db1", Level::Critical)]);
+    assert_eq!(
+        events(&gone),
+        [(NoticeEvent::Resolved, Level::Warning, Level::Warning)]
+    );
+    assert_eq!(gone[0].observation.server, "db2");
+    assert_eq!(n.firing(10 * MIN).len(), 1, "db1 still fires");
+    let never = NotifyConfig {
+        forget_after_seconds: 0,
+        ..settings(0, 0)
+    };
+    let mut kept = Notifier::default();
+    kept.observe(&never, 0, [seen("db2", Level::Warning)]);
+    assert!(kept.observe(&never, 100 * MIN, []).is_empty());
+    assert_eq!(kept.firing(100 * MIN).len(), 1);
+}
