@@ -273,7 +273,12 @@ async fn receiver_loop(
 ) {
     let settings = app.config.load().notify.clone();
     let retry_max = Duration::from_secs(settings.retry_max_seconds);
+    let resend = match &r.target {
+        Target::Alertmanager { resend, .. } => Some(*resend),
+        Target::Webhook { .. } => None,
+    };
     let mut backoff = Duration::from_secs(1);
+    // Set while the spool holds a notice that could not be delivered.
     let mut retry_at: Option<Instant> = None;
     let mut next_resend = Instant::now();
     r.stats
@@ -296,35 +301,26 @@ async fn receiver_loop(
                 backoff = (backoff * 2).min(retry_max);
             }
         }
-        if let Target::Alertmanager { resend, .. } = &r.target {
-            let resend = *resend;
-            if r.spool.is_empty() && Instant::now() >= next_resend {
-                let firing = app
-                    .outbox
-                    .flap
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .firing(now_ms());
-                if !firing.is_empty() {
-                    tokio::select! {
-                        _ = r.send_to_alertmanager(&settings, &firing) => {}
-                        _ = shutdown.cancelled() => {}
-                    }
-                }
+        // Alertmanager's resend waits while older notices wait in the spool.
+        if let Some(resend) = resend.filter(|_| r.spool.is_empty()) {
+            if Instant::now() >= next_resend {
+                r.resend_firing(&app, &settings, &shutdown).await;
                 next_resend = Instant::now() + resend;
             }
         }
-        let wake_at = [retry_at, Some(next_resend)]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
+        let wake_at = next_wake(r.spool.is_empty(), retry_at, resend.map(|_| next_resend));
+        let due = async {
+            match wake_at {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             n = rx.recv() => match n {
                 Some(n) => r.accept(&n),
                 None => break,
             },
-            _ = tokio::time::sleep_until(wake_at) => {}
+            _ = due => {}
             _ = shutdown.cancelled() => {}
         }
         if shutdown.is_cancelled() {
@@ -335,6 +331,21 @@ async fn receiver_loop(
             }
             break;
         }
+    }
+}
+
+/// When a receiver's task has something due without a new notice: a retry while its
+/// spool holds something, else Alertmanager's next resend; None: nothing (a webhook with
+/// an empty spool sleeps until a notice comes).
+fn next_wake(
+    spool_empty: bool,
+    retry_at: Option<Instant>,
+    next_resend: Option<Instant>,
+) -> Option<Instant> {
+    if spool_empty {
+        next_resend
+    } else {
+        retry_at
     }
 }
 
@@ -491,7 +502,7 @@ impl Receiver {
             .as_deref()
             .map(|h| vec![("authorization", h)])
             .unwrap_or_default();
-        let result = outcome(
+        outcome(
             client
                 .send_with(
                     Method::POST,
@@ -501,14 +512,34 @@ impl Receiver {
                     body,
                 )
                 .await,
-        );
-        if let Outcome::Retry(reason) = &result {
-            if notices.iter().all(|n| n.id.ends_with("-resend")) {
-                self.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(receiver = %self.stats.name, reason = %reason, "resend failed; the next resend tries again");
-            }
+        )
+    }
+
+    /// Posts every alert firing now again (not spooled: a failed resend is simply made
+    /// again at the next one).
+    async fn resend_firing(
+        &self,
+        app: &App,
+        settings: &NotifyConfig,
+        shutdown: &CancellationToken,
+    ) {
+        let firing = app
+            .outbox
+            .flap
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .firing(now_ms());
+        if firing.is_empty() {
+            return;
         }
-        result
+        let outcome = tokio::select! {
+            outcome = self.send_to_alertmanager(settings, &firing) => outcome,
+            _ = shutdown.cancelled() => return,
+        };
+        if let Outcome::Retry(reason) = outcome {
+            self.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(receiver = %self.stats.name, reason = %reason, "resend failed; the next resend tries again");
+        }
     }
 }
 
@@ -552,6 +583,19 @@ mod tests {
             signature(b"Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn an_idle_receiver_waits_for_what_is_due_and_no_earlier() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(8);
+        // A webhook with nothing spooled: nothing due, whatever a past retry said.
+        assert_eq!(next_wake(true, None, None), None);
+        assert_eq!(next_wake(true, Some(now), None), None);
+        // Alertmanager with nothing spooled: its resend.
+        assert_eq!(next_wake(true, None, Some(later)), Some(later));
+        // Something spooled: the retry, not a resend that waits behind it.
+        assert_eq!(next_wake(false, Some(later), Some(now)), Some(later));
     }
 
     #[test]
