@@ -258,6 +258,16 @@ pub enum AlertKind {
     Anomaly,
 }
 
+impl AlertKind {
+    /// The name the API, the config and notifications use (as serialised).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::PredictedBreach => "predicted_breach",
+            AlertKind::Anomaly => "anomaly",
+        }
+    }
+}
+
 /// One server with something to say.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerAlert {

@@ -47,6 +47,17 @@ pub enum NoticeEvent {
     Resolved,
 }
 
+impl NoticeEvent {
+    /// As serialised (the webhook's `X-NordIQ-Event`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeEvent::Firing => "firing",
+            NoticeEvent::Repeat => "repeat",
+            NoticeEvent::Resolved => "resolved",
+        }
+    }
+}
+
 /// One notification, as it is spooled and delivered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
@@ -63,13 +74,6 @@ pub struct Notice {
     pub at_ms: i64,
     #[serde(flatten)]
     pub observation: Observation,
-}
-
-impl Notice {
-    /// The alert's identity across notices: kind and server.
-    pub fn alert_key(&self) -> (AlertKind, &str) {
-        (self.observation.kind, &self.observation.server)
-    }
 }
 
 /// Flap-control state of one (kind, server).
@@ -97,11 +101,7 @@ pub struct Notifier {
 }
 
 fn key(kind: AlertKind, server: &str) -> String {
-    let kind = match kind {
-        AlertKind::PredictedBreach => "predicted_breach",
-        AlertKind::Anomaly => "anomaly",
-    };
-    format!("{kind}/{server}")
+    format!("{}/{server}", kind.as_str())
 }
 
 impl Notifier {
@@ -337,13 +337,6 @@ fn title(kind: AlertKind) -> &'static str {
     }
 }
 
-fn kind_name(kind: AlertKind) -> &'static str {
-    match kind {
-        AlertKind::PredictedBreach => "predicted_breach",
-        AlertKind::Anomaly => "anomaly",
-    }
-}
-
 fn fmt_value(v: Option<f64>) -> String {
     v.map_or_else(|| "?".into(), |v| format!("{v:.1}"))
 }
@@ -396,7 +389,7 @@ pub fn alertmanager_labels(n: &Notice) -> BTreeMap<&'static str, String> {
         ("server", o.server.clone()),
         ("profile", o.profile.clone()),
         ("severity", n.severity.as_str().to_string()),
-        ("kind", kind_name(o.kind).to_string()),
+        ("kind", o.kind.as_str().to_string()),
         ("source", "nordiq".to_string()),
     ]);
     if let Some(m) = &o.metric {
@@ -501,7 +494,7 @@ pub fn webhook_wants(
     n: &Notice,
 ) -> bool {
     let o = &n.observation;
-    (kinds.is_empty() || kinds.iter().any(|k| k == kind_name(o.kind)))
+    (kinds.is_empty() || kinds.iter().any(|k| k == o.kind.as_str()))
         && (servers.is_empty()
             || servers
                 .iter()

@@ -8,10 +8,8 @@ use crate::document_fields::{catalog_fields, reading, timestamp_ms};
 use crate::record::Reading;
 use crate::source_error::SourceError;
 use crate::source_mark::{Boundary, SavedBoundary};
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
 use nordiq_core::config::{Config, ElasticsearchConfig, FieldMap};
-use nordiq_runtime::client::ApiClient;
+use nordiq_runtime::client::{basic_authorization, ApiClient};
 use nordiq_runtime::secret::{read_secret, read_trimmed};
 use nordiq_runtime::tls::ClientTls;
 use serde_json::json;
@@ -121,8 +119,7 @@ impl ElasticPull {
             PASSWORD_CREDENTIAL,
             &self.cfg.password_file,
         )?;
-        let pair = format!("{}:{password}", self.cfg.username);
-        Ok(Some(format!("Basic {}", BASE64.encode(pair))))
+        Ok(Some(basic_authorization(&self.cfg.username, &password)))
     }
 
     /// Documents after the mark, and the mark to commit once they are delivered.

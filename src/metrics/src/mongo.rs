@@ -175,7 +175,8 @@ pub async fn client_options(cfg: &MongodbConfig) -> Result<ClientOptions, Source
     options.server_selection_timeout = options.server_selection_timeout.or(Some(DEFAULT_TIMEOUT));
     options.connect_timeout = options.connect_timeout.or(Some(DEFAULT_TIMEOUT));
     let mechanism = mechanism(cfg)?;
-    if !cfg.username.is_empty() || mechanism.is_some() {
+    // The config's settings over the URI's credential; none is made for `auth_source` alone.
+    if !cfg.username.is_empty() || mechanism.is_some() || options.credential.is_some() {
         let mut credential = options.credential.take().unwrap_or_default();
         if !cfg.username.is_empty() {
             credential.username = Some(cfg.username.clone());
@@ -188,10 +189,6 @@ pub async fn client_options(cfg: &MongodbConfig) -> Result<ClientOptions, Source
             credential.mechanism = mechanism;
         }
         options.credential = Some(credential);
-    } else if !cfg.auth_source.is_empty() {
-        if let Some(credential) = options.credential.as_mut() {
-            credential.source = Some(cfg.auth_source.clone());
-        }
     }
     if cfg.tls || !cfg.ca_file.is_empty() || !cfg.cert_key_file.is_empty() {
         let mut tls = match options.tls.take() {

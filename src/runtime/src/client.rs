@@ -183,6 +183,16 @@ impl ApiClient {
     }
 }
 
+/// An `Authorization` header value for HTTP basic auth.
+pub fn basic_authorization(username: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let pair = format!("{username}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
 /// A client for nordiq-inference as `config` describes it: `url` when given, else from
 /// `server.listen` (`https` when `tls.cert_file` is set), trusting the system roots and
 /// `tls.ca_file`, presenting `tls.client_cert_file` when set.
@@ -230,8 +240,8 @@ pub fn query_escape(value: &str) -> String {
 }
 
 #[cfg(test)]
-mod query_tests {
-    use super::query_escape;
+mod tests {
+    use super::{basic_authorization, query_escape};
 
     #[test]
     fn escapes_query_values() {
@@ -239,5 +249,14 @@ mod query_tests {
         assert_eq!(query_escape("/var/x y&z"), "/var/x%20y%26z");
         assert_eq!(query_escape("2026-11-28T00:00:00Z"), "2026-11-28T00:00:00Z");
         assert_eq!(query_escape("a b&c"), "a%20b%26c");
+    }
+
+    #[test]
+    fn basic_auth_is_base64_of_user_colon_password() {
+        // RFC 7617's example.
+        assert_eq!(
+            basic_authorization("Aladdin", "open sesame"),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! `[notify]`: where alerts are sent (Alertmanager, webhooks) and how often.
 
 use super::invalid::Invalid;
+use crate::api::AlertKind;
 use crate::risk::Level;
 use serde::{Deserialize, Serialize};
 
@@ -116,7 +117,10 @@ impl Default for WebhookConfig {
 }
 
 /// The alert kinds a webhook may filter on.
-pub const ALERT_KINDS: [&str; 2] = ["predicted_breach", "anomaly"];
+pub const ALERT_KINDS: [&str; 2] = [
+    AlertKind::PredictedBreach.as_str(),
+    AlertKind::Anomaly.as_str(),
+];
 
 impl NotifyConfig {
     pub(crate) fn validate(&self) -> Result<(), Invalid> {

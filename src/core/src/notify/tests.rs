@@ -291,3 +291,17 @@ fn a_firing_alert_of_a_server_no_longer_assessed_is_resolved_after_a_while() {
     assert!(kept.observe(&never, 100 * MIN, []).is_empty());
     assert_eq!(kept.firing(100 * MIN).len(), 1);
 }
+
+#[test]
+fn names_are_the_serialised_ones() {
+    for kind in [AlertKind::PredictedBreach, AlertKind::Anomaly] {
+        assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+    }
+    for event in [
+        NoticeEvent::Firing,
+        NoticeEvent::Repeat,
+        NoticeEvent::Resolved,
+    ] {
+        assert_eq!(serde_json::to_value(event).unwrap(), event.as_str());
+    }
+}

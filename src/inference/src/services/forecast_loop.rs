@@ -100,11 +100,7 @@ pub fn refresh(app: &App, trigger: &str) -> RefreshInfo {
     for (a, reading) in assessed.iter_mut().zip(readings) {
         a.anomaly = reading;
     }
-    app.outbox.observe(
-        &config,
-        now,
-        nordiq_core::notify::observations(&config, &assessed),
-    );
+    app.outbox.observe(&config, now, &assessed);
     let events = {
         let mut tracker = app.alerts.lock().unwrap_or_else(|p| p.into_inner());
         tracker.set_max_events(config.alerts.max_events);

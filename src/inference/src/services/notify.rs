@@ -14,7 +14,7 @@ use hyper::Method;
 use nordiq_core::config::{Config, NotifyConfig, WebhookConfig};
 use nordiq_core::notify::{self, Notice, Notifier};
 use nordiq_core::timefmt::now_ms;
-use nordiq_runtime::client::{ApiClient, ClientError};
+use nordiq_runtime::client::{basic_authorization, ApiClient, ClientError};
 use nordiq_runtime::secret::{read_secret, read_trimmed, SecretError};
 use nordiq_runtime::spool::{Batch, Spool, SpoolError};
 use nordiq_runtime::tls::ClientTls;
@@ -55,6 +55,7 @@ enum Target {
     },
 }
 
+#[derive(Clone)]
 enum AlertmanagerAuth {
     None,
     Bearer(String),
@@ -99,6 +100,24 @@ pub fn receivers(config: &Config) -> Result<Vec<Receiver>, NotifyError> {
     let root = config.paths.state_dir.join("notify");
     let mut out = Vec::new();
     let am = &n.alertmanager;
+    // Checked once here (a missing file stops the start); read again per request.
+    let auth = if am.urls.is_empty() {
+        AlertmanagerAuth::None
+    } else if !am.bearer_token_file.is_empty() {
+        read_trimmed(
+            "notify.alertmanager.bearer_token_file",
+            Path::new(&am.bearer_token_file),
+        )?;
+        AlertmanagerAuth::Bearer(am.bearer_token_file.clone())
+    } else if !am.username.is_empty() {
+        alertmanager_password(&am.password_file)?;
+        AlertmanagerAuth::Basic {
+            username: am.username.clone(),
+            password_file: am.password_file.clone(),
+        }
+    } else {
+        AlertmanagerAuth::None
+    };
     for url in &am.urls {
         let client = ApiClient::with_tls(url, None, &ClientTls::with_ca(&am.ca_file))
             .map_err(|e| NotifyError::Receiver {
@@ -106,26 +125,11 @@ pub fn receivers(config: &Config) -> Result<Vec<Receiver>, NotifyError> {
                 reason: e.to_string(),
             })?
             .with_timeout(Duration::from_secs(am.timeout_seconds));
-        let auth = if !am.bearer_token_file.is_empty() {
-            read_trimmed(
-                "notify.alertmanager.bearer_token_file",
-                Path::new(&am.bearer_token_file),
-            )?;
-            AlertmanagerAuth::Bearer(am.bearer_token_file.clone())
-        } else if !am.username.is_empty() {
-            alertmanager_password(&am.password_file)?;
-            AlertmanagerAuth::Basic {
-                username: am.username.clone(),
-                password_file: am.password_file.clone(),
-            }
-        } else {
-            AlertmanagerAuth::None
-        };
         let name = dir_name("alertmanager", url);
         out.push(Receiver {
             target: Target::Alertmanager {
                 client,
-                auth,
+                auth: auth.clone(),
                 resend: Duration::from_secs(am.resend_seconds),
             },
             spool: open_spool(&root, &name, n, "alertmanager")?,
@@ -437,14 +441,9 @@ impl Receiver {
                     Err(e) => return Outcome::Retry(e.to_string()),
                 };
                 let signed = secret.map(|s| signature(s.as_bytes(), &body));
-                let event = match n.event {
-                    notify::NoticeEvent::Firing => "firing",
-                    notify::NoticeEvent::Repeat => "repeat",
-                    notify::NoticeEvent::Resolved => "resolved",
-                };
                 let mut headers = vec![
                     ("x-nordiq-delivery", n.id.as_str()),
-                    ("x-nordiq-event", event),
+                    ("x-nordiq-event", n.event.as_str()),
                 ];
                 if let Some(signed) = &signed {
                     headers.push((SIGNATURE_HEADER, signed.as_str()));
@@ -487,14 +486,7 @@ impl Receiver {
                 username,
                 password_file,
             } => match alertmanager_password(password_file) {
-                Ok(password) => {
-                    use base64::Engine;
-                    let pair = format!("{username}:{password}");
-                    Some(format!(
-                        "Basic {}",
-                        base64::engine::general_purpose::STANDARD.encode(pair)
-                    ))
-                }
+                Ok(password) => Some(basic_authorization(username, &password)),
                 Err(e) => return Outcome::Retry(e.to_string()),
             },
         };

@@ -2,8 +2,9 @@
 //! firing), the notices the forecast loop made and the notify service has not spooled yet,
 //! and per-receiver counters for `/metrics`.
 
+use nordiq_core::assess::Assessed;
 use nordiq_core::config::Config;
-use nordiq_core::notify::{Notice, Notifier, Observation};
+use nordiq_core::notify::{observations, Notice, Notifier};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
@@ -34,12 +35,13 @@ pub struct ReceiverStats {
 }
 
 impl Outbox {
-    /// One refresh's observations through flap control; the notices it makes are queued
-    /// for the notify service. Nothing is tracked while no receiver is configured.
-    pub fn observe(&self, config: &Config, now_ms: i64, observations: Vec<Observation>) {
+    /// One refresh's assessments through flap control; the notices it makes are queued
+    /// for the notify service. Nothing is built or tracked while no receiver is configured.
+    pub fn observe(&self, config: &Config, now_ms: i64, assessed: &[Assessed]) {
         if !config.notify.any_receiver() {
             return;
         }
+        let observations = observations(config, assessed);
         let notices = self.flap.lock().unwrap_or_else(|p| p.into_inner()).observe(
             &config.notify,
             now_ms,
