@@ -170,6 +170,38 @@ fn highest_part_seq(root: &Path) -> Result<u64, BufferError> {
     Ok(max)
 }
 
+/// The batch ids in the log a previous run left behind (what [`Buffer::open`] will roll).
+pub fn logged_batch_ids(root: &Path) -> Result<Vec<String>, BufferError> {
+    let wal = wal_dir(root);
+    if !wal.exists() {
+        return Ok(Vec::new());
+    }
+    let mut ids = Vec::new();
+    for seq in wal::list_segments(&wal)? {
+        ids.extend(wal::read_segment(&wal.join(wal::segment_name(seq)))?.batch_ids);
+    }
+    Ok(ids)
+}
+
+/// Removes from the log a previous run left behind the batches `drop` names, before
+/// [`Buffer::open`] rolls it (a crashed cluster node's writes another node took over).
+pub fn drop_logged_batches(
+    root: &Path,
+    drop: &dyn Fn(&str) -> bool,
+) -> Result<wal::Dropped, BufferError> {
+    let wal = wal_dir(root);
+    let mut total = wal::Dropped::default();
+    if !wal.exists() {
+        return Ok(total);
+    }
+    for seq in wal::list_segments(&wal)? {
+        let d = wal::drop_batches(&wal.join(wal::segment_name(seq)), drop)?;
+        total.frames += d.frames;
+        total.samples += d.samples;
+    }
+    Ok(total)
+}
+
 impl Buffer {
     /// Opens (creating) the buffer at `root`: rolls what the previous run left in the log,
     /// removes stale temp files, starts a new segment and the writer and roller threads.

@@ -82,6 +82,29 @@ pub fn encode_samples<'a>(
     frame(&payload, out);
 }
 
+/// Samples as one self-checking message (cluster mode's stream messages): the log's own
+/// sample frame, length and CRC included, so the wire and the log share one codec.
+pub fn encode_message<'a>(
+    samples: impl ExactSizeIterator<Item = &'a Sample>,
+    batch_id: Option<&str>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_samples(samples, batch_id, &mut out);
+    out
+}
+
+/// The batch id and samples of a message [`encode_message`] made for a catalog of `width`
+/// metrics; `None` when the bytes are not exactly one intact frame (any input, no panic).
+pub fn decode_message(data: &[u8], width: usize) -> Option<(Option<String>, Vec<Sample>)> {
+    let len = u32::from_le_bytes(data.get(0..4)?.try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(data.get(4..8)?.try_into().ok()?);
+    let payload = data.get(8..)?;
+    if payload.len() != len || len > MAX_FRAME || crc32fast::hash(payload) != crc {
+        return None;
+    }
+    decode_frame(payload, FORMAT_VERSION, width)
+}
+
 /// An open segment being appended to.
 pub struct SegmentWriter {
     pub seq: u64,
@@ -164,23 +187,8 @@ pub fn read_segment(path: &Path) -> Result<SegmentContents, BufferError> {
 /// What the bytes of segment `path` (named in errors only) hold, as [`read_segment`]
 /// reads it: any input gives contents or an error, never a panic (fuzzed).
 pub fn parse_segment(data: &[u8], path: &Path) -> Result<SegmentContents, BufferError> {
-    let mut pos = 0usize;
-    let mut next_frame = || -> Option<&[u8]> {
-        if data.len() - pos < 8 {
-            return None;
-        }
-        let len = u32::from_le_bytes(data[pos..pos + 4].try_into().ok()?) as usize;
-        let crc = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().ok()?);
-        if len > MAX_FRAME || data.len() - pos - 8 < len {
-            return None;
-        }
-        let payload = &data[pos + 8..pos + 8 + len];
-        if crc32fast::hash(payload) != crc {
-            return None;
-        }
-        pos += 8 + len;
-        Some(payload)
-    };
+    let mut frames = Frames { data, pos: 0 };
+    let mut next_frame = || frames.next().map(|(_, payload)| payload);
     let header: SegmentHeader = match next_frame().and_then(|p| serde_json::from_slice(p).ok()) {
         Some(h) => h,
         None => {
@@ -219,13 +227,90 @@ pub fn parse_segment(data: &[u8], path: &Path) -> Result<SegmentContents, Buffer
             }
         }
     }
-    let torn = (data.len() - pos) as u64;
+    let torn = (data.len() - frames.pos) as u64;
     Ok(SegmentContents {
         header,
         samples,
         batch_ids,
         torn_bytes: torn,
     })
+}
+
+/// The intact frames of a segment, in order: each one's bytes (length and CRC included)
+/// and its payload. Stops at the first short or corrupt frame (the torn tail).
+struct Frames<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.data.get(self.pos..)?;
+        let len = u32::from_le_bytes(rest.get(0..4)?.try_into().ok()?) as usize;
+        let crc = u32::from_le_bytes(rest.get(4..8)?.try_into().ok()?);
+        if len > MAX_FRAME {
+            return None;
+        }
+        let whole = rest.get(..8 + len)?;
+        let payload = &whole[8..];
+        if crc32fast::hash(payload) != crc {
+            return None;
+        }
+        self.pos += whole.len();
+        Some((whole, payload))
+    }
+}
+
+/// What [`drop_batches`] removed from one segment.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Dropped {
+    pub frames: usize,
+    pub samples: usize,
+}
+
+/// Rewrites segment `path` without the sample frames whose batch id `drop` names
+/// (atomically: a temporary file renamed over it, then the directory synced). The torn
+/// tail, if any, goes too: it was never acknowledged. Untouched when nothing is dropped.
+pub fn drop_batches(path: &Path, drop: &dyn Fn(&str) -> bool) -> Result<Dropped, BufferError> {
+    let data = std::fs::read(path).map_err(|e| BufferError::io(path, e))?;
+    let mut frames = Frames {
+        data: &data,
+        pos: 0,
+    };
+    let Some((header_bytes, header)) = frames.next() else {
+        return Ok(Dropped::default());
+    };
+    let header: SegmentHeader = serde_json::from_slice(header)
+        .map_err(|e| BufferError::Corrupt(format!("{}: header: {e}", path.display())))?;
+    let width = header.metrics.len();
+    let mut kept = header_bytes.to_vec();
+    let mut dropped = Dropped::default();
+    for (whole, payload) in frames.by_ref() {
+        let (id, samples) = decode_frame(payload, header.version, width).ok_or_else(|| {
+            BufferError::Corrupt(format!("{}: a frame does not decode", path.display()))
+        })?;
+        if id.as_deref().is_some_and(drop) {
+            dropped.frames += 1;
+            dropped.samples += samples.len();
+        } else {
+            kept.extend_from_slice(whole);
+        }
+    }
+    if dropped.frames == 0 {
+        return Ok(dropped);
+    }
+    let tmp = path.with_extension("wal.tmp");
+    std::fs::write(&tmp, &kept).map_err(|e| BufferError::io(&tmp, e))?;
+    File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| BufferError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| BufferError::io(path, e))?;
+    if let Some(dir) = path.parent() {
+        crate::layout::sync_dir(dir)?;
+    }
+    Ok(dropped)
 }
 
 /// One sample frame of a segment in format `version`: its batch id (if any) and samples.
@@ -293,6 +378,67 @@ mod tests {
             profile: "generic".into(),
             values: vec![i as f32, f32::NAN],
         }
+    }
+
+    #[test]
+    fn dropping_batches_keeps_the_rest_and_the_tail_goes() {
+        let dir = nordiq_testkit::TempDir::new("wal-drop");
+        let metrics = vec!["cpu".to_string(), "mem".to_string()];
+        let mut w = SegmentWriter::create(dir.path(), 1, &metrics).unwrap();
+        for (i, id) in ["nats:1:5", "nats:1:6", "feeder-9", "nats:2:6"]
+            .iter()
+            .enumerate()
+        {
+            let mut framed = Vec::new();
+            let samples: Vec<Sample> = (0..=i as i64).map(sample).collect();
+            encode_samples(samples.iter(), Some(id), &mut framed);
+            w.write(&framed).unwrap();
+        }
+        w.write(&[9, 9, 9]).unwrap(); // a torn tail
+        w.sync().unwrap();
+        let path = w.path.clone();
+        drop(w);
+        let none = drop_batches(&path, &|_| false).unwrap();
+        assert_eq!(none, Dropped::default());
+        assert_eq!(
+            read_segment(&path).unwrap().torn_bytes,
+            3,
+            "untouched when nothing drops"
+        );
+        let d = drop_batches(&path, &|id| id == "nats:1:6" || id == "nats:2:6").unwrap();
+        assert_eq!(
+            d,
+            Dropped {
+                frames: 2,
+                samples: 2 + 4
+            }
+        );
+        let left = read_segment(&path).unwrap();
+        assert_eq!(
+            left.batch_ids,
+            vec!["nats:1:5".to_string(), "feeder-9".to_string()]
+        );
+        assert_eq!(left.samples.len(), 1 + 3);
+        assert_eq!(left.torn_bytes, 0);
+    }
+
+    #[test]
+    fn a_message_round_trips_and_refuses_damage() {
+        let samples: Vec<Sample> = (0..3).map(sample).collect();
+        let msg = encode_message(samples.iter(), Some("b-7:3"));
+        let (id, back) = decode_message(&msg, 2).unwrap();
+        assert_eq!(id.as_deref(), Some("b-7:3"));
+        assert_eq!(back.len(), 3);
+        assert_eq!(back[2].server, "srv2");
+        assert!(back[0].values[1].is_nan());
+        let mut bent = msg.clone();
+        *bent.last_mut().unwrap() ^= 1;
+        assert!(decode_message(&bent, 2).is_none(), "a flipped bit passed");
+        assert!(decode_message(&msg[..msg.len() - 1], 2).is_none());
+        assert!(
+            decode_message(&msg, 3).is_none(),
+            "another catalog width passed"
+        );
     }
 
     #[test]

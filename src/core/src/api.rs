@@ -103,6 +103,46 @@ pub struct StatusResponse {
     /// The latest drift check (see `nordiq_core::drift`).
     #[serde(default)]
     pub drift: crate::drift::DriftState,
+    /// Cluster mode only: the nodes, who holds each shard and how far behind it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStatus>,
+}
+
+/// The cluster as one node sees it, in `GET /status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub node: String,
+    /// Whether the stream and buckets are set up (NATS answered).
+    pub ready: bool,
+    /// Live nodes (heartbeat not expired), as of `checked_at`.
+    pub nodes: Vec<String>,
+    pub checked_at: String,
+    /// The shards this node holds.
+    pub owned_shards: Vec<u32>,
+    pub shards: Vec<ClusterShard>,
+    /// Servers in the merged fleet view.
+    pub fleet_servers: usize,
+    /// Stream messages this node published (and JetStream acknowledged), of which
+    /// repeats stored once, and publishes that failed.
+    pub published_total: u64,
+    pub published_duplicates_total: u64,
+    pub publish_failures_total: u64,
+    /// Stream messages this node's consumers applied.
+    pub consumed_total: u64,
+    /// Shards taken and given up by this node since it started.
+    pub claims_total: u64,
+    pub releases_total: u64,
+    /// Samples replayed from the stream into windows of taken shards.
+    pub rebuilt_samples_total: u64,
+}
+
+/// One shard: its holder and its consumer's lag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterShard {
+    pub shard: u32,
+    pub owner: Option<String>,
+    /// Messages not yet acknowledged by the holder (None when unknown).
+    pub pending: Option<u64>,
 }
 
 /// One metric in `GET /predictions/current`.
@@ -158,6 +198,19 @@ pub struct PredictionsCurrent {
     pub servers: BTreeMap<String, ServerSummary>,
     /// The incident outlook (see `nordiq_core::outlook`).
     pub environment: Environment,
+    /// In cluster mode, each shard's part of this view: who made it and how old it is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardAge>,
+}
+
+/// One shard's part of a cluster's fleet view: the node that made it and its age.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardAge {
+    pub shard: u32,
+    pub node: String,
+    pub generated_at: String,
+    pub age_seconds: f64,
+    pub servers: usize,
 }
 
 /// The incident outlook in `GET /predictions/current`: the probability that a metric
@@ -314,6 +367,9 @@ pub struct ActiveAlerts {
     pub anomalies: Vec<AnomalyAlert>,
     /// The latest level changes, oldest first.
     pub recent_events: Vec<AlertEvent>,
+    /// In cluster mode, each shard's part of this view (see `PredictionsCurrent::shards`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardAge>,
 }
 
 /// Label of a quantile in answers: 0.1 → `p10`, 0.5 → `p50`, 0.975 → `p97.5`.

@@ -242,6 +242,7 @@ pub fn predictions_current(
                 .map(|a| (a.server.clone(), a.outlook.clone()))
                 .collect(),
         ),
+        shards: Vec::new(),
     }
 }
 
@@ -405,6 +406,7 @@ pub fn active_alerts(
         alerts,
         anomalies: anomaly_alerts(config, assessed),
         recent_events,
+        shards: Vec::new(),
     }
 }
 

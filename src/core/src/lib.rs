@@ -11,6 +11,7 @@ pub mod anomaly;
 pub mod api;
 pub mod assess;
 pub mod batch_ids;
+pub mod cluster;
 pub mod config;
 pub mod drift;
 pub mod exposition;

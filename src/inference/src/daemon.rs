@@ -69,6 +69,13 @@ pub async fn run(
             lifecycle.shutdown_token(),
         ))
     });
+    let cluster = app.cluster.get().map(|cluster| {
+        lifecycle.spawn(crate::services::cluster::run(
+            Arc::clone(&app),
+            Arc::clone(cluster),
+            lifecycle.shutdown_token(),
+        ))
+    });
     let forecasts = lifecycle.spawn(forecast_loop::run(
         Arc::clone(&app),
         lifecycle.shutdown_token(),
@@ -101,6 +108,10 @@ pub async fn run(
     });
     lifecycle.run(service, drain).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), forecasts).await;
+    if let Some(cluster) = cluster {
+        // Shards given up (consumers stopped, leases deleted) before the buffer closes.
+        let _ = tokio::time::timeout(Duration::from_secs(15), cluster).await;
+    }
     if let Some(notifications) = notifications {
         let _ = tokio::time::timeout(Duration::from_secs(5), notifications).await;
     }

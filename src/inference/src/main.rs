@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::Parser;
 use nordiq_core::config::Config;
 use nordiq_inference::daemon;
-use nordiq_inference::services::{live, model_loading, refill};
+use nordiq_inference::services::{cluster, live, model_loading, refill};
 use nordiq_inference::state::{App, ConfigSource};
 use nordiq_runtime::auth::{self, KeyEnv};
 use nordiq_runtime::exit::{self, Fatal, OrExit};
@@ -13,6 +13,7 @@ use nordiq_runtime::keyring::Keyring;
 use nordiq_runtime::lifecycle::{prepare, Prepared};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// NordIQ inference daemon: takes in server metrics, forecasts every metric hours ahead
 /// with quantile bands, and scores risk and alerts.
@@ -138,6 +139,28 @@ fn main() -> ExitCode {
         )
         .await
         ?;
+        let cluster = if config.cluster.enabled {
+            let cluster = cluster::connect(&config)
+                .await
+                .map_err(|e| Fatal::new(exit::CONFIG, e.to_string()))?;
+            tracing::info!(node = %cluster.node, urls = %config.cluster.nats_urls.join(","), "cluster mode");
+            if config.buffer.enabled {
+                let root = config.paths.state_dir.join("buffer");
+                let r = cluster::reconcile::reconcile(&cluster, &root)
+                    .await
+                    .map_err(|e| Fatal::new(exit::UNAVAILABLE, e.to_string()))?;
+                if r.frames > 0 {
+                    tracing::warn!(
+                        messages = r.frames,
+                        samples = r.samples,
+                        "dropped from the log of the previous run what other nodes took over after it stopped"
+                    );
+                }
+            }
+            Some(Arc::new(cluster))
+        } else {
+            None
+        };
         let buffer = if config.buffer.enabled {
             let root = config.paths.state_dir.join("buffer");
             let metrics: Vec<String> = config.metrics.iter().map(|m| m.name.clone()).collect();
@@ -167,7 +190,11 @@ fn main() -> ExitCode {
             }
             tracing::info!(batch_ids = batch_ids.len(), "remembered the batch ids of the previous run");
         }
-        if let Some(buffer) = &app.buffer {
+        if let Some(cluster) = cluster {
+            let _ = app.cluster.set(cluster);
+        }
+        // In a cluster the windows of each shard taken are rebuilt from the stream instead.
+        if let (Some(buffer), None) = (&app.buffer, app.cluster.get()) {
             let config = app.config.load_full();
             match refill::refill(&app.store, buffer, &config, nordiq_core::timefmt::now_ms()) {
                 Ok(r) => tracing::info!(samples = r.samples, servers = r.servers, seconds = r.seconds, "windows refilled from the buffer"),

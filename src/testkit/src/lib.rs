@@ -7,6 +7,7 @@ pub mod asd;
 pub mod bench_report;
 pub mod history;
 pub mod http;
+pub mod netns;
 pub mod notify;
 pub mod pki;
 pub mod process;

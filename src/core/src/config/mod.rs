@@ -7,6 +7,7 @@ mod anomaly;
 mod auth;
 mod buffer;
 mod catalog;
+mod cluster;
 mod dashboard;
 mod drift;
 mod forecast;
@@ -32,6 +33,7 @@ mod window;
 pub use alerts::AlertsConfig;
 pub use auth::AuthConfig;
 pub use buffer::BufferConfig;
+pub use cluster::ClusterConfig;
 pub use dashboard::DashboardConfig;
 pub use forecast::{BaselineKind, ForecastConfig};
 pub use import::ImportConfig;
@@ -93,6 +95,7 @@ pub struct Config {
     pub prometheus: PrometheusConfig,
     pub remote_write: RemoteWriteConfig,
     pub log: LogConfig,
+    pub cluster: ClusterConfig,
     /// The metric catalog; absent means the 14 defaults.
     pub metrics: Vec<MetricDef>,
     /// Profiles in match order; absent means the 7 defaults.
@@ -124,6 +127,7 @@ impl Default for Config {
             prometheus: PrometheusConfig::default(),
             remote_write: RemoteWriteConfig::default(),
             log: LogConfig::default(),
+            cluster: ClusterConfig::default(),
             metrics: default_catalog(),
             profiles: default_profiles(),
         }
@@ -264,6 +268,8 @@ impl Config {
         self.anomaly.validate(self.model.horizon_steps)?;
         self.live.validate()?;
         self.drift.validate()?;
+        self.cluster
+            .validate(self.model.encoder_steps as u64 * self.model.step_seconds as u64)?;
         catalog::validate_catalog(&self.metrics)?;
         profiles::validate_profiles(&self.profiles, &self.ingest.default_profile)
     }
@@ -298,7 +304,12 @@ struct RestartOnly {
 }
 
 /// The one list of restart-only keys.
-const RESTART_ONLY: [RestartOnly; 10] = [
+const RESTART_ONLY: [RestartOnly; 11] = [
+    RestartOnly {
+        key: "cluster",
+        same: |a, b| a.cluster == b.cluster,
+        keep: |to, from| to.cluster = from.cluster.clone(),
+    },
     RestartOnly {
         key: "notify",
         same: |a, b| a.notify == b.notify,

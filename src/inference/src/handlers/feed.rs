@@ -123,6 +123,8 @@ pub fn ingest_answer(outcome: Result<IngestResponse, IngestError>) -> Response {
             };
             (status, axum::Json(response)).into_response()
         }
-        Err(e @ IngestError::Persist(_)) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e @ (IngestError::Persist(_) | IngestError::Publish(_))) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }
     }
 }

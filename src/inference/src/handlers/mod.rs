@@ -103,16 +103,28 @@ async fn status(State(app): State<Arc<App>>) -> Response {
         last_refresh: set.refresh.clone(),
         warmup,
         drift: app.drift.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        cluster: app.cluster.get().map(|c| c.status()),
     };
     axum::Json(body).into_response()
 }
 
+/// The merged fleet view in cluster mode (once one is merged), else this node's.
+fn fleet_view(app: &App) -> Option<Arc<crate::state::cluster::FleetJson>> {
+    app.cluster.get().and_then(|c| c.fleet.load_full())
+}
+
 async fn predictions_current(State(app): State<Arc<App>>) -> Response {
-    json_bytes(app.forecasts.load().current_json.clone())
+    match fleet_view(&app) {
+        Some(fleet) => json_bytes(fleet.current.clone()),
+        None => json_bytes(app.forecasts.load().current_json.clone()),
+    }
 }
 
 async fn alerts_active(State(app): State<Arc<App>>) -> Response {
-    json_bytes(app.forecasts.load().alerts_json.clone())
+    match fleet_view(&app) {
+        Some(fleet) => json_bytes(fleet.alerts.clone()),
+        None => json_bytes(app.forecasts.load().alerts_json.clone()),
+    }
 }
 
 async fn prediction_for_server(

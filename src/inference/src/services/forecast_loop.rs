@@ -70,6 +70,9 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
                 tracing::error!(error = %e, "forecast refresh panicked; keeping the previous forecasts")
             }
         }
+        if let Some(cluster) = app.cluster.get() {
+            super::cluster::view::publish(&app, cluster).await;
+        }
         app.heartbeat();
         app.notifier.status(&app.status_line());
         app.refresh_done.send_replace(seq);

@@ -19,21 +19,44 @@ const MAX_LISTED_ERRORS: usize = 1000;
 pub enum IngestError {
     #[error("cannot persist the batch ({0}); nothing was applied, retry later")]
     Persist(String),
+    #[error("cannot publish the batch to the cluster's stream ({0}); retry later with the same X-NordIQ-Batch id (parts already stored are not stored twice)")]
+    Publish(String),
 }
 
-/// Applies a validated batch by the mixed-batch `policy`: durable in the buffer first,
-/// then into the windows; answers with what was accepted and what was refused.
+/// Takes a validated batch by the mixed-batch `policy`: alone, applies it here; in a
+/// cluster, publishes it to JetStream for the shards' owners (`services::cluster`).
 pub async fn apply(
+    app: &Arc<App>,
+    config: &Config,
+    validated: Validated,
+    policy: MixedBatchPolicy,
+    batch_id: Option<String>,
+) -> Result<IngestResponse, IngestError> {
+    match app.cluster.get() {
+        Some(cluster) => {
+            super::cluster::publish::publish(cluster, validated, policy, batch_id).await
+        }
+        None => apply_local(app, config, validated, policy, batch_id).await,
+    }
+}
+
+pub(crate) fn policy_name(policy: MixedBatchPolicy) -> &'static str {
+    match policy {
+        MixedBatchPolicy::RejectAll => "reject_all",
+        MixedBatchPolicy::AcceptValid => "accept_valid",
+    }
+}
+
+/// Applies a validated batch on this node by the mixed-batch `policy`: durable in the
+/// buffer first, then into the windows; answers with what was accepted and refused.
+pub async fn apply_local(
     app: &Arc<App>,
     config: &Config,
     mut validated: Validated,
     policy: MixedBatchPolicy,
     batch_id: Option<String>,
 ) -> Result<IngestResponse, IngestError> {
-    let policy_name = match policy {
-        MixedBatchPolicy::RejectAll => "reject_all",
-        MixedBatchPolicy::AcceptValid => "accept_valid",
-    };
+    let policy_name = policy_name(policy);
     if let Some(id) = &batch_id {
         if !app
             .batch_ids

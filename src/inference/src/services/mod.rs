@@ -1,5 +1,6 @@
 //! What the daemon does, without HTTP: each service works on [`crate::state::App`].
 
+pub mod cluster;
 pub mod drift;
 pub mod forecast_loop;
 pub mod ingest;

@@ -2,6 +2,7 @@
 //! the model's reload history, training jobs, live accuracy and drift. The bottom layer:
 //! it imports nothing else of this crate.
 
+pub mod cluster;
 mod config_source;
 mod jobs;
 mod model;
@@ -115,6 +116,8 @@ pub struct App {
     pub forecast_heartbeat_ms: AtomicI64,
     pub started: Instant,
     pub notifier: Notifier,
+    /// Cluster mode (`[cluster] enabled`): set once at start, before any task runs.
+    pub cluster: std::sync::OnceLock<Arc<cluster::ClusterState>>,
 }
 
 impl App {
@@ -162,6 +165,7 @@ impl App {
             forecast_heartbeat_ms: AtomicI64::new(nordiq_core::timefmt::now_ms()),
             started: Instant::now(),
             notifier: Notifier,
+            cluster: std::sync::OnceLock::new(),
         })
     }
 

@@ -49,6 +49,20 @@ impl WindowStore {
         self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Drops every server `gone` says (cluster mode: the servers of a shard given to
+    /// another node); returns how many were dropped.
+    pub fn remove_where(&self, gone: impl Fn(&str) -> bool) -> usize {
+        let mut removed = 0;
+        for i in 0..SHARDS {
+            let mut shard = self.lock(i);
+            let before = shard.len();
+            shard.retain(|name, _| !gone(name));
+            removed += before - shard.len();
+        }
+        self.servers.fetch_sub(removed, Ordering::AcqRel);
+        removed
+    }
+
     /// Reserves a slot for every server in `names` not held yet. Returns the reservation
     /// and the names refused because `window.max_servers` is reached.
     pub fn reserve<'a>(

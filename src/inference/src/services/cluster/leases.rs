@@ -1,0 +1,327 @@
+//! Shard leases. Every `lease_seconds / 3` a node writes its heartbeat, reads who is alive,
+//! computes which shards it should hold (`nordiq_core::cluster::assign`, the same answer
+//! on every node), renews the leases it holds, gives up those now meant for another node
+//! (a rebalance when a node joins) and takes free ones meant for it. A lease is a key in a
+//! bucket whose entries expire after `lease_seconds`: a node that dies stops renewing, its
+//! heartbeat and leases expire, and the others take its shards.
+
+use super::consume;
+use crate::state::cluster::{ClusterState, Handles, Membership, Owned};
+use crate::state::App;
+use futures_util::future::join_all;
+use futures_util::StreamExt;
+use nordiq_core::api::ClusterShard;
+use nordiq_core::cluster::{assign, shard_of, Lease};
+use nordiq_core::timefmt::{format_ms, now_ms};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+fn lease_key(shard: u32) -> String {
+    format!("shard.{shard}")
+}
+
+fn node_key(node: &str) -> String {
+    format!("node.{node}")
+}
+
+fn encode(lease: &Lease) -> bytes::Bytes {
+    serde_json::to_vec(lease).unwrap_or_default().into()
+}
+
+/// Keeps the leases until `shutdown`.
+pub async fn run(
+    app: &Arc<App>,
+    cluster: &Arc<ClusterState>,
+    handles: &Arc<Handles>,
+    shutdown: &CancellationToken,
+) {
+    let every = Duration::from_millis((cluster.config.lease_seconds * 1000 / 3).max(1000));
+    loop {
+        if let Err(e) = round(app, cluster, handles).await {
+            tracing::warn!(error = %e, "cluster lease round failed; retrying");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// The live nodes: those whose heartbeat has not expired.
+async fn live_nodes(handles: &Handles) -> Result<Vec<String>, String> {
+    let mut keys = handles.nodes.keys().await.map_err(|e| e.to_string())?;
+    let mut nodes = Vec::new();
+    while let Some(key) = keys.next().await {
+        let key = key.map_err(|e| e.to_string())?;
+        if let Some(node) = key.strip_prefix("node.") {
+            nodes.push(node.to_string());
+        }
+    }
+    nodes.sort();
+    Ok(nodes)
+}
+
+async fn round(
+    app: &Arc<App>,
+    cluster: &Arc<ClusterState>,
+    handles: &Arc<Handles>,
+) -> Result<(), String> {
+    // Renewals first, all at once: a slow round (NATS electing a leader) must not let
+    // the leases this node holds expire.
+    let held = cluster.owned_shards();
+    join_all(held.iter().map(|&shard| renew(cluster, handles, shard))).await;
+    // Past the lease without a renewal: another node may hold it now. Stop acting on it.
+    let lease = Duration::from_secs(cluster.config.lease_seconds);
+    for shard in cluster.owned_shards() {
+        let stale = cluster
+            .owned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&shard)
+            .is_some_and(|o| o.renewed.elapsed() >= lease);
+        if stale {
+            tracing::warn!(
+                shard,
+                "a shard lease could not be renewed in time; giving the shard up"
+            );
+            give_up(app, cluster, handles, shard, true, false).await;
+        }
+    }
+    handles
+        .nodes
+        .put(node_key(&cluster.node), now_ms().to_string().into())
+        .await
+        .map_err(|e| format!("heartbeat: {e}"))?;
+    let nodes = live_nodes(handles).await?;
+    let wanted = assign(cluster.config.shards, &nodes);
+    let all: Vec<u32> = (0..cluster.config.shards).collect();
+    let holders: Vec<Option<Lease>> =
+        join_all(all.iter().map(|&shard| holder(handles, shard))).await;
+    for (&shard, (wanted, holder)) in all.iter().zip(wanted.iter().zip(&holders)) {
+        let for_me = wanted.as_deref() == Some(cluster.node.as_str());
+        if cluster.owns(shard) {
+            if !for_me {
+                tracing::info!(shard, to = ?wanted, "giving the shard to another node (rebalance)");
+                give_up(app, cluster, handles, shard, true, true).await;
+            } else if holder.as_ref().is_some_and(|h| h.node != cluster.node) {
+                tracing::warn!(shard, holder = ?holder, "another node holds a shard this node thought its own; giving it up");
+                give_up(app, cluster, handles, shard, true, false).await;
+            }
+        } else if for_me && holder.is_none() {
+            claim(app, cluster, handles, shard).await;
+        }
+    }
+    let pending: Vec<Option<u64>> = join_all(all.iter().map(|&shard| async move {
+        let info = handles
+            .stream
+            .consumer_info(format!("shard-{shard}"))
+            .await
+            .ok()?;
+        Some(info.num_pending + info.num_ack_pending as u64)
+    }))
+    .await;
+    let shards = all
+        .iter()
+        .zip(holders)
+        .zip(pending)
+        .map(|((&shard, holder), pending)| ClusterShard {
+            shard,
+            owner: if cluster.owns(shard) {
+                Some(cluster.node.clone())
+            } else {
+                holder.map(|l| l.node).filter(|n| n != &cluster.node)
+            },
+            pending,
+        })
+        .collect();
+    cluster.membership.store(Arc::new(Membership {
+        nodes,
+        shards,
+        checked_at: format_ms(now_ms()),
+    }));
+    Ok(())
+}
+
+/// Who holds `shard` now (None: free, or unreadable this round).
+async fn holder(handles: &Handles, shard: u32) -> Option<Lease> {
+    match handles.leases.entry(lease_key(shard)).await {
+        Ok(Some(e)) if e.operation == async_nats::jetstream::kv::Operation::Put => {
+            serde_json::from_slice::<Lease>(&e.value).ok()
+        }
+        _ => None,
+    }
+}
+
+async fn renew(cluster: &ClusterState, handles: &Handles, shard: u32) {
+    let (revision, from_seq) = {
+        let owned = cluster.owned.lock().unwrap_or_else(|p| p.into_inner());
+        match owned.get(&shard) {
+            Some(o) => (o.revision, o.from_seq),
+            None => return,
+        }
+    };
+    let lease = Lease {
+        node: cluster.node.clone(),
+        from_seq,
+    };
+    let written = Instant::now();
+    match handles
+        .leases
+        .update(lease_key(shard), encode(&lease), revision)
+        .await
+    {
+        Ok(revision) => {
+            if let Some(o) = cluster
+                .owned
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_mut(&shard)
+            {
+                o.revision = revision;
+                o.renewed = written;
+            }
+        }
+        Err(e) => {
+            // Expired while NATS was away and free: take it again. Otherwise the round
+            // gives the shard up once the lease is stale.
+            let free = match handles.leases.entry(lease_key(shard)).await {
+                Ok(None) => true,
+                Ok(Some(entry)) => entry.operation != async_nats::jetstream::kv::Operation::Put,
+                Err(_) => false,
+            };
+            if free {
+                if let Ok(revision) = handles
+                    .leases
+                    .create(lease_key(shard), encode(&lease))
+                    .await
+                {
+                    if let Some(o) = cluster
+                        .owned
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_mut(&shard)
+                    {
+                        o.revision = revision;
+                        o.renewed = written;
+                    }
+                    tracing::warn!(shard, "a shard lease had expired; taken again");
+                    return;
+                }
+            }
+            tracing::warn!(shard, error = %e, "could not renew a shard lease");
+        }
+    }
+}
+
+/// Takes `shard` if its lease is free: records from which stream sequence this node
+/// consumes (the consumer's acknowledged floor + 1), then starts its consumer.
+async fn claim(app: &Arc<App>, cluster: &Arc<ClusterState>, handles: &Arc<Handles>, shard: u32) {
+    let key = lease_key(shard);
+    let mut lease = Lease {
+        node: cluster.node.clone(),
+        from_seq: 0,
+    };
+    let taken_at = Instant::now();
+    let Ok(revision) = handles.leases.create(&key, encode(&lease)).await else {
+        return; // another node was faster
+    };
+    let floor = match consume::durable(cluster, handles, shard).await {
+        Ok(mut c) => match c.info().await {
+            Ok(info) => info.ack_floor.stream_sequence,
+            Err(e) => {
+                tracing::warn!(shard, error = %e, "cannot read the shard's consumer; leaving the lease to expire");
+                return;
+            }
+        },
+        Err(e) => {
+            tracing::warn!(shard, error = %e, "cannot open the shard's consumer; leaving the lease to expire");
+            return;
+        }
+    };
+    lease.from_seq = floor + 1;
+    if let Err(e) = handles.claims.put(&key, encode(&lease)).await {
+        tracing::warn!(shard, error = %e, "cannot record the claim; leaving the lease to expire");
+        return;
+    }
+    let revision = match handles.leases.update(&key, encode(&lease), revision).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(shard, error = %e, "lost the lease while taking it");
+            return;
+        }
+    };
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(consume::run(
+        Arc::clone(app),
+        Arc::clone(cluster),
+        Arc::clone(handles),
+        shard,
+        floor,
+        stop.clone(),
+    ));
+    cluster
+        .owned
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(
+            shard,
+            Owned {
+                revision,
+                renewed: taken_at,
+                stop,
+                task: Some(task),
+                from_seq: floor + 1,
+            },
+        );
+    cluster.counters.claims.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(shard, from_seq = floor + 1, "took a shard");
+}
+
+/// Gives `shard` up: its consumer finishes the message in hand, the shard's servers leave
+/// this node's windows (when `drop_windows`), then the lease is deleted so the next owner
+/// need not wait for it to expire.
+async fn give_up(
+    app: &App,
+    cluster: &ClusterState,
+    handles: &Handles,
+    shard: u32,
+    drop_windows: bool,
+    delete_lease: bool,
+) {
+    let owned = cluster
+        .owned
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&shard);
+    let Some(mut owned) = owned else { return };
+    owned.stop.cancel();
+    if let Some(task) = owned.task.take() {
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
+    if drop_windows {
+        let shards = cluster.config.shards;
+        let dropped = app.store.remove_where(|s| shard_of(s, shards) == shard);
+        tracing::debug!(shard, servers = dropped, "dropped the shard's windows");
+    }
+    if delete_lease {
+        if let Err(e) = handles
+            .leases
+            .delete_expect_revision(lease_key(shard), Some(owned.revision))
+            .await
+        {
+            tracing::warn!(shard, error = %e, "could not delete the lease; it expires by itself");
+        }
+    }
+    cluster.counters.releases.fetch_add(1, Ordering::Relaxed);
+}
+
+/// At shutdown: every shard given up and the heartbeat removed, so the other nodes take
+/// the shards at their next round.
+pub async fn release_all(app: &App, cluster: &ClusterState, handles: &Handles) {
+    for shard in cluster.owned_shards() {
+        give_up(app, cluster, handles, shard, false, true).await;
+    }
+    let _ = handles.nodes.delete(node_key(&cluster.node)).await;
+}
