@@ -19,6 +19,9 @@ if [ "${1:-}" = "test" ]; then
     command -v prometheus-node-exporter >/dev/null 2>&1 || need_apt+=(prometheus-node-exporter)
     # The notification test posts alerts to Debian's real Alertmanager.
     command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+    # The cluster test runs three real NATS servers (JetStream) in network namespaces.
+    command -v nats-server >/dev/null 2>&1 || need_apt+=(nats-server)
+    command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
     # The end-to-end test boots systemd in a container and drives it with curl and jq.
     command -v systemd-nspawn >/dev/null 2>&1 || need_apt+=(systemd-container)
     command -v curl >/dev/null 2>&1 || need_apt+=(curl)

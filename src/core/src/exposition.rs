@@ -35,6 +35,18 @@ pub struct Health {
     pub http: HttpHealth,
     /// Each notification receiver's deliveries.
     pub notify: Vec<ReceiverHealth>,
+    /// Cluster mode only: the cluster as this node sees it, and the merged fleet view.
+    pub cluster: Option<ClusterHealth>,
+}
+
+/// The cluster in `/metrics`: membership, shards, counters and the whole fleet's levels.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterHealth {
+    pub status: crate::api::ClusterStatus,
+    /// Servers per level across the whole fleet (the merged view).
+    pub fleet_levels: crate::api::LevelCounts,
+    /// Each shard's part of the merged view: who made it and how old it is.
+    pub shard_ages: Vec<crate::api::ShardAge>,
 }
 
 /// One notification receiver (Alertmanager URL or webhook name) and what it was sent.
@@ -119,6 +131,111 @@ fn notify_receivers(out: &mut String, receivers: &[ReceiverHealth]) {
                 value(r)
             );
         }
+    }
+}
+
+/// `nordiq_cluster_*`: membership, shard lag and view ages, counters, the fleet's levels.
+fn cluster(out: &mut String, c: &ClusterHealth) {
+    let s = &c.status;
+    for (name, help, value) in [
+        (
+            "nordiq_cluster_nodes",
+            "Live nodes of the cluster as this node sees them.",
+            s.nodes.len() as u64,
+        ),
+        (
+            "nordiq_cluster_shards_owned",
+            "Shards this node holds.",
+            s.owned_shards.len() as u64,
+        ),
+        (
+            "nordiq_cluster_fleet_view_servers",
+            "Servers in the merged fleet view.",
+            s.fleet_servers as u64,
+        ),
+    ] {
+        family(out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    for (name, help, value) in [
+        (
+            "nordiq_cluster_published_total",
+            "Stream messages published by this node and acknowledged by JetStream.",
+            s.published_total,
+        ),
+        (
+            "nordiq_cluster_published_duplicates_total",
+            "Of those, repeats JetStream stored once (same batch id).",
+            s.published_duplicates_total,
+        ),
+        (
+            "nordiq_cluster_publish_failures_total",
+            "Publishes JetStream did not acknowledge (answered 503).",
+            s.publish_failures_total,
+        ),
+        (
+            "nordiq_cluster_consumed_total",
+            "Stream messages this node's consumers applied.",
+            s.consumed_total,
+        ),
+        (
+            "nordiq_cluster_claims_total",
+            "Shards this node took.",
+            s.claims_total,
+        ),
+        (
+            "nordiq_cluster_releases_total",
+            "Shards this node gave up.",
+            s.releases_total,
+        ),
+    ] {
+        family(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    family(
+        out,
+        "nordiq_cluster_shard_pending",
+        "gauge",
+        "Messages of a shard not yet acknowledged by its holder.",
+    );
+    for shard in &s.shards {
+        if let Some(p) = shard.pending {
+            let _ = writeln!(
+                out,
+                "nordiq_cluster_shard_pending{{shard=\"{}\"}} {p}",
+                shard.shard
+            );
+        }
+    }
+    family(
+        out,
+        "nordiq_cluster_shard_view_age_seconds",
+        "gauge",
+        "Age of each shard's part of the merged fleet view.",
+    );
+    for a in &c.shard_ages {
+        let _ = writeln!(
+            out,
+            "nordiq_cluster_shard_view_age_seconds{{shard=\"{}\",node=\"{}\"}} {}",
+            a.shard,
+            escape(&a.node),
+            a.age_seconds
+        );
+    }
+    family(
+        out,
+        "nordiq_cluster_fleet_servers",
+        "gauge",
+        "Servers per level across the whole fleet (every node's shards).",
+    );
+    let l = &c.fleet_levels;
+    for (level, n) in [
+        ("healthy", l.healthy),
+        ("watch", l.watch),
+        ("warning", l.warning),
+        ("critical", l.critical),
+    ] {
+        let _ = writeln!(out, "nordiq_cluster_fleet_servers{{level=\"{level}\"}} {n}");
     }
 }
 
@@ -365,6 +482,9 @@ pub fn render(config: &Config, health: &Health, assessed: &[Assessed]) -> String
         let _ = writeln!(out, "nordiq_http_shed_total{{reason=\"{reason}\"}} {n}");
     }
     notify_receivers(&mut out, &health.notify);
+    if let Some(c) = &health.cluster {
+        cluster(&mut out, c);
+    }
     family(
         &mut out,
         "nordiq_model_reloads_total",
@@ -641,5 +761,51 @@ mod tests {
             text.contains("nordiq_server_alert_level{server=\"c\\\"x\"} 3"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_cluster_block_shows_membership_lag_ages_and_fleet_levels() {
+        let config = Config::default();
+        let health = Health {
+            cluster: Some(ClusterHealth {
+                status: crate::api::ClusterStatus {
+                    node: "n1".into(),
+                    nodes: vec!["n1".into(), "n2".into()],
+                    owned_shards: vec![0, 2],
+                    shards: vec![crate::api::ClusterShard {
+                        shard: 2,
+                        owner: Some("n1".into()),
+                        pending: Some(4),
+                    }],
+                    consumed_total: 9,
+                    ..Default::default()
+                },
+                fleet_levels: crate::api::LevelCounts {
+                    healthy: 5,
+                    critical: 1,
+                    ..Default::default()
+                },
+                shard_ages: vec![crate::api::ShardAge {
+                    shard: 2,
+                    node: "n1".into(),
+                    generated_at: String::new(),
+                    age_seconds: 3.5,
+                    servers: 6,
+                }],
+            }),
+            ..Health::default()
+        };
+        let text = render(&config, &health, &[]);
+        for line in [
+            "nordiq_cluster_nodes 2\n",
+            "nordiq_cluster_shards_owned 2\n",
+            "nordiq_cluster_consumed_total 9\n",
+            "nordiq_cluster_shard_pending{shard=\"2\"} 4\n",
+            "nordiq_cluster_shard_view_age_seconds{shard=\"2\",node=\"n1\"} 3.5\n",
+            "nordiq_cluster_fleet_servers{level=\"critical\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line} missing:\n{text}");
+        }
+        assert!(!render(&config, &Health::default(), &[]).contains("nordiq_cluster_"));
     }
 }

@@ -182,6 +182,9 @@ fn print_daemon(s: &StatusResponse, base: &str) {
     } else if d.checked_at_ms.is_some() {
         println!("  drift        none at the latest check");
     }
+    if let Some(c) = &s.cluster {
+        print_cluster(c);
+    }
     let warming: Vec<_> = s
         .warmup
         .iter()
@@ -276,4 +279,43 @@ mod tests {
         assert_eq!(human_bytes(73_400_320), "70.0 MiB");
         assert_eq!(human_duration(93_784.0), "1d 2h");
     }
+}
+
+/// The cluster as this node sees it: nodes, who holds which shards, and the lag.
+fn print_cluster(c: &nordiq_core::api::ClusterStatus) {
+    if !c.ready {
+        println!("  cluster      node {} — NOT CONNECTED: stream and buckets not set up yet (is NATS up?)", c.node);
+        return;
+    }
+    println!(
+        "  cluster      node {} · {} nodes ({}) · holds {} shards · fleet view {} servers",
+        c.node,
+        c.nodes.len(),
+        c.nodes.join(", "),
+        c.owned_shards.len(),
+        c.fleet_servers
+    );
+    let mut by_node: std::collections::BTreeMap<&str, (Vec<u32>, u64)> = Default::default();
+    for shard in &c.shards {
+        let owner = shard.owner.as_deref().unwrap_or("(nobody)");
+        let entry = by_node.entry(owner).or_default();
+        entry.0.push(shard.shard);
+        entry.1 += shard.pending.unwrap_or(0);
+    }
+    for (node, (shards, pending)) in by_node {
+        let list: Vec<String> = shards.iter().map(u32::to_string).collect();
+        println!(
+            "    {node:<16} shards {:<40} lag {pending} messages",
+            list.join(",")
+        );
+    }
+    println!(
+        "  stream       {} published ({} repeats), {} failed, {} consumed here; {} shards taken, {} given up",
+        c.published_total,
+        c.published_duplicates_total,
+        c.publish_failures_total,
+        c.consumed_total,
+        c.claims_total,
+        c.releases_total
+    );
 }

@@ -398,6 +398,26 @@ fn three_nodes_share_the_fleet_take_over_without_loss_and_rebalance() {
         },
     );
     eprintln!("all {SERVERS} servers forecast once, the same view from {NODES} nodes");
+    // nordiqctl status and /metrics show the cluster from any node.
+    let ctl = nordiq_testkit::sibling(BIN, "nordiqctl");
+    let (_, out) = nordiq_testkit::run(clean_env(
+        std::process::Command::new(ctl)
+            .arg("--config")
+            .arg(tmp.path().join("node-2/nordiq.toml"))
+            .arg("status"),
+    ));
+    assert!(
+        out.contains("cluster      node node-2 · 3 nodes (node-1, node-2, node-3)"),
+        "{out}"
+    );
+    let metrics = c.client(2).get("/metrics");
+    let text = String::from_utf8_lossy(&metrics.body);
+    let fleet: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("nordiq_cluster_fleet_servers{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(fleet, SERVERS as u64, "{text}");
 
     // kill -9 one inference node: its shards are taken over within the bound.
     let held = owned(&c, 3).expect("node 3 answers").len();

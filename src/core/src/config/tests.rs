@@ -189,6 +189,11 @@ fn default_catalog_is_valid_and_shipped_example_parses() {
             format!("{:?}", shipped.remote_write),
             format!("{:?}", defaults.remote_write),
         ),
+        (
+            "cluster",
+            format!("{:?}", shipped.cluster),
+            format!("{:?}", defaults.cluster),
+        ),
     ] {
         assert_eq!(
             a, b,
@@ -199,6 +204,36 @@ fn default_catalog_is_valid_and_shipped_example_parses() {
         shipped, defaults,
         "etc/nordiq/nordiq.toml differs from the defaults"
     );
+}
+
+#[test]
+fn cluster_settings_are_checked_under_their_own_keys() {
+    let key_of = |extra: &str| {
+        parse(&format!("[cluster]\nenabled = true\n{extra}"))
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e.to_string())
+    };
+    assert_eq!(key_of(""), "", "the defaults with enabled = true are valid");
+    for (extra, key) in [
+        ("nats_urls = []", "cluster.nats_urls"),
+        ("nats_urls = [\"http://x:4222\"]", "cluster.nats_urls"),
+        ("node_name = \"a b\"", "cluster.node_name"),
+        ("shards = 0", "cluster.shards"),
+        ("replicas = 2", "cluster.replicas"),
+        ("lease_seconds = 1", "cluster.lease_seconds"),
+        ("retention_hours = 1", "cluster.retention_hours"),
+        (
+            "duplicate_window_seconds = 0",
+            "cluster.duplicate_window_seconds",
+        ),
+        ("prefix = \"a.b\"", "cluster.prefix"),
+        ("client_cert_file = \"/c.pem\"", "cluster.client_key_file"),
+    ] {
+        let e = key_of(extra);
+        assert!(e.contains(key), "{extra}: {e}");
+    }
+    // Off, nothing is checked: a single node does not care.
+    assert!(parse("[cluster]\nshards = 0").is_ok());
 }
 
 #[test]

@@ -7,7 +7,7 @@ use crate::state::App;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use nordiq_core::exposition::{render, Health, HttpHealth, ReceiverHealth};
+use nordiq_core::exposition::{render, ClusterHealth, Health, HttpHealth, ReceiverHealth};
 use nordiq_runtime::keyring::Scope;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -80,6 +80,14 @@ pub async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
                 pending: r.pending.load(Ordering::Relaxed),
             })
             .collect(),
+        cluster: app.cluster.get().map(|c| {
+            let fleet = c.fleet.load_full();
+            ClusterHealth {
+                status: c.status(),
+                fleet_levels: fleet.as_ref().map(|f| f.levels.clone()).unwrap_or_default(),
+                shard_ages: fleet.as_ref().map(|f| f.shards.clone()).unwrap_or_default(),
+            }
+        }),
     };
     let config2 = Arc::clone(&config);
     let body = tokio::task::spawn_blocking(move || render(&config2, &health, &set.assessed))

@@ -5,7 +5,7 @@
 use arc_swap::{ArcSwap, ArcSwapOption};
 use async_nats::jetstream;
 use bytes::Bytes;
-use nordiq_core::api::{ClusterShard, ClusterStatus};
+use nordiq_core::api::{ClusterShard, ClusterStatus, LevelCounts, ShardAge};
 use nordiq_core::config::ClusterConfig;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,6 +54,9 @@ pub struct FleetJson {
     pub current: Bytes,
     pub alerts: Bytes,
     pub servers: usize,
+    /// Servers per level across the fleet, and each shard's part (for `/metrics`).
+    pub levels: LevelCounts,
+    pub shards: Vec<ShardAge>,
 }
 
 /// Counters `/status` and `/metrics` show.

@@ -8,6 +8,7 @@
 use super::consume;
 use crate::state::cluster::{ClusterState, Handles, Membership, Owned};
 use crate::state::App;
+use async_nats::jetstream::kv::Operation;
 use futures_util::future::join_all;
 use futures_util::StreamExt;
 use nordiq_core::api::ClusterShard;
@@ -147,7 +148,7 @@ async fn round(
 /// Who holds `shard` now (None: free, or unreadable this round).
 async fn holder(handles: &Handles, shard: u32) -> Option<Lease> {
     match handles.leases.entry(lease_key(shard)).await {
-        Ok(Some(e)) if e.operation == async_nats::jetstream::kv::Operation::Put => {
+        Ok(Some(e)) if e.operation == Operation::Put => {
             serde_json::from_slice::<Lease>(&e.value).ok()
         }
         _ => None,
@@ -184,19 +185,41 @@ async fn renew(cluster: &ClusterState, handles: &Handles, shard: u32) {
             }
         }
         Err(e) => {
-            // Expired while NATS was away and free: take it again. Otherwise the round
-            // gives the shard up once the lease is stale.
-            let free = match handles.leases.entry(lease_key(shard)).await {
+            // Three cases. Ours at another revision (an update went through but its answer
+            // was lost): carry on from that revision. Expired and free (NATS was away
+            // longer than the lease): take it again. Someone else's: the round gives the
+            // shard up once the lease is stale.
+            let current = handles.leases.entry(lease_key(shard)).await;
+            let adopt = match &current {
+                Ok(Some(entry)) if entry.operation == Operation::Put => {
+                    serde_json::from_slice::<Lease>(&entry.value)
+                        .is_ok_and(|l| l.node == cluster.node)
+                        .then_some(entry.revision)
+                }
+                _ => None,
+            };
+            let free = match &current {
                 Ok(None) => true,
-                Ok(Some(entry)) => entry.operation != async_nats::jetstream::kv::Operation::Put,
+                Ok(Some(entry)) => entry.operation != Operation::Put,
                 Err(_) => false,
             };
-            if free {
-                if let Ok(revision) = handles
+            let retried = if let Some(revision) = adopt {
+                handles
+                    .leases
+                    .update(lease_key(shard), encode(&lease), revision)
+                    .await
+                    .ok()
+            } else if free {
+                handles
                     .leases
                     .create(lease_key(shard), encode(&lease))
                     .await
-                {
+                    .ok()
+            } else {
+                None
+            };
+            match retried {
+                Some(revision) => {
                     if let Some(o) = cluster
                         .owned
                         .lock()
@@ -206,11 +229,9 @@ async fn renew(cluster: &ClusterState, handles: &Handles, shard: u32) {
                         o.revision = revision;
                         o.renewed = written;
                     }
-                    tracing::warn!(shard, "a shard lease had expired; taken again");
-                    return;
                 }
+                None => tracing::warn!(shard, error = %e, "could not renew a shard lease"),
             }
-            tracing::warn!(shard, error = %e, "could not renew a shard lease");
         }
     }
 }

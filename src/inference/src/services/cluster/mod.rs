@@ -70,6 +70,9 @@ pub async fn connect(config: &Config) -> Result<ClusterState, ClusterError> {
     let mut options = async_nats::ConnectOptions::new()
         .name(format!("nordiq-inference {node}"))
         .retry_on_initial_connect()
+        // The node's own NATS server first (list it first): fewer hops, and a dead remote
+        // server does not take this node's connection with it.
+        .retain_servers_order()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(5));
     if !c.credentials_file.as_os_str().is_empty() {
@@ -107,7 +110,11 @@ pub async fn connect(config: &Config) -> Result<ClusterState, ClusterError> {
             urls: c.nats_urls.join(","),
             message: e.to_string(),
         })?;
-    let js = jetstream::new(client.clone());
+    // Short request deadlines: a lease round must not stall for long while the servers
+    // elect a new leader; what failed is asked again at the next round.
+    let js = jetstream::context::ContextBuilder::new()
+        .timeout(Duration::from_secs(3))
+        .build(client.clone());
     Ok(ClusterState {
         node,
         config: c.clone(),

@@ -128,5 +128,7 @@ fn merge(app: &App, cluster: &ClusterState, latest: &HashMap<String, ShardView>)
             .into(),
         alerts: serde_json::to_vec(&fleet.alerts).unwrap_or_default().into(),
         servers: fleet.predictions.servers.len(),
+        levels: fleet.predictions.fleet.levels.clone(),
+        shards: fleet.predictions.shards.clone(),
     })));
 }
