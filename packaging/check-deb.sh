@@ -24,7 +24,8 @@ for f in ./usr/bin/nordiq-inference ./usr/bin/nordiq-dashboard ./usr/bin/nordiq-
     ./lib/systemd/system/nordiq-retrain.timer ./usr/lib/sysusers.d/nordiq.conf \
     ./usr/lib/tmpfiles.d/nordiq.conf ./usr/share/polkit-1/rules.d/50-nordiq.rules \
     ./usr/share/doc/nordiq/model-lifecycle.md ./usr/share/nordiq/grafana-dashboard.json \
-    ./usr/share/nordiq/prometheus-rules.yml; do
+    ./usr/share/nordiq/prometheus-rules.yml ./usr/share/nordiq/nats-cluster.conf \
+    ./usr/share/nordiq/nordiq-nats.service ./usr/share/doc/nordiq/cluster.md; do
     grep -qxF "$f" <<<"$contents" || fail "$f is missing from $deb"
 done
 
@@ -32,6 +33,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 dpkg-deb -e "$deb" "$work/control"
 grep -qx /etc/nordiq/nordiq.toml "$work/control/conffiles" || fail "nordiq.toml is not a conffile"
+grep -q '^Recommends:.*nats-server' "$work/control/control" || fail "the package does not recommend nats-server"
 for s in postinst postrm prerm preinst; do
     [ ! -e "$work/control/$s" ] || sh -n "$work/control/$s" || fail "$s does not parse"
 done

@@ -21,9 +21,11 @@ for f in /usr/bin/nordiq-inference /usr/bin/nordiq-dashboard /usr/bin/nordiq-met
     /usr/lib/systemd/system/nordiq-retrain.service /usr/lib/systemd/system/nordiq-retrain.timer \
     /usr/lib/systemd/system-preset/50-nordiq.preset /usr/lib/sysusers.d/nordiq.conf \
     /usr/lib/tmpfiles.d/nordiq.conf /usr/share/polkit-1/rules.d/50-nordiq.rules /usr/share/doc/nordiq/metrics.md \
-    /usr/share/nordiq/grafana-dashboard.json /usr/share/nordiq/prometheus-rules.yml; do
+    /usr/share/nordiq/grafana-dashboard.json /usr/share/nordiq/prometheus-rules.yml \
+    /usr/share/nordiq/nats-cluster.conf /usr/share/nordiq/nordiq-nats.service /usr/share/doc/nordiq/cluster.md; do
     grep -qxF "$f" <<<"$contents" || fail "$f is missing from $rpm"
 done
+rpm -qp --recommends "$rpm" | grep -q '^nats-server' || fail "the package does not recommend nats-server"
 rpm -qp --configfiles "$rpm" | grep -qx /etc/nordiq/nordiq.toml || fail "nordiq.toml is not a config file"
 rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpm" | grep -q '^cn /etc/nordiq/nordiq.toml$' \
     || fail "nordiq.toml is not %config(noreplace)"

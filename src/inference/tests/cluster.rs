@@ -8,12 +8,10 @@
 
 mod common;
 
-use common::{clean_env, Client, Proc, TempDir, BIN, KEY};
-use nordiq_testkit::netns::Hosts;
-use nordiq_testkit::wait_until;
+use common::{clean_env, Client, TempDir, BIN, KEY};
+use nordiq_testkit::cluster::{Cluster, Layout};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,104 +30,6 @@ const BATCH: usize = 500;
 
 fn server(i: usize) -> String {
     format!("srv{i:05}")
-}
-
-fn nats_config(dir: &Path, hosts: &Hosts, i: usize) -> PathBuf {
-    let routes: Vec<String> = (1..=NODES)
-        .filter(|&j| j != i)
-        .map(|j| format!("nats://{}:6222", hosts.addr(j)))
-        .collect();
-    let path = dir.join(format!("nats-{i}.conf"));
-    let text = format!(
-        "server_name: n{i}\nlisten: \"{a}:4222\"\njetstream {{\n  store_dir: \"{store}\"\n}}\ncluster {{\n  name: nordiq\n  listen: \"{a}:6222\"\n  routes: [{routes}]\n}}\n",
-        a = hosts.addr(i),
-        store = dir.join(format!("js-{i}")).display(),
-        routes = routes.join(", "),
-    );
-    std::fs::write(&path, text).expect("nats config");
-    path
-}
-
-fn node_config(dir: &Path, hosts: &Hosts, i: usize) -> PathBuf {
-    let node_dir = dir.join(format!("node-{i}"));
-    std::fs::create_dir_all(&node_dir).expect("node dir");
-    std::fs::write(node_dir.join("api-key"), format!("{KEY}\n")).expect("key");
-    let urls: Vec<String> = [i]
-        .into_iter()
-        .chain((1..=NODES).filter(|&j| j != i))
-        .map(|j| format!("\"nats://{}:4222\"", hosts.addr(j)))
-        .collect();
-    let path = node_dir.join("nordiq.toml");
-    let text = format!(
-        "[server]\nlisten = \"{a}:8080\"\nshutdown_timeout_seconds = 10\n\n[paths]\nstate_dir = \"{state}\"\n\n[auth]\napi_key_file = \"{key}\"\n\n[cluster]\nenabled = true\nnats_urls = [{urls}]\nnode_name = \"node-{i}\"\nreplicas = 3\nshards = {SHARDS}\nlease_seconds = {LEASE_SECONDS}\n",
-        a = hosts.addr(i),
-        state = node_dir.join("state").display(),
-        key = node_dir.join("api-key").display(),
-        urls = urls.join(", "),
-    );
-    std::fs::write(&path, text).expect("node config");
-    path
-}
-
-struct Cluster {
-    dir: PathBuf,
-    hosts: Hosts,
-    nats: Vec<Option<Proc>>,
-    nodes: Vec<Option<Proc>>,
-}
-
-impl Cluster {
-    fn start_nats(&mut self, i: usize) {
-        let conf = nats_config(&self.dir, &self.hosts, i);
-        let mut cmd = self.hosts.command(i, "nats-server");
-        cmd.arg("-c").arg(conf);
-        self.nats[i - 1] = Some(Proc::start(
-            &mut cmd,
-            &self.dir.join(format!("nats-{i}.log")),
-        ));
-    }
-
-    fn start_node(&mut self, i: usize) {
-        let conf = node_config(&self.dir, &self.hosts, i);
-        let mut cmd = self.hosts.command(i, BIN);
-        clean_env(cmd.arg("--config").arg(conf));
-        let log = self.dir.join(format!("node-{i}.log"));
-        // Appended, so a restart keeps the first run's log beside the second's.
-        let proc = Proc::start(&mut cmd, &log);
-        self.nodes[i - 1] = Some(proc);
-        let client = self.client(i);
-        wait_until(
-            &format!("node {i} answers"),
-            Duration::from_secs(60),
-            || client.try_get("/health").is_ok_and(|a| a.status == 200),
-        );
-    }
-
-    fn client(&self, i: usize) -> Client {
-        Client::for_url(&format!("http://{}:8080", self.hosts.addr(i)), Some(KEY))
-            .with_timeout(Duration::from_secs(10))
-    }
-
-    fn status(&self, i: usize) -> Option<Value> {
-        let a = self.client(i).try_get("/status").ok()?;
-        (a.status == 200).then(|| serde_json::from_slice(&a.body).ok())?
-    }
-
-    fn node_log(&self, i: usize) -> String {
-        std::fs::read_to_string(self.dir.join(format!("node-{i}.log"))).unwrap_or_default()
-    }
-}
-
-/// Owned shards per node (None for a node that does not answer).
-fn owned(c: &Cluster, i: usize) -> Option<Vec<u64>> {
-    let s = c.status(i)?;
-    Some(
-        s["cluster"]["owned_shards"]
-            .as_array()?
-            .iter()
-            .filter_map(Value::as_u64)
-            .collect(),
-    )
 }
 
 /// Feeds the fleet in the background: each batch goes to a node (round robin) with its
@@ -349,28 +249,25 @@ fn three_nodes_share_the_fleet_take_over_without_loss_and_rebalance() {
         return;
     }
     let tmp = TempDir::new("cluster");
-    let hosts = Hosts::create(NODES).unwrap_or_else(|e| {
+    let layout = Layout {
+        nodes: NODES,
+        shards: SHARDS as u32,
+        replicas: 3,
+        lease_seconds: LEASE_SECONDS,
+        key: KEY.into(),
+        extra: String::new(),
+    };
+    let mut c = Cluster::new(BIN, tmp.path(), layout).unwrap_or_else(|e| {
         panic!("this test needs root and `ip` to make network namespaces: {e}")
     });
-    let mut c = Cluster {
-        dir: tmp.path().to_path_buf(),
-        hosts,
-        nats: (0..NODES).map(|_| None).collect(),
-        nodes: (0..NODES).map(|_| None).collect(),
-    };
-    for i in 1..=NODES {
-        c.start_nats(i);
-    }
-    for i in 1..=NODES {
-        c.start_node(i);
-    }
+    c.start_all();
     settle(
         &c,
         "the nodes share the 16 shards",
         Duration::from_secs(90),
         |c| {
             let counts: Vec<usize> = (1..=NODES)
-                .filter_map(|i| owned(c, i).map(|o| o.len()))
+                .filter_map(|i| c.owned(i).map(|o| o.len()))
                 .collect();
             counts.len() == NODES
                 && counts.iter().sum::<usize>() == SHARDS as usize
@@ -420,12 +317,12 @@ fn three_nodes_share_the_fleet_take_over_without_loss_and_rebalance() {
     assert_eq!(fleet, SERVERS as u64, "{text}");
 
     // kill -9 one inference node: its shards are taken over within the bound.
-    let held = owned(&c, 3).expect("node 3 answers").len();
+    let held = c.owned(3).expect("node 3 answers").len();
     c.nodes[2].as_ref().expect("node 3").signal(libc::SIGKILL);
     let killed = Instant::now();
     settle(&c, "nodes 1 and 2 hold every shard", TAKEOVER_BOUND, |c| {
-        let a = owned(c, 1).map_or(0, |o| o.len());
-        let b = owned(c, 2).map_or(0, |o| o.len());
+        let a = c.owned(1).map_or(0, |o| o.len());
+        let b = c.owned(2).map_or(0, |o| o.len());
         a + b == SHARDS as usize
     });
     let takeover = killed.elapsed();
@@ -479,7 +376,7 @@ fn three_nodes_share_the_fleet_take_over_without_loss_and_rebalance() {
         Duration::from_secs(90),
         |c| {
             let counts: Vec<usize> = (1..=NODES)
-                .filter_map(|i| owned(c, i).map(|o| o.len()))
+                .filter_map(|i| c.owned(i).map(|o| o.len()))
                 .collect();
             counts.len() == NODES
                 && counts.iter().sum::<usize>() == SHARDS as usize

@@ -1,7 +1,8 @@
 //! The files shipped under /usr/share/nordiq/ for Prometheus and Grafana: the rule file
 //! passes Debian's real `promtool check rules`; every query of the Grafana dashboard, with
 //! its variables filled in, is valid PromQL to the same `promtool`; and every NordIQ
-//! series either file reads is one that `GET /metrics` writes.
+//! series either file reads is one that `GET /metrics` writes. The NATS cluster example
+//! passes the real `nats-server -t`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -119,4 +120,25 @@ fn every_grafana_query_is_valid_promql_over_real_series() {
     std::fs::write(&rules_file, rules).unwrap();
     promtool_check_rules(&rules_file);
     assert_exposed("grafana-dashboard.json", &series_names(&exprs.join("\n")));
+}
+
+#[test]
+fn the_nats_cluster_example_is_a_valid_nats_config() {
+    let out = Command::new("nats-server")
+        .arg("-t")
+        .arg("-c")
+        .arg(repo().join("share/nats-cluster.conf"))
+        .output()
+        .expect("nats-server (Debian package nats-server) runs");
+    assert!(
+        out.status.success(),
+        "nats-server -t:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let unit = std::fs::read_to_string(repo().join("share/nordiq-nats.service")).unwrap();
+    assert!(
+        unit.contains("-c /etc/nordiq/nats-cluster.conf"),
+        "the unit runs the example's path"
+    );
 }

@@ -5,6 +5,7 @@
 
 pub mod asd;
 pub mod bench_report;
+pub mod cluster;
 pub mod history;
 pub mod http;
 pub mod netns;

@@ -1,5 +1,6 @@
-//! The systemd units under systemd/: `systemd-analyze verify` is clean (unknown keys are
-//! errors) and every service scores an exposure ≤ 2.0 in `systemd-analyze security`.
+//! The systemd units under systemd/ (and the NATS unit example under share/):
+//! `systemd-analyze verify` is clean (unknown keys are errors) and every service scores an
+//! exposure ≤ 2.0 in `systemd-analyze security`.
 //! The units name /usr/bin binaries; verify wants them to exist, so the check runs on
 //! copies pointing at the binaries this build made.
 
@@ -17,8 +18,12 @@ fn units_verify_and_are_hardened() {
     let bin_dir = Path::new(TRAIN).parent().unwrap();
     let tmp = nordiq_testkit::TempDir::new("units");
     let mut units = Vec::new();
-    for entry in std::fs::read_dir(units_dir()).unwrap() {
-        let path = entry.unwrap().path();
+    let example = units_dir().join("../share/nordiq-nats.service");
+    let paths = std::fs::read_dir(units_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .chain([example]);
+    for path in paths {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let unit_kinds = [".service", ".socket", ".timer", ".target"];
         if !unit_kinds.iter().any(|k| name.ends_with(k)) {
@@ -39,6 +44,7 @@ fn units_verify_and_are_hardened() {
         "nordiq-retrain.service",
         "nordiq-retrain.timer",
         "nordiq-metrics.service",
+        "nordiq-nats.service",
     ] {
         assert!(units.iter().any(|u| u == expected), "{expected}: {units:?}");
     }

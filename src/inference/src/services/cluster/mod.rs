@@ -130,7 +130,7 @@ pub async fn connect(config: &Config) -> Result<ClusterState, ClusterError> {
 }
 
 /// Creates (or opens, when another node made them) the stream and the buckets.
-pub(crate) async fn setup(cluster: &ClusterState) -> Result<Handles, ClusterError> {
+pub async fn setup(cluster: &ClusterState) -> Result<Handles, ClusterError> {
     let c = &cluster.config;
     let setup_error = |what: String| {
         move |e: &dyn std::fmt::Display| ClusterError::Setup {
