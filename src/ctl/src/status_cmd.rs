@@ -251,36 +251,6 @@ pub fn run(client: &ApiClient, json: bool) -> anyhow::Result<i32> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_systemctl_show() {
-        let text = "Id=nordiq-inference.service\nLoadState=loaded\nActiveState=active\nSubState=running\nMainPID=4242\nMemoryCurrent=73400320\nCPUUsageNSec=12500000000\nActiveEnterTimestampMonotonic=100000000\nListen=\nResult=success\n";
-        let u = unit_status("nordiq-inference.service", &parse_show(text), 160.0);
-        assert_eq!(u.active, "active");
-        assert_eq!(u.sub, "running");
-        assert_eq!(u.pid, Some(4242));
-        assert_eq!(u.memory_bytes, Some(73_400_320));
-        assert_eq!(u.cpu_seconds, Some(12.5));
-        assert_eq!(u.uptime_seconds, Some(60.0));
-        assert_eq!(u.listen, None);
-        let socket = "Id=nordiq-inference.socket\nActiveState=active\nSubState=listening\nMainPID=0\nMemoryCurrent=[not set]\nCPUUsageNSec=18446744073709551615\nListen=127.0.0.1:8000 (Stream)\n";
-        let s = unit_status("nordiq-inference.socket", &parse_show(socket), 10.0);
-        assert_eq!(s.pid, None);
-        assert_eq!(s.memory_bytes, None);
-        assert_eq!(s.cpu_seconds, None);
-        assert_eq!(s.listen.as_deref(), Some("127.0.0.1:8000"));
-        let failed = "ActiveState=failed\nSubState=failed\nActiveEnterTimestampMonotonic=5\n";
-        let f = unit_status("nordiq-retrain.service", &parse_show(failed), 10.0);
-        assert_eq!(f.active, "failed");
-        assert_eq!(f.uptime_seconds, None, "no uptime unless active");
-        assert_eq!(human_bytes(73_400_320), "70.0 MiB");
-        assert_eq!(human_duration(93_784.0), "1d 2h");
-    }
-}
-
 /// The cluster as this node sees it: nodes, who holds which shards, and the lag.
 fn print_cluster(c: &nordiq_core::api::ClusterStatus) {
     if !c.ready {
@@ -318,4 +288,34 @@ fn print_cluster(c: &nordiq_core::api::ClusterStatus) {
         c.claims_total,
         c.releases_total
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_systemctl_show() {
+        let text = "Id=nordiq-inference.service\nLoadState=loaded\nActiveState=active\nSubState=running\nMainPID=4242\nMemoryCurrent=73400320\nCPUUsageNSec=12500000000\nActiveEnterTimestampMonotonic=100000000\nListen=\nResult=success\n";
+        let u = unit_status("nordiq-inference.service", &parse_show(text), 160.0);
+        assert_eq!(u.active, "active");
+        assert_eq!(u.sub, "running");
+        assert_eq!(u.pid, Some(4242));
+        assert_eq!(u.memory_bytes, Some(73_400_320));
+        assert_eq!(u.cpu_seconds, Some(12.5));
+        assert_eq!(u.uptime_seconds, Some(60.0));
+        assert_eq!(u.listen, None);
+        let socket = "Id=nordiq-inference.socket\nActiveState=active\nSubState=listening\nMainPID=0\nMemoryCurrent=[not set]\nCPUUsageNSec=18446744073709551615\nListen=127.0.0.1:8000 (Stream)\n";
+        let s = unit_status("nordiq-inference.socket", &parse_show(socket), 10.0);
+        assert_eq!(s.pid, None);
+        assert_eq!(s.memory_bytes, None);
+        assert_eq!(s.cpu_seconds, None);
+        assert_eq!(s.listen.as_deref(), Some("127.0.0.1:8000"));
+        let failed = "ActiveState=failed\nSubState=failed\nActiveEnterTimestampMonotonic=5\n";
+        let f = unit_status("nordiq-retrain.service", &parse_show(failed), 10.0);
+        assert_eq!(f.active, "failed");
+        assert_eq!(f.uptime_seconds, None, "no uptime unless active");
+        assert_eq!(human_bytes(73_400_320), "70.0 MiB");
+        assert_eq!(human_duration(93_784.0), "1d 2h");
+    }
 }
