@@ -134,6 +134,15 @@ pub struct ClusterStatus {
     pub releases_total: u64,
     /// Samples replayed from the stream into windows of taken shards.
     pub rebuilt_samples_total: u64,
+    /// The job holding the cluster's training lease (`JOB on NODE`), if any.
+    #[serde(default)]
+    pub training: Option<String>,
+    /// The model the cluster agreed on (the latest promoted anywhere).
+    #[serde(default)]
+    pub agreed_model: Option<String>,
+    /// Why this node does not serve the agreed model (it keeps its previous one).
+    #[serde(default)]
+    pub model_error: Option<String>,
 }
 
 /// One shard: its holder and its consumer's lag.

@@ -86,6 +86,40 @@ pub fn keeps_logged(me: &str, seq: u64, claims: &[Lease]) -> bool {
         .is_none_or(|c| c.node == me)
 }
 
+/// The cluster's training lease: the one node running a job, and which.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingLease {
+    pub node: String,
+    pub job_id: String,
+}
+
+/// A training job's call for every node's history: the last `days` of each buffer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRequest {
+    pub job_id: String,
+    pub node: String,
+    pub days: u32,
+}
+
+/// A node's answer to an [`ExportRequest`]: its export is object `object` (absent with
+/// `error` when it had none to give).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportDone {
+    pub node: String,
+    pub object: Option<String>,
+    pub rows: u64,
+    pub error: Option<String>,
+}
+
+/// The model the whole cluster serves: its id, the node that trained it, its files (in the
+/// model object store as `<id>/<file>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelAnnouncement {
+    pub id: String,
+    pub node: String,
+    pub files: Vec<String>,
+}
+
 /// One shard's part of the fleet view, as its owner published it after a refresh.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShardView {
@@ -244,6 +278,73 @@ mod tests {
         }
         let (min, max) = (*counts.iter().min().unwrap(), *counts.iter().max().unwrap());
         assert!(min > 120 && max < 260, "uneven shards: {counts:?}");
+    }
+
+    #[test]
+    fn shard_views_merge_into_one_fleet() {
+        use crate::assess::{active_alerts, predictions_current};
+        use crate::risk::Level;
+        use crate::test_support::assessed;
+        let config = Config::default();
+        let view = |shard, node: &str, at, servers: &[(&str, Level, f64)]| {
+            let a: Vec<_> = servers
+                .iter()
+                .map(|(s, level, risk)| {
+                    let mut a = assessed(s, *level, &config);
+                    a.risk = *risk;
+                    a
+                })
+                .collect();
+            ShardView {
+                shard,
+                node: node.into(),
+                generated_at_ms: at,
+                predictions: predictions_current(&config, &format!("m-{node}"), at, &a),
+                alerts: active_alerts(&config, &format!("m-{node}"), at, &a, Vec::new()),
+            }
+        };
+        let views = [
+            view(1, "n2", 10_000, &[("b", Level::Critical, 90.0)]),
+            view(
+                0,
+                "n1",
+                4_000,
+                &[("a", Level::Healthy, 10.0), ("c", Level::Warning, 60.0)],
+            ),
+        ];
+        let fleet = merge_views(&config, &views, 14_000, 100);
+        let p = &fleet.predictions;
+        assert_eq!(p.servers.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(p.fleet.servers, 3);
+        assert_eq!(
+            (
+                p.fleet.levels.healthy,
+                p.fleet.levels.warning,
+                p.fleet.levels.critical
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(p.fleet.mean_risk, 53.3);
+        assert_eq!(p.fleet.top_risks[0].server, "b", "ranked across shards");
+        assert_eq!(p.environment.servers.len(), 3);
+        assert_eq!(p.generated_at, format_ms(4_000), "the oldest part");
+        assert_eq!(p.model_id, "m-n2", "the newest part's model");
+        let ages: Vec<_> = p
+            .shards
+            .iter()
+            .map(|s| (s.shard, s.node.as_str(), s.age_seconds, s.servers))
+            .collect();
+        assert_eq!(ages, [(0, "n1", 10.0, 2), (1, "n2", 4.0, 1)]);
+        let servers: Vec<_> = fleet
+            .alerts
+            .alerts
+            .iter()
+            .map(|a| a.server.as_str())
+            .collect();
+        assert_eq!(servers, ["b", "c"], "watch and above, highest risk first");
+        assert_eq!(fleet.alerts.shards, p.shards);
+        let empty = merge_views(&config, &[], 0, 100);
+        assert_eq!(empty.predictions.fleet.servers, 0);
     }
 
     #[test]

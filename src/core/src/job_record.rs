@@ -37,6 +37,10 @@ pub struct JobParams {
     pub incremental: bool,
     /// Promote even when the new model does not beat the current one.
     pub force: bool,
+    /// History files to train on instead of this node's buffer (in a cluster: every
+    /// node's export, collected for the job).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_files: Vec<String>,
 }
 
 /// The promotion decision and the figures it rests on.

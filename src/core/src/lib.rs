@@ -24,5 +24,7 @@ pub mod outlook;
 pub mod remote_write;
 pub mod risk;
 pub mod rng;
+#[cfg(test)]
+mod test_support;
 pub mod timefmt;
 pub mod window;

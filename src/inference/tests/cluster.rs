@@ -210,39 +210,6 @@ fn forecast_once_each(c: &Cluster, live: &[usize]) -> bool {
         && shards.iter().all(|(s, node)| holders.get(s) == Some(node))
 }
 
-/// What each node says, for a failure's message.
-fn explain(c: &Cluster) -> String {
-    let mut out = String::new();
-    for i in 1..=NODES {
-        let status = c.status(i);
-        let view = fleet_view(c, i);
-        let log = c.node_log(i);
-        let tail: Vec<&str> = log.lines().rev().take(15).collect();
-        out.push_str(&format!(
-            "\n--- node {i}: owned {:?}, forecast {:?}, view {:?} servers, shards {:?}\n{}\n",
-            status
-                .as_ref()
-                .map(|s| s["cluster"]["owned_shards"].clone()),
-            status.as_ref().map(|s| s["forecast_servers"].clone()),
-            view.as_ref().map(|v| v.0.len()),
-            view.as_ref().map(|v| v.1.clone()),
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        ));
-    }
-    out
-}
-
-/// Polls `ok` until it holds; after `timeout` panics with what every node says.
-fn settle(c: &Cluster, what: &str, timeout: Duration, mut ok: impl FnMut(&Cluster) -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok(c) {
-        if Instant::now() > deadline {
-            panic!("timed out waiting for {what}:{}", explain(c));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn three_nodes_share_the_fleet_take_over_without_loss_and_rebalance() {
     if nordiq_testkit::slow::skip("the three-node NATS cluster test") {
@@ -261,8 +228,7 @@ fn three_nodes_share_the_fleet_take_over_without_loss_and_rebalance() {
         panic!("this test needs root and `ip` to make network namespaces: {e}")
     });
     c.start_all();
-    settle(
-        &c,
+    c.settle(
         "the nodes share the 16 shards",
         Duration::from_secs(90),
         |c| {
@@ -277,14 +243,12 @@ fn three_nodes_share_the_fleet_take_over_without_loss_and_rebalance() {
     let feeder = Feeder::start(&c);
 
     // Every server forecast by exactly one node; the same fleet view from all three.
-    settle(
-        &c,
+    c.settle(
         "every server forecast by exactly one node",
         Duration::from_secs(120),
         |c| forecast_once_each(c, &[1, 2, 3]),
     );
-    settle(
-        &c,
+    c.settle(
         "the same fleet view from every node",
         Duration::from_secs(30),
         |c| {
@@ -320,7 +284,7 @@ fn three_nodes_share_the_fleet_take_over_without_loss_and_rebalance() {
     let held = c.owned(3).expect("node 3 answers").len();
     c.nodes[2].as_ref().expect("node 3").signal(libc::SIGKILL);
     let killed = Instant::now();
-    settle(&c, "nodes 1 and 2 hold every shard", TAKEOVER_BOUND, |c| {
+    c.settle("nodes 1 and 2 hold every shard", TAKEOVER_BOUND, |c| {
         let a = c.owned(1).map_or(0, |o| o.len());
         let b = c.owned(2).map_or(0, |o| o.len());
         a + b == SHARDS as usize
@@ -330,8 +294,7 @@ fn three_nodes_share_the_fleet_take_over_without_loss_and_rebalance() {
         "node 3 (held {held} shards) killed; taken over in {:.1} s",
         takeover.as_secs_f64()
     );
-    settle(
-        &c,
+    c.settle(
         "the survivors forecast the whole fleet",
         Duration::from_secs(60),
         |c| forecast_once_each(c, &[1, 2]),
@@ -359,8 +322,7 @@ fn three_nodes_share_the_fleet_take_over_without_loss_and_rebalance() {
         published_after > published_before,
         "nothing published with one NATS server down"
     );
-    settle(
-        &c,
+    c.settle(
         "forecasts go on with one NATS server down",
         Duration::from_secs(60),
         |c| forecast_once_each(c, &[1, 2]),
@@ -370,8 +332,7 @@ fn three_nodes_share_the_fleet_take_over_without_loss_and_rebalance() {
     // The killed node rejoins (its log reconciled) and the shards rebalance.
     c.start_nats(2);
     c.start_node(3);
-    settle(
-        &c,
+    c.settle(
         "the shards rebalance onto the rejoined node",
         Duration::from_secs(90),
         |c| {
@@ -383,8 +344,7 @@ fn three_nodes_share_the_fleet_take_over_without_loss_and_rebalance() {
                 && counts.iter().all(|&n| n >= 5)
         },
     );
-    settle(
-        &c,
+    c.settle(
         "every server forecast by exactly one node again",
         Duration::from_secs(90),
         |c| forecast_once_each(c, &[1, 2, 3]),
@@ -393,8 +353,7 @@ fn three_nodes_share_the_fleet_take_over_without_loss_and_rebalance() {
     let acknowledged = feeder.finish();
 
     // Everything consumed, then a clean stop of every node (logs rolled into Parquet).
-    settle(
-        &c,
+    c.settle(
         "every shard's consumer caught up",
         Duration::from_secs(120),
         |c| {

@@ -138,6 +138,7 @@ mod tests {
                 epochs: Some(3),
                 incremental: true,
                 force: false,
+                ..Default::default()
             },
             t0 + 1500,
         );

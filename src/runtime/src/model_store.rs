@@ -318,7 +318,7 @@ impl Staging {
 
     /// Writes metrics.json and training.json, fsyncs everything, renames into place.
     pub fn finish(
-        mut self,
+        self,
         metrics: &serde_json::Value,
         training: &serde_json::Value,
     ) -> Result<PathBuf, StoreError> {
@@ -329,6 +329,12 @@ impl Staging {
                 .and_then(|mut f| f.write_all(&bytes))
                 .map_err(io(&path))?;
         }
+        self.finish_copied()
+    }
+
+    /// Renames a staging directory whose files were all written by the caller (a model
+    /// copied from another node) into place, once every file is fsynced.
+    pub fn finish_copied(mut self) -> Result<PathBuf, StoreError> {
         check_complete(&self.tmp)?;
         for name in MODEL_FILES {
             let path = self.tmp.join(name);

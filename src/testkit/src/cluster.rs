@@ -169,6 +169,51 @@ impl Cluster {
     pub fn node_log(&self, i: usize) -> String {
         std::fs::read_to_string(self.node_log_path(i)).unwrap_or_default()
     }
+
+    /// What every node says (shards held, servers, forecasts, the fleet view's size, the
+    /// end of its log), for a failure's message.
+    pub fn explain(&self) -> String {
+        let mut out = String::new();
+        for i in 1..=self.layout.nodes {
+            let status = self.status(i);
+            let field = |f: &str| status.as_ref().map(|s| s[f].clone());
+            let view = self
+                .client(i)
+                .try_get("/predictions/current")
+                .ok()
+                .and_then(|a| serde_json::from_slice::<Value>(&a.body).ok())
+                .map(|v| {
+                    (
+                        v["servers"].as_object().map_or(0, |o| o.len()),
+                        v["shards"].clone(),
+                    )
+                });
+            let log = self.node_log(i);
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            out.push_str(&format!(
+                "\n--- node {i}: owned {:?}, servers {:?}, forecast {:?}, view {view:?}\n{}\n",
+                status
+                    .as_ref()
+                    .map(|s| s["cluster"]["owned_shards"].clone()),
+                field("servers"),
+                field("forecast_servers"),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
+        }
+        out
+    }
+
+    /// Polls `ok` until it holds; after `timeout` panics naming `what`, with
+    /// [`Cluster::explain`].
+    pub fn settle(&self, what: &str, timeout: Duration, mut ok: impl FnMut(&Cluster) -> bool) {
+        let deadline = std::time::Instant::now() + timeout;
+        while !ok(self) {
+            if std::time::Instant::now() > deadline {
+                panic!("timed out waiting for {what}:{}", self.explain());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }
 
 impl Drop for Cluster {

@@ -163,6 +163,7 @@ fn main() -> ExitCode {
         epochs: Some(args.epochs),
         incremental: args.incremental,
         force: args.force,
+        data_files: Vec::new(),
     };
     let mut job = match job::JobHandle::claim(store, claim, &args.trigger, cli_params) {
         Ok(j) => j,
@@ -205,9 +206,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_samples(args: &Args, config: &Config) -> anyhow::Result<Vec<Sample>> {
-    let mut samples = Vec::new();
+/// The history files to train on: `--data`, else the job's own (a cluster job collects
+/// every node's export); none means this node's buffer.
+fn data_files(args: &Args, params: &JobParams) -> Vec<PathBuf> {
     if args.data.is_empty() {
+        params.data_files.iter().map(PathBuf::from).collect()
+    } else {
+        args.data.clone()
+    }
+}
+
+fn load_samples(data: &[PathBuf], args: &Args, config: &Config) -> anyhow::Result<Vec<Sample>> {
+    let mut samples = Vec::new();
+    if data.is_empty() {
         let root = config.paths.state_dir.join("buffer");
         let days = args.days.unwrap_or(config.buffer.export_days) as i64;
         let metrics: Vec<String> = config.metrics.iter().map(|m| m.name.clone()).collect();
@@ -220,7 +231,7 @@ fn load_samples(args: &Args, config: &Config) -> anyhow::Result<Vec<Sample>> {
         )
         .with_context(|| format!("reading the buffer at {}", root.display()))?;
     } else {
-        for file in &args.data {
+        for file in data {
             let history =
                 nordiq_buffer::import::read_history(file, config, &Default::default(), now_ms())
                     .with_context(|| format!("reading {}", file.display()))?;
@@ -247,7 +258,8 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
     let epochs = params.epochs.unwrap_or(args.epochs);
     let incremental = args.incremental || params.incremental;
     let force = args.force || params.force;
-    if args.skip_unready && args.data.is_empty() {
+    let data = data_files(args, params);
+    if args.skip_unready && data.is_empty() {
         let root = config.paths.state_dir.join("buffer");
         let stats = nordiq_buffer::stats_of(&root, &config.buffer)
             .with_context(|| format!("reading buffer stats at {}", root.display()))?;
@@ -259,7 +271,7 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
         }
     }
     notifier.status("loading history");
-    let samples = load_samples(args, config)?;
+    let samples = load_samples(&data, args, config)?;
     let (first_ms, last_ms) = samples.iter().fold((i64::MAX, i64::MIN), |(a, b), s| {
         (a.min(s.timestamp_ms), b.max(s.timestamp_ms))
     });
@@ -454,7 +466,7 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
     let training = serde_json::json!({
         "id": id,
         "data": { "rows": rows, "servers": grids.len(), "from": format_ms(first_ms), "to": format_ms(last_ms),
-                  "source": if args.data.is_empty() { "buffer".to_string() } else { format!("{:?}", args.data) } },
+                  "source": if data.is_empty() { "buffer".to_string() } else { format!("{data:?}") } },
         "parent": parent.map(|p| p.display().to_string()),
         "seed": args.seed,
         "threads": threads,

@@ -191,7 +191,9 @@ fn refusal(code: StatusCode, message: impl Into<String>, status: &str) -> Respon
 
 fn job_error(e: JobRequestError) -> Response {
     let (code, status) = match &e {
-        JobRequestError::Busy(..) => (StatusCode::CONFLICT, "rejected"),
+        JobRequestError::Busy(..) | JobRequestError::ClusterBusy { .. } => {
+            (StatusCode::CONFLICT, "rejected")
+        }
         JobRequestError::NothingToCancel => (StatusCode::CONFLICT, "idle"),
         JobRequestError::Unknown(_) => (StatusCode::NOT_FOUND, "unknown"),
         JobRequestError::NotReady(_) => (StatusCode::CONFLICT, "rejected"),
@@ -223,6 +225,7 @@ async fn trigger_training(State(app): State<Arc<App>>, Query(q): Query<TriggerQu
         epochs: Some(q.epochs.unwrap_or(training.default_epochs)),
         incremental: q.incremental.unwrap_or(training.default_incremental),
         force: q.force,
+        ..Default::default()
     };
     let (epochs, incremental) = (params.epochs, params.incremental);
     let started = match jobs::trigger(&app, params).await {

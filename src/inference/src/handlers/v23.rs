@@ -120,6 +120,7 @@ mod tests {
                 epochs: Some(5),
                 incremental: true,
                 force: false,
+                ..Default::default()
             },
             t0,
         );

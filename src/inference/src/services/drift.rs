@@ -104,6 +104,7 @@ pub async fn maybe_check(app: &Arc<App>, now_ms: i64) {
             epochs: None,
             incremental: false,
             force: false,
+            ..Default::default()
         };
         match super::jobs::trigger_from(app, params, "drift").await {
             Ok(t) => {

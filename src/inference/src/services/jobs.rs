@@ -34,6 +34,9 @@ pub enum LaunchError {
 pub enum JobRequestError {
     #[error("training job {0} is still {1:?}; cancel it first (POST /admin/cancel-training)")]
     Busy(String, JobStatus),
+    /// Another node of the cluster holds the cluster's training lease.
+    #[error("training job {job_id} is running on node {node} (one job at a time in a cluster); cancel it there first")]
+    ClusterBusy { job_id: String, node: String },
     #[error("no training job is running")]
     NothingToCancel,
     #[error("{0}")]
@@ -138,9 +141,11 @@ pub async fn trigger_from(
     if let Some(busy) = active(&store) {
         return Err(JobRequestError::Busy(busy.job_id, busy.status));
     }
+    let cluster = app.cluster.get();
     // Refused up front when the buffer cannot train a model (what the trainer would find
-    // out later); readiness counts what is still in the log as well.
-    if let Some(buffer) = app.buffer.clone() {
+    // out later); readiness counts what is still in the log as well. In a cluster this
+    // node's buffer holds only its shards: the trainer judges the collected history.
+    if let (Some(buffer), None) = (app.buffer.clone(), cluster) {
         let stats = tokio::task::spawn_blocking(move || buffer.stats())
             .await
             .map_err(|e| JobRequestError::Store(e.to_string()))?
@@ -150,14 +155,31 @@ pub async fn trigger_from(
         }
     }
     let record = JobRecord::new(new_job_id(now_ms()), origin, params, now_ms());
-    store
-        .write(&record)
-        .map_err(|e| JobRequestError::Store(e.to_string()))?;
+    if let Some(cluster) = cluster {
+        super::cluster::training::take_lease(cluster, &record.job_id).await?;
+    }
+    if let Err(e) = store.write(&record) {
+        if let Some(cluster) = cluster {
+            super::cluster::training::release_lease(cluster).await;
+        }
+        return Err(JobRequestError::Store(e.to_string()));
+    }
     let launcher = launcher_of(&config);
-    let launched = match launcher {
-        Launcher::Systemd => start_unit(&config.training.unit).await,
-        _ => spawn_trainer(app, &config, &record.job_id),
-    };
+    if let Some(cluster) = cluster {
+        // Every node's history first; the job's task launches the trainer on it.
+        tokio::spawn(super::cluster::training::run_job(
+            Arc::clone(app),
+            Arc::clone(cluster),
+            record.job_id.clone(),
+        ));
+        tracing::info!(job = %record.job_id, params = ?record.params, "cluster training job started: collecting every node's history");
+        return Ok(TrainingTriggered {
+            job_id: record.job_id,
+            launcher: launcher_name(launcher).into(),
+            status: JobStatus::Queued,
+        });
+    }
+    let launched = launch(app, &record.job_id).await;
     if let Err(reason) = launched {
         let mut failed = record;
         failed.error = Some(reason.to_string());
@@ -168,12 +190,25 @@ pub async fn trigger_from(
     tracing::info!(job = %record.job_id, launcher = ?launcher, params = ?record.params, "training job started");
     Ok(TrainingTriggered {
         job_id: record.job_id,
-        launcher: match launcher {
-            Launcher::Systemd => "systemd".into(),
-            _ => "process".into(),
-        },
+        launcher: launcher_name(launcher).into(),
         status: JobStatus::Queued,
     })
+}
+
+fn launcher_name(launcher: Launcher) -> &'static str {
+    match launcher {
+        Launcher::Systemd => "systemd",
+        _ => "process",
+    }
+}
+
+/// Starts the trainer for queued job `job_id` with this node's launcher.
+pub async fn launch(app: &Arc<App>, job_id: &str) -> Result<(), LaunchError> {
+    let config = app.config.load_full();
+    match launcher_of(&config) {
+        Launcher::Systemd => start_unit(&config.training.unit).await,
+        _ => spawn_trainer(app, &config, job_id),
+    }
 }
 
 async fn systemctl(args: &[&str]) -> Result<(), LaunchError> {

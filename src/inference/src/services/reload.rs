@@ -88,6 +88,13 @@ pub async fn reload_model(app: &Arc<App>, candidate: Candidate) -> ReloadOutcome
         }
     }
     outcome.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let (true, Some(dir), Some(cluster)) = (outcome.ok, dir.as_ref(), app.cluster.get()) {
+        // Promoted here: every node of the cluster is to serve it.
+        let (cluster, dir) = (Arc::clone(cluster), dir.clone());
+        tokio::spawn(async move {
+            super::cluster::training::announce_if_new(&cluster, &dir).await;
+        });
+    }
     match &outcome.error {
         None => tracing::info!(
             serving = %outcome.serving,

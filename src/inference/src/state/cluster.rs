@@ -25,6 +25,28 @@ pub struct Handles {
     /// `shard.N` → every claim of the shard, kept (history) for the stream's retention: a
     /// node restarting after a crash drops what another node took over.
     pub claims: jetstream::kv::Store,
+    /// `request` → the running job's call for history; `done.JOB.NODE` → each answer.
+    pub exports: jetstream::kv::Store,
+    /// Each node's history export for a job: `JOB.NODE`.
+    pub export_files: jetstream::object_store::ObjectStore,
+    /// `current` → the model every node serves ([`nordiq_core::cluster::ModelAnnouncement`]).
+    pub model: jetstream::kv::Store,
+    /// The announced models' files: `ID/FILE`.
+    pub model_files: jetstream::object_store::ObjectStore,
+}
+
+/// The cluster's training lease while this node runs the job.
+pub struct TrainingHeld {
+    pub job_id: String,
+    pub revision: u64,
+}
+
+/// The model the cluster agreed on, and whether this node serves it.
+#[derive(Debug, Clone, Default)]
+pub struct ModelSync {
+    pub agreed: Option<String>,
+    /// Why this node does not serve the agreed model (it keeps its old one).
+    pub error: Option<String>,
 }
 
 /// A shard this node holds.
@@ -45,6 +67,8 @@ pub struct Owned {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Membership {
     pub nodes: Vec<String>,
+    /// The job holding the cluster's training lease, as `JOB on NODE`.
+    pub training: Option<String>,
     pub shards: Vec<ClusterShard>,
     pub checked_at: String,
 }
@@ -89,6 +113,8 @@ pub struct ClusterState {
     pub membership: ArcSwap<Membership>,
     pub fleet: ArcSwapOption<FleetJson>,
     pub counters: ClusterCounters,
+    pub training: Mutex<Option<TrainingHeld>>,
+    pub model_sync: Mutex<ModelSync>,
 }
 
 impl ClusterState {
@@ -117,6 +143,11 @@ impl ClusterState {
     pub fn status(&self) -> ClusterStatus {
         let membership = self.membership.load();
         let c = &self.counters;
+        let sync = self
+            .model_sync
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         ClusterStatus {
             node: self.node.clone(),
             ready: self.handles.load().is_some(),
@@ -132,6 +163,9 @@ impl ClusterState {
             claims_total: c.claims.load(Ordering::Relaxed),
             releases_total: c.releases.load(Ordering::Relaxed),
             rebuilt_samples_total: c.rebuilt_samples.load(Ordering::Relaxed),
+            training: membership.training.clone(),
+            agreed_model: sync.agreed,
+            model_error: sync.error,
         }
     }
 

@@ -49,11 +49,20 @@ pub fn write_small_config(dir: &Path, port: u16, extra: &str) -> PathBuf {
     std::fs::write(
         &config,
         format!(
-            r#"[server]
-listen = "127.0.0.1:{port}"
-[paths]
-state_dir = "{state}"
-[model]
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[paths]\nstate_dir = \"{}\"\n{}",
+            dir.join("state").display(),
+            small_sections(extra)
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// The sections of the small config after `[server]` and `[paths]`: model, forecast,
+/// risk, buffer readiness, `extra`, and the two-metric catalog.
+pub fn small_sections(extra: &str) -> String {
+    format!(
+        r#"[model]
 step_seconds = 3600
 encoder_steps = 24
 horizon_steps = 6
@@ -77,12 +86,8 @@ risk = {{ ok = 60, warn = 85, crit = 95 }}
 name = "mem_used_pct"
 min = 0
 max = 100
-"#,
-            state = dir.join("state").display()
-        ),
+"#
     )
-    .unwrap();
-    config
 }
 
 /// `nordiq-inference --config CONFIG`, logging to `dir/inference.log`; killed on drop.

@@ -19,6 +19,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+/// The key of the cluster's training lease (one job at a time cluster-wide).
+pub fn lease_key_training() -> &'static str {
+    "training"
+}
+
 fn lease_key(shard: u32) -> String {
     format!("shard.{shard}")
 }
@@ -39,9 +44,17 @@ pub async fn run(
     shutdown: &CancellationToken,
 ) {
     let every = Duration::from_millis((cluster.config.lease_seconds * 1000 / 3).max(1000));
+    // A round never outlasts half a lease: a call NATS leaves unanswered (a server gone
+    // mid-request, a stream electing its leader) must not stop the renewals that follow.
+    let bound = Duration::from_millis((cluster.config.lease_seconds * 1000 / 2).max(1500));
     loop {
-        if let Err(e) = round(app, cluster, handles).await {
-            tracing::warn!(error = %e, "cluster lease round failed; retrying");
+        match tokio::time::timeout(bound, round(app, cluster, handles)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cluster lease round failed; retrying"),
+            Err(_) => tracing::warn!(
+                seconds = bound.as_secs_f64(),
+                "cluster lease round did not finish in time; starting the next"
+            ),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -51,17 +64,22 @@ pub async fn run(
 }
 
 /// The live nodes: those whose heartbeat has not expired.
-async fn live_nodes(handles: &Handles) -> Result<Vec<String>, String> {
-    let mut keys = handles.nodes.keys().await.map_err(|e| e.to_string())?;
-    let mut nodes = Vec::new();
-    while let Some(key) = keys.next().await {
-        let key = key.map_err(|e| e.to_string())?;
-        if let Some(node) = key.strip_prefix("node.") {
-            nodes.push(node.to_string());
+pub(super) async fn live_nodes(handles: &Handles) -> Result<Vec<String>, String> {
+    let listing = async {
+        let mut keys = handles.nodes.keys().await.map_err(|e| e.to_string())?;
+        let mut nodes = Vec::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(|e| e.to_string())?;
+            if let Some(node) = key.strip_prefix("node.") {
+                nodes.push(node.to_string());
+            }
         }
-    }
-    nodes.sort();
-    Ok(nodes)
+        nodes.sort();
+        Ok(nodes)
+    };
+    tokio::time::timeout(Duration::from_secs(3), listing)
+        .await
+        .unwrap_or_else(|_| Err("listing the live nodes timed out".into()))
 }
 
 async fn round(
@@ -87,7 +105,7 @@ async fn round(
                 shard,
                 "a shard lease could not be renewed in time; giving the shard up"
             );
-            give_up(app, cluster, handles, shard, true, false).await;
+            give_up_later(app, cluster, handles, shard, false);
         }
     }
     handles
@@ -105,10 +123,10 @@ async fn round(
         if cluster.owns(shard) {
             if !for_me {
                 tracing::info!(shard, to = ?wanted, "giving the shard to another node (rebalance)");
-                give_up(app, cluster, handles, shard, true, true).await;
+                give_up_later(app, cluster, handles, shard, true);
             } else if holder.as_ref().is_some_and(|h| h.node != cluster.node) {
                 tracing::warn!(shard, holder = ?holder, "another node holds a shard this node thought its own; giving it up");
-                give_up(app, cluster, handles, shard, true, false).await;
+                give_up_later(app, cluster, handles, shard, false);
             }
         } else if for_me && holder.is_none() {
             claim(app, cluster, handles, shard).await;
@@ -137,12 +155,81 @@ async fn round(
             pending,
         })
         .collect();
+    let training = training_round(cluster, handles).await;
     cluster.membership.store(Arc::new(Membership {
         nodes,
+        training,
         shards,
         checked_at: format_ms(now_ms()),
     }));
     Ok(())
+}
+
+/// Renews the training lease while this node's job lives; says who holds it.
+async fn training_round(cluster: &ClusterState, handles: &Handles) -> Option<String> {
+    let held = cluster
+        .training
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map(|h| (h.job_id.clone(), h.revision));
+    if let Some((job_id, revision)) = held {
+        let lease = nordiq_core::cluster::TrainingLease {
+            node: cluster.node.clone(),
+            job_id,
+        };
+        let value: bytes::Bytes = serde_json::to_vec(&lease).unwrap_or_default().into();
+        let renewed = match handles
+            .leases
+            .update(lease_key_training(), value.clone(), revision)
+            .await
+        {
+            Ok(r) => Some(r),
+            // Ours at another revision (a lost answer) or expired: carry on or take it again.
+            Err(_) => match handles.leases.entry(lease_key_training()).await {
+                Ok(Some(e))
+                    if e.operation == Operation::Put
+                        && serde_json::from_slice::<nordiq_core::cluster::TrainingLease>(
+                            &e.value,
+                        )
+                        .is_ok_and(|l| l == lease) =>
+                {
+                    handles
+                        .leases
+                        .update(lease_key_training(), value, e.revision)
+                        .await
+                        .ok()
+                }
+                Ok(None) => handles
+                    .leases
+                    .create(lease_key_training(), value)
+                    .await
+                    .ok(),
+                _ => None,
+            },
+        };
+        match renewed {
+            Some(r) => {
+                if let Some(h) = cluster
+                    .training
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_mut()
+                {
+                    h.revision = r;
+                }
+            }
+            None => tracing::warn!("could not renew the cluster's training lease"),
+        }
+    }
+    match handles.leases.entry(lease_key_training()).await {
+        Ok(Some(e)) if e.operation == Operation::Put => {
+            serde_json::from_slice::<nordiq_core::cluster::TrainingLease>(&e.value)
+                .ok()
+                .map(|l| format!("{} on {}", l.job_id, l.node))
+        }
+        _ => None,
+    }
 }
 
 /// Who holds `shard` now (None: free, or unreadable this round).
@@ -316,8 +403,29 @@ async fn give_up(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .remove(&shard);
-    let Some(mut owned) = owned else { return };
+    let Some(owned) = owned else { return };
     owned.stop.cancel();
+    finish_giving_up(
+        app,
+        cluster,
+        handles,
+        shard,
+        owned,
+        drop_windows,
+        delete_lease,
+    )
+    .await;
+}
+
+async fn finish_giving_up(
+    app: &App,
+    cluster: &ClusterState,
+    handles: &Handles,
+    shard: u32,
+    mut owned: Owned,
+    drop_windows: bool,
+    delete_lease: bool,
+) {
     if let Some(task) = owned.task.take() {
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
     }
@@ -336,6 +444,31 @@ async fn give_up(
         }
     }
     cluster.counters.releases.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Gives `shard` up in a task of its own, so that a lease round cut short (it is bounded)
+/// never leaves a shard half given up: out of `owned` at once, its windows dropped once
+/// its consumer has stopped.
+fn give_up_later(
+    app: &Arc<App>,
+    cluster: &Arc<ClusterState>,
+    handles: &Arc<Handles>,
+    shard: u32,
+    delete_lease: bool,
+) {
+    let Some(owned) = cluster
+        .owned
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&shard)
+    else {
+        return;
+    };
+    owned.stop.cancel();
+    let (app, cluster, handles) = (Arc::clone(app), Arc::clone(cluster), Arc::clone(handles));
+    tokio::spawn(async move {
+        finish_giving_up(&app, &cluster, &handles, shard, owned, true, delete_lease).await;
+    });
 }
 
 /// At shutdown: every shard given up and the heartbeat removed, so the other nodes take

@@ -7,6 +7,7 @@ pub mod consume;
 pub mod leases;
 pub mod publish;
 pub mod reconcile;
+pub mod training;
 pub mod view;
 
 use crate::state::cluster::{ClusterState, Handles};
@@ -126,6 +127,8 @@ pub async fn connect(config: &Config) -> Result<ClusterState, ClusterError> {
         membership: Default::default(),
         fleet: Default::default(),
         counters: Default::default(),
+        training: Default::default(),
+        model_sync: Default::default(),
     })
 }
 
@@ -156,11 +159,14 @@ pub async fn setup(cluster: &ClusterState) -> Result<Handles, ClusterError> {
     let lease = Duration::from_secs(c.lease_seconds);
     let retention = Duration::from_secs(c.retention_hours * 3600);
     let mut stores = Vec::new();
+    let day = Duration::from_secs(86_400);
     for (name, max_age, history) in [
         ("leases", lease, 1),
         ("nodes", lease, 1),
         ("views", Duration::ZERO, 1),
         ("claims", retention, 64),
+        ("exports", day, 1),
+        ("model", Duration::ZERO, 1),
     ] {
         let bucket = cluster.bucket(name);
         // The bucket's stream made here, as the key-value convention lays it out: the
@@ -189,14 +195,39 @@ pub async fn setup(cluster: &ClusterState) -> Result<Handles, ClusterError> {
             .map_err(|e| setup_error(format!("bucket {bucket}"))(&e))?;
         stores.push(store);
     }
+    let mut objects = Vec::new();
+    for (name, max_age) in [("exports", day), ("models", Duration::ZERO)] {
+        let bucket = cluster.bucket(name);
+        let store = match cluster.js.get_object_store(&bucket).await {
+            Ok(store) => store,
+            Err(_) => cluster
+                .js
+                .create_object_store(jetstream::object_store::Config {
+                    bucket: bucket.clone(),
+                    max_age,
+                    num_replicas: c.replicas,
+                    storage: stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| setup_error(format!("object store {bucket}"))(&e))?,
+        };
+        objects.push(store);
+    }
     let mut stores = stores.into_iter();
-    let mut next = || stores.next().expect("four buckets were made");
+    let mut next = || stores.next().expect("six buckets were made");
+    let mut objects = objects.into_iter();
+    let mut next_object = || objects.next().expect("two object stores were made");
     Ok(Handles {
         stream,
         leases: next(),
         nodes: next(),
         views: next(),
         claims: next(),
+        exports: next(),
+        model: next(),
+        export_files: next_object(),
+        model_files: next_object(),
     })
 }
 
@@ -229,6 +260,16 @@ pub async fn run(app: Arc<App>, cluster: Arc<ClusterState>, shutdown: Cancellati
         "cluster mode: stream and buckets ready"
     );
     let views = tokio::spawn(view::merge_loop(
+        Arc::clone(&app),
+        Arc::clone(&cluster),
+        shutdown.clone(),
+    ));
+    tokio::spawn(training::serve_exports(
+        Arc::clone(&app),
+        Arc::clone(&cluster),
+        shutdown.clone(),
+    ));
+    tokio::spawn(training::follow_models(
         Arc::clone(&app),
         Arc::clone(&cluster),
         shutdown.clone(),

@@ -16,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Recent alert events kept in the merged `/alerts/active` (as on a single node).
 const RECENT_EVENTS: usize = 100;
+/// A views watch that delivered nothing for this long is made again.
+const STALE_WATCH: Duration = Duration::from_secs(90);
 
 fn view_key(shard: u32) -> String {
     format!("shard.{shard}")
@@ -96,10 +98,18 @@ pub async fn merge_loop(app: Arc<App>, cluster: Arc<ClusterState>, shutdown: Can
             }
         };
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut heard = std::time::Instant::now();
         loop {
+            // Every holder publishes at each refresh: a watch silent this long lost its
+            // server (a reconnect) and is made again, which delivers every key anew.
+            if heard.elapsed() > STALE_WATCH {
+                tracing::debug!("the fleet view watch went quiet; watching again");
+                continue 'watch;
+            }
             tokio::select! {
                 entry = watch.next() => match entry {
                     Some(Ok(entry)) => {
+                        heard = std::time::Instant::now();
                         match serde_json::from_slice::<ShardView>(&entry.value) {
                             Ok(view) if view.shard < cluster.config.shards => {
                                 latest.insert(entry.key, view);
