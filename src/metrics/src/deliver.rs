@@ -2,6 +2,8 @@
 //! now waits in the spool and everything after it queues behind it, retried with backoff
 //! (1 s doubling to `sources.retry_max_seconds`). Each batch carries an id
 //! (`X-NordIQ-Batch`) so that nordiq-inference drops a repeat whose first answer was lost.
+//! In a cluster with `sources.publish_to_cluster`, a batch is validated here as a node
+//! would and published straight to the JetStream stream, its id as the message id.
 
 use crate::spool::{Batch, Spool, SpoolError};
 use hyper::{Method, StatusCode};
@@ -47,6 +49,54 @@ pub fn classify(status: StatusCode, body: &[u8]) -> Outcome {
     }
 }
 
+/// Validates `batch` as a node would (records refused for good are counted, the rest
+/// published) and publishes it to the cluster's stream.
+async fn publish(
+    js: &async_nats::jetstream::Context,
+    config: &nordiq_core::config::Config,
+    node: &str,
+    batch: &Batch,
+) -> Outcome {
+    let validated =
+        match nordiq_core::ingest::Validator::new(config, nordiq_core::timefmt::now_ms())
+            .ndjson(&batch.body)
+        {
+            Ok(v) => v,
+            Err(e) => return Outcome::Refused(e.to_string()),
+        };
+    let rejected: std::collections::HashSet<usize> =
+        validated.errors.iter().map(|e| e.index).collect();
+    if validated.samples.is_empty() {
+        return match validated.errors.first() {
+            Some(first) => Outcome::Refused(format!(
+                "every record refused; first: record {} {}: {}",
+                first.index, first.field, first.reason
+            )),
+            None => Outcome::Delivered {
+                accepted: 0,
+                rejected: 0,
+                duplicate: false,
+            },
+        };
+    }
+    match nordiq_cluster::publish(
+        js,
+        &config.cluster,
+        node,
+        validated.samples.iter().map(|(_, s)| s),
+        &batch.id,
+    )
+    .await
+    {
+        Ok(p) => Outcome::Delivered {
+            accepted: validated.samples.len(),
+            rejected: rejected.len(),
+            duplicate: p.repeats == p.parts,
+        },
+        Err(e) => Outcome::Retry(e.to_string()),
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DeliveryStats {
     pub delivered_batches: u64,
@@ -61,8 +111,20 @@ pub struct DeliveryStats {
     pub last_error: Option<String>,
 }
 
+/// Where batches go.
+pub enum Target {
+    /// `POST /feed/data` on nordiq-inference.
+    Http(ApiClient),
+    /// The cluster's JetStream stream (validated here with `config`'s catalog).
+    Cluster {
+        js: async_nats::jetstream::Context,
+        config: std::sync::Arc<nordiq_core::config::Config>,
+        node: String,
+    },
+}
+
 pub struct Delivery {
-    client: ApiClient,
+    target: Target,
     spool: Spool,
     retry_max: Duration,
     backoff: Duration,
@@ -71,9 +133,9 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub fn new(client: ApiClient, spool: Spool, retry_max: Duration) -> Delivery {
+    pub fn new(target: Target, spool: Spool, retry_max: Duration) -> Delivery {
         let mut d = Delivery {
-            client,
+            target,
             spool,
             retry_max,
             backoff: Duration::from_secs(1),
@@ -144,8 +206,13 @@ impl Delivery {
     }
 
     async fn attempt(&self, batch: &Batch) -> Outcome {
-        match self
-            .client
+        let client = match &self.target {
+            Target::Http(client) => client,
+            Target::Cluster { js, config, node } => {
+                return publish(js, config, node, batch).await;
+            }
+        };
+        match client
             .send_with(
                 Method::POST,
                 "/feed/data?on_error=accept_valid",

@@ -9,7 +9,7 @@ use crate::scenario_api::{self, ScenarioApi};
 use anyhow::{anyhow, Context};
 use nordiq_core::config::{Config, SourceKind};
 use nordiq_core::timefmt::now_ms;
-use nordiq_metrics::deliver::{Delivery, DeliveryStats};
+use nordiq_metrics::deliver::{Delivery, DeliveryStats, Target};
 use nordiq_metrics::elastic::ElasticPull;
 use nordiq_metrics::host::HostReader;
 use nordiq_metrics::mongo::MongoPull;
@@ -124,8 +124,23 @@ pub async fn run(
             "undelivered batches from the last run will go first"
         );
     }
+    let target = if config.sources.publish_to_cluster {
+        let node = nordiq_cluster::node_name(&config.cluster);
+        let (_client, js) =
+            nordiq_cluster::connect(&config.cluster, &format!("nordiq-metrics {node}"))
+                .await
+                .or_exit(exit::CONFIG)?;
+        tracing::info!(urls = %config.cluster.nats_urls.join(","), "publishing straight to the cluster's stream");
+        Target::Cluster {
+            js,
+            config: Arc::new(config.clone()),
+            node,
+        }
+    } else {
+        Target::Http(client)
+    };
     let mut delivery = Delivery::new(
-        client,
+        target,
         spool,
         Duration::from_secs(config.sources.retry_max_seconds),
     );

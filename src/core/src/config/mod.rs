@@ -270,6 +270,11 @@ impl Config {
         self.drift.validate()?;
         self.cluster
             .validate(self.model.encoder_steps as u64 * self.model.step_seconds as u64)?;
+        invalid::require(
+            !self.sources.publish_to_cluster || self.cluster.enabled,
+            "sources.publish_to_cluster",
+            || "needs [cluster] enabled = true (the NATS servers are taken from [cluster])".into(),
+        )?;
         catalog::validate_catalog(&self.metrics)?;
         profiles::validate_profiles(&self.profiles, &self.ingest.default_profile)
     }

@@ -49,6 +49,9 @@ pub struct SourcesConfig {
     pub spool_max_bytes: u64,
     /// Longest wait between delivery retries (they back off from 1 s).
     pub retry_max_seconds: u64,
+    /// In a cluster: validate and publish batches straight to the NATS JetStream stream
+    /// (the servers of `[cluster]`) instead of posting them to a node.
+    pub publish_to_cluster: bool,
     pub simulator: SimulatorConfig,
     pub host: HostConfig,
     pub prometheus: PrometheusSourceConfig,
@@ -65,6 +68,7 @@ impl Default for SourcesConfig {
             batch_max_records: 5000,
             spool_max_bytes: 256 << 20,
             retry_max_seconds: 60,
+            publish_to_cluster: false,
             simulator: SimulatorConfig::default(),
             host: HostConfig::default(),
             prometheus: PrometheusSourceConfig::default(),

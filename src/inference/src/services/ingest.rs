@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Bad fields listed in one answer at most.
-const MAX_LISTED_ERRORS: usize = 1000;
+pub(crate) const MAX_LISTED_ERRORS: usize = 1000;
 
 /// Why a batch was not applied at all.
 #[derive(Debug, thiserror::Error)]

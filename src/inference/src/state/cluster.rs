@@ -123,7 +123,7 @@ impl ClusterState {
     }
 
     pub fn subject(&self, shard: u32) -> String {
-        format!("{}.ingest.{shard}", self.config.prefix)
+        nordiq_cluster::subject(&self.config, shard)
     }
 
     pub fn bucket(&self, name: &str) -> String {

@@ -13,7 +13,7 @@ pub mod view;
 use crate::state::cluster::{ClusterState, Handles};
 use crate::state::App;
 use async_nats::jetstream::{self, stream};
-use nordiq_core::config::{ClusterConfig, Config};
+use nordiq_core::config::Config;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -21,15 +21,8 @@ use tokio_util::sync::CancellationToken;
 /// Why cluster mode could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error(
-        "cluster.credentials_file {path}: {source}; check the path and that nordiq can read it"
-    )]
-    Credentials {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("cannot connect to NATS at {urls}: {message}")]
-    Connect { urls: String, message: String },
+    #[error(transparent)]
+    Connect(#[from] nordiq_cluster::ConnectError),
     #[error("cannot create or open {what} in JetStream: {message}; is JetStream enabled on the NATS servers, with enough of them up for {replicas} replicas?")]
     Setup {
         what: String,
@@ -40,82 +33,12 @@ pub enum ClusterError {
     Log(String),
 }
 
-/// This node's name: the configured one, else the host name.
-pub fn node_name(config: &ClusterConfig) -> String {
-    if !config.node_name.is_empty() {
-        return config.node_name.clone();
-    }
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| {
-            h.trim()
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect::<String>()
-        })
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "nordiq".into())
-}
-
-/// Connects to NATS (the client keeps reconnecting, to any of the URLs, on its own). The
-/// stream and buckets are made later, by [`run`], so a node starts while NATS is down.
+/// Connects to NATS (the client keeps reconnecting on its own). The stream and buckets
+/// are made later, by [`run`], so a node starts while NATS is down.
 pub async fn connect(config: &Config) -> Result<ClusterState, ClusterError> {
     let c = &config.cluster;
-    let node = node_name(c);
-    let mut options = async_nats::ConnectOptions::new()
-        .name(format!("nordiq-inference {node}"))
-        .retry_on_initial_connect()
-        // The node's own NATS server first (list it first): fewer hops, and a dead remote
-        // server does not take this node's connection with it.
-        .retain_servers_order()
-        .max_reconnects(None)
-        .connection_timeout(Duration::from_secs(5));
-    if !c.credentials_file.as_os_str().is_empty() {
-        options = options
-            .credentials_file(&c.credentials_file)
-            .await
-            .map_err(|source| ClusterError::Credentials {
-                path: c.credentials_file.display().to_string(),
-                source,
-            })?;
-    }
-    if !c.ca_file.as_os_str().is_empty() {
-        options = options.add_root_certificates(c.ca_file.clone());
-    }
-    if !c.client_cert_file.as_os_str().is_empty() {
-        options =
-            options.add_client_certificate(c.client_cert_file.clone(), c.client_key_file.clone());
-    }
-    if c.nats_urls.iter().any(|u| u.starts_with("tls://")) {
-        options = options.require_tls(true);
-    }
-    let urls: Vec<async_nats::ServerAddr> = c
-        .nats_urls
-        .iter()
-        .map(|u| u.parse())
-        .collect::<Result<_, _>>()
-        .map_err(|e: std::io::Error| ClusterError::Connect {
-            urls: c.nats_urls.join(","),
-            message: e.to_string(),
-        })?;
-    let client = options
-        .connect(urls)
-        .await
-        .map_err(|e| ClusterError::Connect {
-            urls: c.nats_urls.join(","),
-            message: e.to_string(),
-        })?;
-    // Short request deadlines: a lease round must not stall for long while the servers
-    // elect a new leader; what failed is asked again at the next round.
-    let js = jetstream::context::ContextBuilder::new()
-        .timeout(Duration::from_secs(3))
-        .build(client.clone());
+    let node = nordiq_cluster::node_name(c);
+    let (client, js) = nordiq_cluster::connect(c, &format!("nordiq-inference {node}")).await?;
     Ok(ClusterState {
         node,
         config: c.clone(),

@@ -1,22 +1,17 @@
-//! Ingest in a cluster: a validated batch is split by shard and each part published to
-//! the shard's subject with `<batch id>:<shard>` as its JetStream message id, so a retried
-//! batch is stored once. The answer waits for JetStream's acknowledgement of every part:
-//! from then on the samples are as durable as the stream (replicated on a majority of its
-//! servers).
+//! Ingest in a cluster: a validated batch is published to the stream, one message per
+//! shard with `<batch id>:<shard>` as its JetStream message id (`nordiq_cluster::publish`),
+//! so a retried batch is stored once. The answer waits for JetStream's acknowledgement of
+//! every part: from then on the samples are as durable as the stream (replicated on a
+//! majority of its servers).
 
-use crate::services::ingest::{policy_name, IngestError};
+use crate::services::ingest::{policy_name, IngestError, MAX_LISTED_ERRORS};
 use crate::state::cluster::ClusterState;
-use async_nats::jetstream::message::PublishMessage as Publish;
 use nordiq_core::api::IngestResponse;
-use nordiq_core::cluster::shard_of;
 use nordiq_core::config::MixedBatchPolicy;
-use nordiq_core::ingest::{Sample, Validated};
-use std::collections::{BTreeMap, HashSet};
+use nordiq_core::ingest::Validated;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// Header naming the node that published a message (for operators reading the stream).
-pub const NODE_HEADER: &str = "Nordiq-Node";
 
 /// A batch id for a batch that came without one: unique across nodes and restarts.
 fn fresh_batch_id(node: &str) -> String {
@@ -42,61 +37,33 @@ pub async fn publish(
     let mut duplicate = false;
     if accepted > 0 {
         let id = batch_id.unwrap_or_else(|| fresh_batch_id(&cluster.node));
-        let mut parts: BTreeMap<u32, Vec<&Sample>> = BTreeMap::new();
-        for (_, s) in &validated.samples {
-            parts
-                .entry(shard_of(&s.server, cluster.config.shards))
-                .or_default()
-                .push(s);
-        }
-        let mut acks = Vec::with_capacity(parts.len());
-        for (shard, samples) in &parts {
-            let payload = nordiq_buffer::wal::encode_message(
-                samples.iter().copied(),
-                Some(&format!("{id}:{shard}")),
-            );
-            let message = Publish::build()
-                .payload(payload.into())
-                .message_id(format!("{id}:{shard}"))
-                .header(NODE_HEADER, cluster.node.as_str());
-            let sent = cluster
-                .js
-                .send_publish(cluster.subject(*shard), message)
-                .await;
-            acks.push(sent);
-        }
-        let mut failure = None;
-        let mut repeats = 0;
-        for sent in acks {
-            let outcome = match sent {
-                Ok(ack) => ack.await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            match outcome {
-                Ok(ack) => {
-                    cluster.counters.published.fetch_add(1, Ordering::Relaxed);
-                    if ack.duplicate {
-                        repeats += 1;
-                        cluster
-                            .counters
-                            .published_duplicates
-                            .fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                Err(e) => {
-                    cluster
-                        .counters
-                        .publish_failures
-                        .fetch_add(1, Ordering::Relaxed);
-                    failure.get_or_insert(e);
-                }
+        let counters = &cluster.counters;
+        match nordiq_cluster::publish(
+            &cluster.js,
+            &cluster.config,
+            &cluster.node,
+            validated.samples.iter().map(|(_, s)| s),
+            &id,
+        )
+        .await
+        {
+            Ok(published) => {
+                counters
+                    .published
+                    .fetch_add(published.parts as u64, Ordering::Relaxed);
+                counters
+                    .published_duplicates
+                    .fetch_add(published.repeats as u64, Ordering::Relaxed);
+                duplicate = published.repeats == published.parts;
+            }
+            Err(e) => {
+                counters
+                    .publish_failures
+                    .fetch_add(e.failed as u64, Ordering::Relaxed);
+                tracing::warn!(error = %e, batch = %id, "a batch could not be published to the stream; refused with 503");
+                return Err(IngestError::Publish(e.to_string()));
             }
         }
-        if let Some(e) = failure {
-            tracing::warn!(error = %e, batch = %id, "a batch could not be published to the stream; refused with 503");
-            return Err(IngestError::Publish(e));
-        }
-        duplicate = repeats == parts.len();
     }
     let rejected_records = bad.len();
     let summary = (rejected_records > 0).then(|| {
@@ -111,7 +78,7 @@ pub async fn publish(
         )
     });
     let mut rejected = validated.errors;
-    rejected.truncate(1000);
+    rejected.truncate(MAX_LISTED_ERRORS);
     Ok(IngestResponse {
         records: validated.records,
         accepted: if duplicate { 0 } else { accepted },
