@@ -181,10 +181,9 @@ pub fn read_history(
     } else {
         read_csv(file, &validator, config, map, &mut validated, &mut ignored)?
     };
-    let bad: HashSet<usize> = validated.errors.iter().map(|e| e.index).collect();
     Ok(History {
         rows: validated.records,
-        rejected_rows: bad.len(),
+        rejected_rows: validated.rejected_records(),
         rejected: validated
             .errors
             .into_iter()

@@ -49,6 +49,14 @@ pub struct Validated {
     pub records: usize,
 }
 
+impl Validated {
+    /// Records with at least one bad field (a record can carry several errors).
+    pub fn rejected_records(&self) -> usize {
+        let bad: std::collections::HashSet<usize> = self.errors.iter().map(|e| e.index).collect();
+        bad.len()
+    }
+}
+
 /// A body that cannot be read as records at all (as opposed to bad records inside it).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BodyError {

@@ -32,6 +32,16 @@ fn server(i: usize) -> String {
     format!("srv{i:05}")
 }
 
+/// Every node answers and holds five or six of the 16 shards, all held once.
+fn shared_by_all(c: &Cluster) -> bool {
+    let counts: Vec<usize> = (1..=NODES)
+        .filter_map(|i| c.owned(i).map(|o| o.len()))
+        .collect();
+    counts.len() == NODES
+        && counts.iter().sum::<usize>() == SHARDS as usize
+        && counts.iter().all(|&n| n >= 5)
+}
+
 /// Feeds the fleet in the background: each batch goes to a node (round robin) with its
 /// batch id, and is re-sent with the same id to the next node until one acknowledges it.
 struct Feeder {
@@ -231,14 +241,7 @@ fn three_nodes_share_the_fleet_take_over_without_loss_and_rebalance() {
     c.settle(
         "the nodes share the 16 shards",
         Duration::from_secs(90),
-        |c| {
-            let counts: Vec<usize> = (1..=NODES)
-                .filter_map(|i| c.owned(i).map(|o| o.len()))
-                .collect();
-            counts.len() == NODES
-                && counts.iter().sum::<usize>() == SHARDS as usize
-                && counts.iter().all(|&n| n >= 5)
-        },
+        shared_by_all,
     );
     let feeder = Feeder::start(&c);
 
@@ -335,14 +338,7 @@ fn three_nodes_share_the_fleet_take_over_without_loss_and_rebalance() {
     c.settle(
         "the shards rebalance onto the rejoined node",
         Duration::from_secs(90),
-        |c| {
-            let counts: Vec<usize> = (1..=NODES)
-                .filter_map(|i| c.owned(i).map(|o| o.len()))
-                .collect();
-            counts.len() == NODES
-                && counts.iter().sum::<usize>() == SHARDS as usize
-                && counts.iter().all(|&n| n >= 5)
-        },
+        shared_by_all,
     );
     c.settle(
         "every server forecast by exactly one node again",

@@ -64,8 +64,6 @@ async fn publish(
             Ok(v) => v,
             Err(e) => return Outcome::Refused(e.to_string()),
         };
-    let rejected: std::collections::HashSet<usize> =
-        validated.errors.iter().map(|e| e.index).collect();
     if validated.samples.is_empty() {
         return match validated.errors.first() {
             Some(first) => Outcome::Refused(format!(
@@ -90,7 +88,7 @@ async fn publish(
     {
         Ok(p) => Outcome::Delivered {
             accepted: validated.samples.len(),
-            rejected: rejected.len(),
+            rejected: validated.rejected_records(),
             duplicate: p.repeats == p.parts,
         },
         Err(e) => Outcome::Retry(e.to_string()),

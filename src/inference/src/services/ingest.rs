@@ -7,12 +7,12 @@ use crate::state::App;
 use nordiq_core::api::IngestResponse;
 use nordiq_core::config::{Config, MixedBatchPolicy};
 use nordiq_core::ingest::{RecordError, Validated};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Bad fields listed in one answer at most.
-pub(crate) const MAX_LISTED_ERRORS: usize = 1000;
+const MAX_LISTED_ERRORS: usize = 1000;
 
 /// Why a batch was not applied at all.
 #[derive(Debug, thiserror::Error)]
@@ -40,10 +40,58 @@ pub async fn apply(
     }
 }
 
-pub(crate) fn policy_name(policy: MixedBatchPolicy) -> &'static str {
+fn policy_name(policy: MixedBatchPolicy) -> &'static str {
     match policy {
         MixedBatchPolicy::RejectAll => "reject_all",
         MixedBatchPolicy::AcceptValid => "accept_valid",
+    }
+}
+
+/// The mixed-batch rule: how many records are refused, and whether the good ones are
+/// applied (every record good, or `accept_valid`).
+pub(crate) fn mixed_batch_rule(validated: &Validated, policy: MixedBatchPolicy) -> (usize, bool) {
+    let apply = validated.errors.is_empty() || policy == MixedBatchPolicy::AcceptValid;
+    (validated.rejected_records(), apply)
+}
+
+/// The answer to a batch whose id was taken before: nothing applied again.
+pub(crate) fn repeat_answer(records: usize, policy: MixedBatchPolicy) -> IngestResponse {
+    IngestResponse {
+        records,
+        accepted: 0,
+        rejected_records: 0,
+        rejected: Vec::new(),
+        policy: policy_name(policy).into(),
+        error: None,
+        duplicate_batch: true,
+    }
+}
+
+/// The answer to a batch taken by the mixed-batch rule: what was accepted, the bad
+/// fields (the first [`MAX_LISTED_ERRORS`]) and a summary saying what became of the rest.
+pub(crate) fn answer(
+    mut validated: Validated,
+    accepted: usize,
+    rejected_records: usize,
+    apply: bool,
+    policy: MixedBatchPolicy,
+) -> IngestResponse {
+    let listed = validated.errors.len().min(MAX_LISTED_ERRORS);
+    let more = validated.errors.len() - listed;
+    validated.errors.truncate(listed);
+    let summary = (rejected_records > 0).then(|| {
+        let action = if apply { "the other records were applied" } else { "nothing was applied (mixed_batch = reject_all; fix or drop them and resend, or use ?on_error=accept_valid)" };
+        let more = if more > 0 { format!(", {more} more errors not listed") } else { String::new() };
+        format!("{rejected_records} of {} records rejected{more}; {action}", validated.records)
+    });
+    IngestResponse {
+        records: validated.records,
+        accepted,
+        rejected_records,
+        rejected: validated.errors,
+        policy: policy_name(policy).into(),
+        error: summary,
+        duplicate_batch: false,
     }
 }
 
@@ -56,7 +104,6 @@ pub async fn apply_local(
     policy: MixedBatchPolicy,
     batch_id: Option<String>,
 ) -> Result<IngestResponse, IngestError> {
-    let policy_name = policy_name(policy);
     if let Some(id) = &batch_id {
         if !app
             .batch_ids
@@ -67,15 +114,7 @@ pub async fn apply_local(
             app.counters
                 .duplicate_batches
                 .fetch_add(1, Ordering::Relaxed);
-            return Ok(IngestResponse {
-                records: validated.records,
-                accepted: 0,
-                rejected_records: 0,
-                rejected: Vec::new(),
-                policy: policy_name.into(),
-                error: None,
-                duplicate_batch: true,
-            });
+            return Ok(repeat_answer(validated.records, policy));
         }
     }
 
@@ -101,9 +140,7 @@ pub async fn apply_local(
         });
         validated.errors.sort_by_key(|e| e.index);
     }
-    let bad: HashSet<usize> = validated.errors.iter().map(|e| e.index).collect();
-    let rejected_records = bad.len();
-    let apply = validated.errors.is_empty() || policy == MixedBatchPolicy::AcceptValid;
+    let (rejected_records, apply) = mixed_batch_rule(&validated, policy);
     let accepted = if apply { validated.samples.len() } else { 0 };
     if apply && accepted > 0 {
         // Durable first: a sample is acknowledged only once the log holding it is fsynced.
@@ -152,23 +189,7 @@ pub async fn apply_local(
             "ingest batch had bad records"
         );
     }
-    let listed = validated.errors.len().min(MAX_LISTED_ERRORS);
-    let more = validated.errors.len() - listed;
-    validated.errors.truncate(listed);
-    let summary = (rejected_records > 0).then(|| {
-        let action = if apply { "the other records were applied" } else { "nothing was applied (mixed_batch = reject_all; fix or drop them and resend, or use ?on_error=accept_valid)" };
-        let more = if more > 0 { format!(", {more} more errors not listed") } else { String::new() };
-        format!("{rejected_records} of {} records rejected{more}; {action}", validated.records)
-    });
-    Ok(IngestResponse {
-        records: validated.records,
-        accepted,
-        rejected_records,
-        rejected: validated.errors,
-        policy: policy_name.into(),
-        error: summary,
-        duplicate_batch: false,
-    })
+    Ok(answer(validated, accepted, rejected_records, apply, policy))
 }
 
 #[cfg(test)]

@@ -78,24 +78,23 @@ fn lease_fresh(cluster: &ClusterState, shard: u32) -> bool {
         .is_some_and(|o| o.renewed.elapsed() < limit)
 }
 
-/// Consumes `shard` until `stop`: rebuilds its windows from the stream up to `floor` (the
-/// consumer's acknowledged floor when the shard was taken), then applies new messages.
+/// Consumes `shard` through its durable `consumer` until `stop`: rebuilds its windows
+/// from the stream up to `floor` (the consumer's acknowledged floor when the shard was
+/// taken), then applies new messages.
 pub async fn run(
     app: Arc<App>,
     cluster: Arc<ClusterState>,
     handles: Arc<Handles>,
     shard: u32,
     floor: u64,
+    mut consumer: PullConsumer,
     stop: CancellationToken,
 ) {
     rebuild(&app, &cluster, &handles, shard, floor, &stop).await;
     // Messages a dead owner had fetched must come first: wait until they are due again.
-    if let Ok(mut c) = durable(&cluster, &handles, shard).await {
-        if c.info().await.is_ok_and(|i| i.num_ack_pending > 0) {
-            pause(&stop, ack_wait(&cluster)).await;
-        }
+    if consumer.info().await.is_ok_and(|i| i.num_ack_pending > 0) {
+        pause(&stop, ack_wait(&cluster)).await;
     }
-    let mut consumer = None;
     while !stop.is_cancelled() {
         if !lease_fresh(&cluster, shard) {
             tokio::select! {
@@ -103,18 +102,7 @@ pub async fn run(
                 _ = stop.cancelled() => break,
             }
         }
-        let c = match &consumer {
-            Some(c) => c,
-            None => match durable(&cluster, &handles, shard).await {
-                Ok(c) => consumer.insert(c),
-                Err(e) => {
-                    tracing::warn!(shard, error = %e, "cannot open the shard's consumer; retrying");
-                    pause(&stop, Duration::from_secs(1)).await;
-                    continue;
-                }
-            },
-        };
-        let batch = c
+        let batch = consumer
             .fetch()
             .max_messages(FETCH)
             .expires(Duration::from_secs(1))

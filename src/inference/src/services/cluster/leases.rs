@@ -8,11 +8,11 @@
 use super::consume;
 use crate::state::cluster::{ClusterState, Handles, Membership, Owned};
 use crate::state::App;
-use async_nats::jetstream::kv::Operation;
+use async_nats::jetstream::kv::{self, Operation};
 use futures_util::future::join_all;
 use futures_util::StreamExt;
 use nordiq_core::api::ClusterShard;
-use nordiq_core::cluster::{assign, shard_of, Lease};
+use nordiq_core::cluster::{assign, shard_of, Lease, TrainingLease};
 use nordiq_core::timefmt::{format_ms, now_ms};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -176,42 +176,21 @@ async fn training_round(cluster: &ClusterState, handles: &Handles) -> Option<Str
         .as_ref()
         .map(|h| (h.job_id.clone(), h.revision));
     if let Some((job_id, revision)) = held {
-        let lease = nordiq_core::cluster::TrainingLease {
+        let lease = TrainingLease {
             node: cluster.node.clone(),
             job_id,
         };
         let value: bytes::Bytes = serde_json::to_vec(&lease).unwrap_or_default().into();
-        let renewed = match handles
-            .leases
-            .update(lease_key_training(), value.clone(), revision)
-            .await
-        {
-            Ok(r) => Some(r),
-            // Ours at another revision (a lost answer) or expired: carry on or take it again.
-            Err(_) => match handles.leases.entry(lease_key_training()).await {
-                Ok(Some(e))
-                    if e.operation == Operation::Put
-                        && serde_json::from_slice::<nordiq_core::cluster::TrainingLease>(
-                            &e.value,
-                        )
-                        .is_ok_and(|l| l == lease) =>
-                {
-                    handles
-                        .leases
-                        .update(lease_key_training(), value, e.revision)
-                        .await
-                        .ok()
-                }
-                Ok(None) => handles
-                    .leases
-                    .create(lease_key_training(), value)
-                    .await
-                    .ok(),
-                _ => None,
-            },
-        };
+        let renewed = renew_key(
+            &handles.leases,
+            lease_key_training(),
+            value,
+            revision,
+            |current: &TrainingLease| *current == lease,
+        )
+        .await;
         match renewed {
-            Some(r) => {
+            Ok(r) => {
                 if let Some(h) = cluster
                     .training
                     .lock()
@@ -221,26 +200,61 @@ async fn training_round(cluster: &ClusterState, handles: &Handles) -> Option<Str
                     h.revision = r;
                 }
             }
-            None => tracing::warn!("could not renew the cluster's training lease"),
+            Err(e) => tracing::warn!(error = %e, "could not renew the cluster's training lease"),
         }
     }
-    match handles.leases.entry(lease_key_training()).await {
-        Ok(Some(e)) if e.operation == Operation::Put => {
-            serde_json::from_slice::<nordiq_core::cluster::TrainingLease>(&e.value)
-                .ok()
-                .map(|l| format!("{} on {}", l.job_id, l.node))
-        }
-        _ => None,
+    live_value::<TrainingLease>(&handles.leases, lease_key_training())
+        .await
+        .ok()
+        .flatten()
+        .map(|(l, _)| format!("{} on {}", l.job_id, l.node))
+}
+
+/// The value `key` holds now and its revision (None: absent, deleted, expired, or not a
+/// `T`).
+pub(super) async fn live_value<T: serde::de::DeserializeOwned>(
+    store: &kv::Store,
+    key: &str,
+) -> Result<Option<(T, u64)>, String> {
+    match store.entry(key).await.map_err(|e| e.to_string())? {
+        Some(e) if e.operation == Operation::Put => Ok(serde_json::from_slice::<T>(&e.value)
+            .ok()
+            .map(|v| (v, e.revision))),
+        _ => Ok(None),
     }
 }
 
 /// Who holds `shard` now (None: free, or unreadable this round).
 async fn holder(handles: &Handles, shard: u32) -> Option<Lease> {
-    match handles.leases.entry(lease_key(shard)).await {
-        Ok(Some(e)) if e.operation == Operation::Put => {
-            serde_json::from_slice::<Lease>(&e.value).ok()
-        }
-        _ => None,
+    live_value::<Lease>(&handles.leases, &lease_key(shard))
+        .await
+        .ok()
+        .flatten()
+        .map(|(lease, _)| lease)
+}
+
+/// Writes lease `key` anew over `revision`; its new revision. When that update is
+/// refused: the key still `ours` at another revision (an update went through but its
+/// answer was lost) is carried on from there; expired and free (NATS was away longer than
+/// the lease), it is taken again; someone else's, the error stands.
+async fn renew_key<T: serde::de::DeserializeOwned>(
+    store: &kv::Store,
+    key: &str,
+    value: bytes::Bytes,
+    revision: u64,
+    ours: impl Fn(&T) -> bool,
+) -> Result<u64, String> {
+    let refused = match store.update(key, value.clone(), revision).await {
+        Ok(revision) => return Ok(revision),
+        Err(e) => e.to_string(),
+    };
+    match live_value::<T>(store, key).await {
+        Ok(Some((current, revision))) if ours(&current) => store
+            .update(key, value, revision)
+            .await
+            .map_err(|e| e.to_string()),
+        Ok(None) => store.create(key, value).await.map_err(|e| e.to_string()),
+        _ => Err(refused),
     }
 }
 
@@ -257,11 +271,15 @@ async fn renew(cluster: &ClusterState, handles: &Handles, shard: u32) {
         from_seq,
     };
     let written = Instant::now();
-    match handles
-        .leases
-        .update(lease_key(shard), encode(&lease), revision)
-        .await
-    {
+    let renewed = renew_key(
+        &handles.leases,
+        &lease_key(shard),
+        encode(&lease),
+        revision,
+        |current: &Lease| current.node == cluster.node,
+    )
+    .await;
+    match renewed {
         Ok(revision) => {
             if let Some(o) = cluster
                 .owned
@@ -273,55 +291,9 @@ async fn renew(cluster: &ClusterState, handles: &Handles, shard: u32) {
                 o.renewed = written;
             }
         }
-        Err(e) => {
-            // Three cases. Ours at another revision (an update went through but its answer
-            // was lost): carry on from that revision. Expired and free (NATS was away
-            // longer than the lease): take it again. Someone else's: the round gives the
-            // shard up once the lease is stale.
-            let current = handles.leases.entry(lease_key(shard)).await;
-            let adopt = match &current {
-                Ok(Some(entry)) if entry.operation == Operation::Put => {
-                    serde_json::from_slice::<Lease>(&entry.value)
-                        .is_ok_and(|l| l.node == cluster.node)
-                        .then_some(entry.revision)
-                }
-                _ => None,
-            };
-            let free = match &current {
-                Ok(None) => true,
-                Ok(Some(entry)) => entry.operation != Operation::Put,
-                Err(_) => false,
-            };
-            let retried = if let Some(revision) = adopt {
-                handles
-                    .leases
-                    .update(lease_key(shard), encode(&lease), revision)
-                    .await
-                    .ok()
-            } else if free {
-                handles
-                    .leases
-                    .create(lease_key(shard), encode(&lease))
-                    .await
-                    .ok()
-            } else {
-                None
-            };
-            match retried {
-                Some(revision) => {
-                    if let Some(o) = cluster
-                        .owned
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get_mut(&shard)
-                    {
-                        o.revision = revision;
-                        o.renewed = written;
-                    }
-                }
-                None => tracing::warn!(shard, error = %e, "could not renew a shard lease"),
-            }
-        }
+        // Someone else's, or NATS unreachable: the round gives the shard up once the
+        // lease is stale.
+        Err(e) => tracing::warn!(shard, error = %e, "could not renew a shard lease"),
     }
 }
 
@@ -337,16 +309,17 @@ async fn claim(app: &Arc<App>, cluster: &Arc<ClusterState>, handles: &Arc<Handle
     let Ok(revision) = handles.leases.create(&key, encode(&lease)).await else {
         return; // another node was faster
     };
-    let floor = match consume::durable(cluster, handles, shard).await {
-        Ok(mut c) => match c.info().await {
-            Ok(info) => info.ack_floor.stream_sequence,
-            Err(e) => {
-                tracing::warn!(shard, error = %e, "cannot read the shard's consumer; leaving the lease to expire");
-                return;
-            }
-        },
+    let mut consumer = match consume::durable(cluster, handles, shard).await {
+        Ok(c) => c,
         Err(e) => {
             tracing::warn!(shard, error = %e, "cannot open the shard's consumer; leaving the lease to expire");
+            return;
+        }
+    };
+    let floor = match consumer.info().await {
+        Ok(info) => info.ack_floor.stream_sequence,
+        Err(e) => {
+            tracing::warn!(shard, error = %e, "cannot read the shard's consumer; leaving the lease to expire");
             return;
         }
     };
@@ -369,6 +342,7 @@ async fn claim(app: &Arc<App>, cluster: &Arc<ClusterState>, handles: &Arc<Handle
         Arc::clone(handles),
         shard,
         floor,
+        consumer,
         stop.clone(),
     ));
     cluster
@@ -389,36 +363,21 @@ async fn claim(app: &Arc<App>, cluster: &Arc<ClusterState>, handles: &Arc<Handle
     tracing::info!(shard, from_seq = floor + 1, "took a shard");
 }
 
-/// Gives `shard` up: its consumer finishes the message in hand, the shard's servers leave
-/// this node's windows (when `drop_windows`), then the lease is deleted so the next owner
-/// need not wait for it to expire.
-async fn give_up(
-    app: &App,
-    cluster: &ClusterState,
-    handles: &Handles,
-    shard: u32,
-    drop_windows: bool,
-    delete_lease: bool,
-) {
+/// Takes `shard` out of the held set and tells its consumer to stop (it finishes the
+/// message in hand); None when this node does not hold it.
+fn stop_holding(cluster: &ClusterState, shard: u32) -> Option<Owned> {
     let owned = cluster
         .owned
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .remove(&shard);
-    let Some(owned) = owned else { return };
+        .remove(&shard)?;
     owned.stop.cancel();
-    finish_giving_up(
-        app,
-        cluster,
-        handles,
-        shard,
-        owned,
-        drop_windows,
-        delete_lease,
-    )
-    .await;
+    Some(owned)
 }
 
+/// Ends a shard [`stop_holding`] took out: waits for its consumer, drops the shard's
+/// servers from this node's windows (when `drop_windows`), then deletes the lease (when
+/// `delete_lease`) so the next holder need not wait for it to expire.
 async fn finish_giving_up(
     app: &App,
     cluster: &ClusterState,
@@ -458,15 +417,9 @@ fn give_up_later(
     shard: u32,
     delete_lease: bool,
 ) {
-    let Some(owned) = cluster
-        .owned
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&shard)
-    else {
+    let Some(owned) = stop_holding(cluster, shard) else {
         return;
     };
-    owned.stop.cancel();
     let (app, cluster, handles) = (Arc::clone(app), Arc::clone(cluster), Arc::clone(handles));
     tokio::spawn(async move {
         finish_giving_up(&app, &cluster, &handles, shard, owned, true, delete_lease).await;
@@ -477,7 +430,9 @@ fn give_up_later(
 /// the shards at their next round.
 pub async fn release_all(app: &App, cluster: &ClusterState, handles: &Handles) {
     for shard in cluster.owned_shards() {
-        give_up(app, cluster, handles, shard, false, true).await;
+        if let Some(owned) = stop_holding(cluster, shard) {
+            finish_giving_up(app, cluster, handles, shard, owned, false, true).await;
+        }
     }
     let _ = handles.nodes.delete(node_key(&cluster.node)).await;
 }

@@ -4,12 +4,11 @@
 //! every part: from then on the samples are as durable as the stream (replicated on a
 //! majority of its servers).
 
-use crate::services::ingest::{policy_name, IngestError, MAX_LISTED_ERRORS};
+use crate::services::ingest::{answer, mixed_batch_rule, repeat_answer, IngestError};
 use crate::state::cluster::ClusterState;
 use nordiq_core::api::IngestResponse;
 use nordiq_core::config::MixedBatchPolicy;
 use nordiq_core::ingest::Validated;
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -31,10 +30,8 @@ pub async fn publish(
     policy: MixedBatchPolicy,
     batch_id: Option<String>,
 ) -> Result<IngestResponse, IngestError> {
-    let bad: HashSet<usize> = validated.errors.iter().map(|e| e.index).collect();
-    let apply = validated.errors.is_empty() || policy == MixedBatchPolicy::AcceptValid;
+    let (rejected_records, apply) = mixed_batch_rule(&validated, policy);
     let accepted = if apply { validated.samples.len() } else { 0 };
-    let mut duplicate = false;
     if accepted > 0 {
         let id = batch_id.unwrap_or_else(|| fresh_batch_id(&cluster.node));
         let counters = &cluster.counters;
@@ -54,7 +51,9 @@ pub async fn publish(
                 counters
                     .published_duplicates
                     .fetch_add(published.repeats as u64, Ordering::Relaxed);
-                duplicate = published.repeats == published.parts;
+                if published.repeats == published.parts {
+                    return Ok(repeat_answer(validated.records, policy));
+                }
             }
             Err(e) => {
                 counters
@@ -65,27 +64,5 @@ pub async fn publish(
             }
         }
     }
-    let rejected_records = bad.len();
-    let summary = (rejected_records > 0).then(|| {
-        let action = if apply {
-            "the other records were applied"
-        } else {
-            "nothing was applied (mixed_batch = reject_all; fix or drop them and resend, or use ?on_error=accept_valid)"
-        };
-        format!(
-            "{rejected_records} of {} records rejected; {action}",
-            validated.records
-        )
-    });
-    let mut rejected = validated.errors;
-    rejected.truncate(MAX_LISTED_ERRORS);
-    Ok(IngestResponse {
-        records: validated.records,
-        accepted: if duplicate { 0 } else { accepted },
-        rejected_records,
-        rejected,
-        policy: policy_name(policy).into(),
-        error: summary,
-        duplicate_batch: duplicate,
-    })
+    Ok(answer(validated, accepted, rejected_records, apply, policy))
 }

@@ -15,12 +15,11 @@
 //!   announcement: fetches the files into its model store, promotes and hot-reloads; a node
 //!   that cannot keeps its old model and says so in `/status`.
 
-use super::leases::lease_key_training;
+use super::leases::{lease_key_training, live_value};
 use crate::services::jobs::{self, JobRequestError};
 use crate::services::reload::{reload_model, Candidate};
 use crate::state::cluster::{ClusterState, Handles, TrainingHeld};
 use crate::state::App;
-use async_nats::jetstream::kv::Operation;
 use futures_util::StreamExt;
 use nordiq_core::cluster::{ExportDone, ExportRequest, ModelAnnouncement, TrainingLease};
 use nordiq_core::job_record::JobStatus;
@@ -39,6 +38,11 @@ const COLLECT_TIMEOUT: Duration = Duration::from_secs(600);
 
 fn json<T: serde::Serialize>(value: &T) -> bytes::Bytes {
     serde_json::to_vec(value).unwrap_or_default().into()
+}
+
+/// The key of `node`'s answer to job `job_id`'s call for history.
+fn done_key(job_id: &str, node: &str) -> String {
+    format!("done.{job_id}.{node}")
 }
 
 fn store_of(app: &App) -> JobStore {
@@ -68,12 +72,11 @@ pub async fn take_lease(cluster: &ClusterState, job_id: &str) -> Result<(), JobR
             Ok(())
         }
         Err(e) => {
-            let holder = match handles.leases.entry(lease_key_training()).await {
-                Ok(Some(entry)) if entry.operation == Operation::Put => {
-                    serde_json::from_slice::<TrainingLease>(&entry.value).ok()
-                }
-                _ => None,
-            };
+            let holder = live_value::<TrainingLease>(&handles.leases, lease_key_training())
+                .await
+                .ok()
+                .flatten()
+                .map(|(lease, _)| lease);
             Err(match holder {
                 Some(h) => JobRequestError::ClusterBusy {
                     job_id: h.job_id,
@@ -170,7 +173,7 @@ async fn collect(
         let nodes = super::leases::live_nodes(handles).await.unwrap_or_default();
         let mut answers = Vec::new();
         for node in &nodes {
-            if let Ok(Some(value)) = handles.exports.get(format!("done.{job_id}.{node}")).await {
+            if let Ok(Some(value)) = handles.exports.get(done_key(job_id, node)).await {
                 if let Ok(done) = serde_json::from_slice::<ExportDone>(&value) {
                     answers.push(done);
                 }
@@ -275,7 +278,7 @@ pub async fn serve_exports(app: Arc<App>, cluster: Arc<ClusterState>, shutdown: 
     let mut served: HashSet<String> = HashSet::new();
     let mut requests = KeyFollower::new(&handles.exports, "request", "history requests");
     while let Some(request) = requests.next::<ExportRequest>(&shutdown).await {
-        let key = format!("done.{}.{}", request.job_id, cluster.node);
+        let key = done_key(&request.job_id, &cluster.node);
         // Answered already (before a restart, or seen twice): once is enough.
         if !served.insert(request.job_id.clone())
             || handles.exports.get(&key).await.is_ok_and(|v| v.is_some())
