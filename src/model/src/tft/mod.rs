@@ -3,6 +3,7 @@
 //! worker thread (tch modules are `Send` but not `Sync`).
 
 pub mod features;
+pub mod memory;
 mod network;
 pub mod train;
 mod worker;
@@ -257,6 +258,7 @@ pub fn static_reals_of(shape: &TftShape, w: &Prepared) -> Vec<f32> {
 
 impl TftModel {
     pub fn new(shape: TftShape, device: Device, seed: u64) -> TftModel {
+        memory::keep_tensor_memory();
         tch::manual_seed(seed as i64);
         let vs = nn::VarStore::new(device);
         let net = Tft::new(&vs.root(), &shape);
@@ -265,6 +267,7 @@ impl TftModel {
 
     /// Loads `dir/config.json` and `dir/weights.safetensors`.
     pub fn load(dir: &Path, device: Device) -> Result<TftModel, ModelError> {
+        memory::keep_tensor_memory();
         let err = |path: &Path, message: String| ModelError::Load {
             path: path.display().to_string(),
             message,
@@ -443,7 +446,7 @@ impl TftModel {
     /// decoder, averaged over time) and attention of each forecast step over past steps.
     pub fn explain(&self, window: &Prepared) -> Explanation {
         let batch = self.batch(&[window]);
-        let out = tch::no_grad(|| self.net.forward(&batch, false));
+        let out = tch::no_grad(|| self.net.forward_explained(&batch));
         let to_vec = |t: Tensor| {
             Vec::<f32>::try_from(t.to(Device::Cpu).to_kind(Kind::Float).flatten(0, -1))
                 .unwrap_or_default()
@@ -462,11 +465,10 @@ impl TftModel {
         let dec = to_vec(out.decoder_weights.mean_dim(1, false, Kind::Float));
         let t = self.shape.encoder_steps;
         // Mean attention over forecast steps, on the encoder positions only.
-        let attention = to_vec(
-            out.attention
-                .mean_dim(1, false, Kind::Float)
-                .narrow(1, 0, t as i64),
-        );
+        let attention = out
+            .attention
+            .map(|a| to_vec(a.mean_dim(1, false, Kind::Float).narrow(1, 0, t as i64)))
+            .unwrap_or_default();
         let static_names = std::iter::once("profile".to_string())
             .chain(self.shape.metrics.iter().map(|m| format!("{m}_level")))
             .chain(self.shape.metrics.iter().map(|m| format!("{m}_spread")));

@@ -39,22 +39,82 @@ impl Grn {
 
     /// `x`: [..., input]; `c`: [B, hidden], broadcast over the time axis when `x` has one.
     fn forward(&self, x: &Tensor, c: Option<&Tensor>, train: bool) -> Tensor {
-        let mut a = self.fc1.forward(x);
-        if let (Some(ctx), Some(c)) = (&self.context, c) {
-            let mut c = ctx.forward(c);
-            while c.dim() < a.dim() {
-                c = c.unsqueeze(1);
-            }
-            a += c;
-        }
-        let a = self.fc2.forward(&a.elu()).dropout(self.dropout, train);
-        let g = self.gate.forward(&a).glu(-1);
         let residual = match &self.skip {
             Some(s) => s.forward(x),
             None => x.shallow_clone(),
         };
-        self.norm.forward(&(g + residual))
+        self.finish(self.fc1.forward(x), residual, c, train)
     }
+
+    /// The GRN after its input layers: `first` is fc1's output and `residual` the skip's,
+    /// each computed by the caller (directly, or folded into an embedding before them).
+    fn finish(
+        &self,
+        mut first: Tensor,
+        residual: Tensor,
+        c: Option<&Tensor>,
+        train: bool,
+    ) -> Tensor {
+        if let (Some(ctx), Some(c)) = (&self.context, c) {
+            let mut c = ctx.forward(c);
+            while c.dim() < first.dim() {
+                c = c.unsqueeze(1);
+            }
+            first += c;
+        }
+        let mut g = if train {
+            let a = self.fc2.forward(&first.elu()).dropout(self.dropout, train);
+            self.gate.forward(&a)
+        } else {
+            // Without dropout between them, fc2 and the gate are one linear map.
+            let (w2, b2) = (&self.fc2.ws, self.fc2.bs.as_ref());
+            let weights = self.gate.ws.matmul(w2);
+            let bias = match (b2, self.gate.bs.as_ref()) {
+                (Some(b2), Some(bg)) => Some(self.gate.ws.matmul(b2) + bg),
+                (Some(b2), None) => Some(self.gate.ws.matmul(b2)),
+                (None, bg) => bg.map(|b| b.shallow_clone()),
+            };
+            first.elu().linear(&weights, bias.as_ref())
+        }
+        .glu(-1);
+        g += residual;
+        self.norm.forward(&g)
+    }
+}
+
+/// A linear layer applied to per-variable linear embeddings of scalars, folded into one
+/// affine map of the scalars themselves. With `x`: [..., V], the embeddings are
+/// `x_v·w_v + b_v` (`embed_w`, `embed_b`: [V, e]) and the layer reads all of them
+/// concatenated ([V·e] → out): the result is `x·Aᵀ + a` with A: [out, V]. The same numbers
+/// without materialising the [..., V, e] embeddings.
+fn fold_flat(layer: &nn::Linear, embed_w: &Tensor, embed_b: &Tensor) -> (Tensor, Tensor) {
+    let (vars, e) = (embed_w.size()[0], embed_w.size()[1]);
+    let out = layer.ws.size()[0];
+    let per_var = layer.ws.view([out, vars, e]);
+    let a = (&per_var * embed_w.unsqueeze(0)).sum_dim_intlist(-1, false, Kind::Float);
+    let bias =
+        (&per_var * embed_b.unsqueeze(0)).sum_dim_intlist(&[-1i64, -2][..], false, Kind::Float);
+    let bias = match &layer.bs {
+        Some(b) => bias + b,
+        None => bias,
+    };
+    (a, bias)
+}
+
+/// One linear layer per variable, each applied to its own variable's embedding
+/// `x_v·w_v + b_v`: folded to `x_v·u_v + c_v` (u, c: [V, out]).
+fn fold_per_var(layers: &[&nn::Linear], embed_w: &Tensor, embed_b: &Tensor) -> (Tensor, Tensor) {
+    let weights = Tensor::stack(&layers.iter().map(|l| &l.ws).collect::<Vec<_>>(), 0); // [V, out, e]
+    let u = weights.bmm(&embed_w.unsqueeze(-1)).squeeze_dim(-1);
+    let c = weights.bmm(&embed_b.unsqueeze(-1)).squeeze_dim(-1);
+    let biases: Vec<Tensor> = layers
+        .iter()
+        .map(|l| match &l.bs {
+            Some(b) => b.shallow_clone(),
+            None => Tensor::zeros([l.ws.size()[0]], (Kind::Float, l.ws.device())),
+        })
+        .collect();
+    (u, c + Tensor::stack(&biases, 0))
 }
 
 /// GLU gate, then add the skip input and layer-normalise.
@@ -129,6 +189,57 @@ impl Selection {
     }
 }
 
+impl Selection {
+    /// [`Selection::forward`] for scalar inputs embedded linearly (`x`: [..., V], the
+    /// embedding `x_v·embed_w_v + embed_b_v`), with every layer that reads an embedding
+    /// folded into the embedding: no [..., V, e] tensor, and the per-variable input and
+    /// skip layers become one fused multiply-add each. The same network, the same numbers
+    /// up to rounding (a unit test compares the two).
+    fn forward_scalars(
+        &self,
+        x: &Tensor,
+        embed_w: &Tensor,
+        embed_b: &Tensor,
+        c: Option<&Tensor>,
+        train: bool,
+    ) -> (Tensor, Tensor) {
+        let flat = &self.flat;
+        let (a, a0) = fold_flat(&flat.fc1, embed_w, embed_b);
+        let residual = match &flat.skip {
+            Some(skip) => {
+                let (s, s0) = fold_flat(skip, embed_w, embed_b);
+                x.linear(&s, Some(&s0))
+            }
+            // Only when V·e equals V, i.e. e = 1: the embeddings are the residual.
+            None => x * embed_w.squeeze_dim(-1) + embed_b.squeeze_dim(-1),
+        };
+        let weights = flat
+            .finish(x.linear(&a, Some(&a0)), residual, c, train)
+            .softmax(-1, Kind::Float);
+        let first: Vec<&nn::Linear> = self.per_var.iter().map(|g| &g.fc1).collect();
+        let (u, u0) = fold_per_var(&first, embed_w, embed_b);
+        let skips: Option<Vec<&nn::Linear>> =
+            self.per_var.iter().map(|g| g.skip.as_ref()).collect();
+        let (sigma, tau) = match &skips {
+            Some(skips) => fold_per_var(skips, embed_w, embed_b),
+            None => (embed_w.shallow_clone(), embed_b.shallow_clone()),
+        };
+        let mut size = x.size();
+        size.pop();
+        size.push(self.d);
+        let mut mixed = Tensor::zeros(size.as_slice(), (Kind::Float, x.device()));
+        for (i, grn) in self.per_var.iter().enumerate() {
+            let i = i as i64;
+            let xi = x.narrow(-1, i, 1);
+            let first = u0.get(i).addcmul(&xi, &u.get(i));
+            let residual = tau.get(i).addcmul(&xi, &sigma.get(i));
+            let out = grn.finish(first, residual, None, train);
+            let _ = mixed.addcmul_(&out, &weights.narrow(-1, i, 1));
+        }
+        (mixed, weights)
+    }
+}
+
 /// Variable selection for the time-varying inputs: each real-valued input gets its own
 /// linear embedding (width `e`), then [`Selection`] with the static context.
 #[derive(Debug)]
@@ -164,8 +275,8 @@ impl Vsn {
 
     /// `x`: [B, T, V]; returns ([B, T, d], weights [B, T, V]).
     fn forward(&self, x: &Tensor, c: &Tensor, train: bool) -> (Tensor, Tensor) {
-        let emb = x.unsqueeze(-1) * &self.embed_w + &self.embed_b; // [B, T, V, e]
-        self.selection.forward(&emb, Some(c), train)
+        self.selection
+            .forward_scalars(x, &self.embed_w, &self.embed_b, Some(c), train)
     }
 }
 
@@ -236,24 +347,76 @@ impl InterpretableAttention {
     }
 
     /// `q`: [B, H, d] (decoder positions), `kv`: [B, T+H, d], `mask`: [H, T+H] (true =
-    /// hidden). Returns ([B, H, d], weights averaged over heads [B, H, T+H]).
-    fn forward(&self, q: &Tensor, kv: &Tensor, mask: &Tensor, train: bool) -> (Tensor, Tensor) {
-        let v = self.value.forward(kv);
-        let scale = (self.head_dim as f64).sqrt();
-        let mut outputs = Vec::new();
-        let mut weights = Vec::new();
-        for (wq, wk) in self.queries.iter().zip(&self.keys) {
-            let scores = wq.forward(q).matmul(&wk.forward(kv).transpose(1, 2)) / scale;
-            let attn = scores
-                .masked_fill(mask, f64::NEG_INFINITY)
-                .softmax(-1, Kind::Float);
-            let attn = attn.dropout(self.dropout, train);
-            outputs.push(attn.matmul(&v));
-            weights.push(attn);
+    /// hidden). Returns [B, H, d], and the weights averaged over heads [B, H, T+H] when
+    /// `with_weights` (explanations): without them every head runs in one fused kernel.
+    fn forward(
+        &self,
+        q: &Tensor,
+        kv: &Tensor,
+        mask: &Tensor,
+        train: bool,
+        with_weights: bool,
+    ) -> (Tensor, Option<Tensor>) {
+        let heads = self.queries.len() as i64;
+        let per_head = |x: &Tensor, layers: &[nn::Linear]| {
+            let weights: Vec<&Tensor> = layers.iter().map(|l| &l.ws).collect();
+            let biases: Vec<Tensor> = layers
+                .iter()
+                .map(|l| match &l.bs {
+                    Some(b) => b.shallow_clone(),
+                    None => Tensor::zeros([self.head_dim], (Kind::Float, x.device())),
+                })
+                .collect();
+            let (b, len) = (x.size()[0], x.size()[1]);
+            x.linear(&Tensor::cat(&weights, 0), Some(&Tensor::cat(&biases, 0)))
+                .view([b, len, heads, self.head_dim])
+                .transpose(1, 2) // [B, heads, len, head_dim]
+        };
+        let queries = per_head(q, &self.queries);
+        let keys = per_head(kv, &self.keys);
+        let size = keys.size();
+        // One value projection shared by the heads.
+        let values = self
+            .value
+            .forward(kv)
+            .unsqueeze(1)
+            .expand(size.as_slice(), false);
+        let dropout = if train { self.dropout } else { 0.0 };
+        if !with_weights {
+            // Attention dropout, one draw per head and position: zeroing position j's
+            // weight for every query of a head is zeroing its value row there, which the
+            // fused kernel can take (a draw per weight would be [B, heads, H, T+H] random
+            // numbers, the most expensive step of a training pass).
+            let values = if dropout > 0.0 {
+                let keep =
+                    Tensor::empty([size[0], size[1], size[2], 1], (Kind::Float, kv.device()))
+                        .bernoulli_float_(1.0 - dropout)
+                        / (1.0 - dropout);
+                values * keep
+            } else {
+                values
+            };
+            let visible = mask.logical_not();
+            let out = Tensor::scaled_dot_product_attention(
+                &queries,
+                &keys,
+                &values,
+                Some(&visible),
+                0.0,
+                false,
+                None,
+                false,
+            );
+            return (self.out.forward(&out.mean_dim(1, false, Kind::Float)), None);
         }
-        let avg = Tensor::stack(&outputs, 0).mean_dim(0, false, Kind::Float);
-        let w = Tensor::stack(&weights, 0).mean_dim(0, false, Kind::Float);
-        (self.out.forward(&avg), w)
+        let scale = (self.head_dim as f64).sqrt();
+        let attn = (queries.matmul(&keys.transpose(-2, -1)) / scale)
+            .masked_fill(mask, f64::NEG_INFINITY)
+            .softmax(-1, Kind::Float)
+            .dropout(dropout, train);
+        let out = attn.matmul(&values).mean_dim(1, false, Kind::Float);
+        let weights = attn.mean_dim(1, false, Kind::Float);
+        (self.out.forward(&out), Some(weights))
     }
 }
 
@@ -267,8 +430,9 @@ pub struct TftOutput {
     pub decoder_weights: Tensor,
     /// Static variable-selection weights [B, 1 + V_static_real].
     pub static_weights: Tensor,
-    /// Attention of each decoder step over all positions [B, H, T+H].
-    pub attention: Tensor,
+    /// Attention of each decoder step over all positions [B, H, T+H], averaged over heads;
+    /// only from [`Tft::forward_explained`].
+    pub attention: Option<Tensor>,
 }
 
 /// The network.
@@ -353,6 +517,16 @@ impl Tft {
 
     /// One forward pass over a batch (see [`Batch`] for the tensors' shapes).
     pub fn forward(&self, batch: &Batch, train: bool) -> TftOutput {
+        self.run(batch, train, false)
+    }
+
+    /// A forward pass that also returns the attention weights (slower: each head's weights
+    /// are materialised).
+    pub fn forward_explained(&self, batch: &Batch) -> TftOutput {
+        self.run(batch, false, true)
+    }
+
+    fn run(&self, batch: &Batch, train: bool, with_attention: bool) -> TftOutput {
         let (past, future) = (&batch.past, &batch.future);
         let (b, t) = (past.size()[0], past.size()[1]);
         let h = future.size()[1];
@@ -377,7 +551,9 @@ impl Tft {
         let query_pos = Tensor::arange(h, (Kind::Int64, past.device())) + t;
         let mask = positions.unsqueeze(0).gt_tensor(&query_pos.unsqueeze(1));
         let queries = enriched.narrow(1, t, h);
-        let (attended, attention) = self.attention.forward(&queries, &enriched, &mask, train);
+        let (attended, attention) =
+            self.attention
+                .forward(&queries, &enriched, &mask, train, with_attention);
         let attended = self.post_attention.forward(&attended, &queries, train);
         let ff = self.position_wise.forward(&attended, None, train);
         let out = self.post_ff.forward(&ff, &temporal.narrow(1, t, h), train);
@@ -426,4 +602,30 @@ pub fn pinball_loss(pred: &Tensor, target: &Tensor, mask: &Tensor, quantiles: &T
     let masked = loss * mask.unsqueeze(-1);
     let points = mask.sum(Kind::Float) * quantiles.size()[0] as f64;
     masked.sum(Kind::Float) / points.clamp_min(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    /// The folded selection (served and trained) computes what the textbook one does on
+    /// materialised embeddings, for both per-variable widths (with and without a skip layer).
+    #[test]
+    fn folded_variable_selection_matches_the_embedding_path() {
+        for (e, d) in [(3, 5), (4, 4)] {
+            tch::manual_seed(7);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let vsn = Vsn::new(vs.root() / "vsn", 4, e, d, 0.0);
+            let x = Tensor::randn([2, 6, 4], (Kind::Float, Device::Cpu));
+            let c = Tensor::randn([2, d], (Kind::Float, Device::Cpu));
+            let emb = x.unsqueeze(-1) * &vsn.embed_w + &vsn.embed_b;
+            let (expected, expected_weights) = vsn.selection.forward(&emb, Some(&c), false);
+            let (folded, weights) = vsn.forward(&x, &c, false);
+            let gap = (folded - expected).abs().max().double_value(&[]);
+            assert!(gap < 1e-5, "e {e}, d {d}: outputs differ by {gap}");
+            let gap = (weights - expected_weights).abs().max().double_value(&[]);
+            assert!(gap < 1e-5, "e {e}, d {d}: weights differ by {gap}");
+        }
+    }
 }

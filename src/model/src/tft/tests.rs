@@ -59,8 +59,23 @@ fn forward_shapes_weights_and_causal_attention() {
     let g = grids(3);
     let prepared = train::prepare_origin(&m, &g, train::Origin { grid: 0, t: 40 });
     let batch = m.batch(&[&prepared, &prepared]);
-    let out = tch::no_grad(|| m.net.forward(&batch, false));
+    let out = tch::no_grad(|| m.net.forward_explained(&batch));
     assert_eq!(out.quantiles.size(), vec![2, 6, 2, 3]);
+    // The fused attention kernel (forecasts, training) computes what the explicit one does:
+    // with a head that reads the network (an untrained one is zero), the outputs agree.
+    tch::no_grad(|| {
+        let mut head = m.vs.variables()["head.weight"].shallow_clone();
+        let size = head.size();
+        head.copy_(&Tensor::randn(size.as_slice(), (Kind::Float, Device::Cpu)));
+    });
+    let out = tch::no_grad(|| m.net.forward_explained(&batch));
+    let fused = tch::no_grad(|| m.net.forward(&batch, false));
+    assert!(fused.attention.is_none());
+    let gap = (&fused.quantiles - &out.quantiles)
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert!(gap < 1e-5, "fused and explicit attention differ by {gap}");
     assert_eq!(
         out.encoder_weights.size(),
         vec![2, 24, 2 + features::TIME_FEATURES as i64]
@@ -73,18 +88,19 @@ fn forward_shapes_weights_and_causal_attention() {
     assert_eq!(out.static_weights.size(), vec![2, 1 + 2 * 2]);
     let static_sums = out.static_weights.sum_dim_intlist(-1, false, Kind::Float);
     assert!((static_sums - 1.0).abs().max().double_value(&[]) < 1e-5);
-    assert_eq!(out.attention.size(), vec![2, 6, 30]);
-    // Decoder step 0 (position 24) must not see positions 25..30.
-    let future_attention = out
+    let attention = out
         .attention
+        .expect("forward_explained returns the attention");
+    assert_eq!(attention.size(), vec![2, 6, 30]);
+    // Decoder step 0 (position 24) must not see positions 25..30.
+    let future_attention = attention
         .select(1, 0)
         .narrow(1, 25, 5)
         .abs()
         .max()
         .double_value(&[]);
     assert_eq!(future_attention, 0.0, "attention is causal");
-    let step5 = out
-        .attention
+    let step5 = attention
         .select(1, 5)
         .sum_dim_intlist(-1, false, Kind::Float);
     assert!((step5 - 1.0).abs().max().double_value(&[]) < 1e-5);
