@@ -43,8 +43,9 @@ fn main() {
         .map(|s| prepare(&shape, &|m| &series[m][..], 1_000_000 + s as i64, 0, None))
         .collect();
     let refs: Vec<_> = prepared.iter().collect();
-    model.forecast(&refs[..8]); // warm up the allocator and kernels
-                                // Seven passes: on a shared 2-core machine single passes vary by ±25 %.
+    // Warm up the allocator and kernels; then seven passes: on a shared 2-core machine
+    // single passes vary by ±25 %.
+    model.forecast(&refs[..8]);
     let mut times = Vec::new();
     for _ in 0..(if quick { 1 } else { 7 }) {
         let started = Instant::now();

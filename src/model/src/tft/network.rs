@@ -67,18 +67,21 @@ impl Grn {
             self.gate.forward(&a)
         } else {
             // Without dropout between them, fc2 and the gate are one linear map.
-            let (w2, b2) = (&self.fc2.ws, self.fc2.bs.as_ref());
-            let weights = self.gate.ws.matmul(w2);
-            let bias = match (b2, self.gate.bs.as_ref()) {
-                (Some(b2), Some(bg)) => Some(self.gate.ws.matmul(b2) + bg),
-                (Some(b2), None) => Some(self.gate.ws.matmul(b2)),
-                (None, bg) => bg.map(|b| b.shallow_clone()),
-            };
-            first.elu().linear(&weights, bias.as_ref())
+            let weights = self.gate.ws.matmul(&self.fc2.ws);
+            let bias = self.gate.ws.matmul(&bias_or_zeros(&self.fc2)) + bias_or_zeros(&self.gate);
+            first.elu().linear(&weights, Some(&bias))
         }
         .glu(-1);
         g += residual;
         self.norm.forward(&g)
+    }
+}
+
+/// A linear layer's bias, zeros when it has none.
+fn bias_or_zeros(layer: &nn::Linear) -> Tensor {
+    match &layer.bs {
+        Some(b) => b.shallow_clone(),
+        None => Tensor::zeros([layer.ws.size()[0]], (Kind::Float, layer.ws.device())),
     }
 }
 
@@ -107,13 +110,7 @@ fn fold_per_var(layers: &[&nn::Linear], embed_w: &Tensor, embed_b: &Tensor) -> (
     let weights = Tensor::stack(&layers.iter().map(|l| &l.ws).collect::<Vec<_>>(), 0); // [V, out, e]
     let u = weights.bmm(&embed_w.unsqueeze(-1)).squeeze_dim(-1);
     let c = weights.bmm(&embed_b.unsqueeze(-1)).squeeze_dim(-1);
-    let biases: Vec<Tensor> = layers
-        .iter()
-        .map(|l| match &l.bs {
-            Some(b) => b.shallow_clone(),
-            None => Tensor::zeros([l.ws.size()[0]], (Kind::Float, l.ws.device())),
-        })
-        .collect();
+    let biases: Vec<Tensor> = layers.iter().map(|l| bias_or_zeros(l)).collect();
     (u, c + Tensor::stack(&biases, 0))
 }
 
@@ -187,9 +184,7 @@ impl Selection {
             });
         (mixed, weights)
     }
-}
 
-impl Selection {
     /// [`Selection::forward`] for scalar inputs embedded linearly (`x`: [..., V], the
     /// embedding `x_v·embed_w_v + embed_b_v`), with every layer that reads an embedding
     /// folded into the embedding: no [..., V, e] tensor, and the per-variable input and
@@ -348,7 +343,8 @@ impl InterpretableAttention {
 
     /// `q`: [B, H, d] (decoder positions), `kv`: [B, T+H, d], `mask`: [H, T+H] (true =
     /// hidden). Returns [B, H, d], and the weights averaged over heads [B, H, T+H] when
-    /// `with_weights` (explanations): without them every head runs in one fused kernel.
+    /// `with_weights` (explanations, never in training): without them every head runs in
+    /// one fused kernel.
     fn forward(
         &self,
         q: &Tensor,
@@ -360,13 +356,7 @@ impl InterpretableAttention {
         let heads = self.queries.len() as i64;
         let per_head = |x: &Tensor, layers: &[nn::Linear]| {
             let weights: Vec<&Tensor> = layers.iter().map(|l| &l.ws).collect();
-            let biases: Vec<Tensor> = layers
-                .iter()
-                .map(|l| match &l.bs {
-                    Some(b) => b.shallow_clone(),
-                    None => Tensor::zeros([self.head_dim], (Kind::Float, x.device())),
-                })
-                .collect();
+            let biases: Vec<Tensor> = layers.iter().map(bias_or_zeros).collect();
             let (b, len) = (x.size()[0], x.size()[1]);
             x.linear(&Tensor::cat(&weights, 0), Some(&Tensor::cat(&biases, 0)))
                 .view([b, len, heads, self.head_dim])
@@ -381,8 +371,8 @@ impl InterpretableAttention {
             .forward(kv)
             .unsqueeze(1)
             .expand(size.as_slice(), false);
-        let dropout = if train { self.dropout } else { 0.0 };
         if !with_weights {
+            let dropout = if train { self.dropout } else { 0.0 };
             // Attention dropout, one draw per head and position: zeroing position j's
             // weight for every query of a head is zeroing its value row there, which the
             // fused kernel can take (a draw per weight would be [B, heads, H, T+H] random
@@ -412,8 +402,7 @@ impl InterpretableAttention {
         let scale = (self.head_dim as f64).sqrt();
         let attn = (queries.matmul(&keys.transpose(-2, -1)) / scale)
             .masked_fill(mask, f64::NEG_INFINITY)
-            .softmax(-1, Kind::Float)
-            .dropout(dropout, train);
+            .softmax(-1, Kind::Float);
         let out = attn.matmul(&values).mean_dim(1, false, Kind::Float);
         let weights = attn.mean_dim(1, false, Kind::Float);
         (self.out.forward(&out), Some(weights))
