@@ -34,12 +34,16 @@ pub struct AnomalyReading {
     pub expected_high: Vec<f32>,
     /// Steps judged so far (0: the score is not yet meaningful).
     pub judged_steps: u64,
+    /// The score at or above which the server is "anomalous now": `anomaly.threshold`, or
+    /// the serving model's own (see `crate::anomaly_threshold`).
+    pub threshold: f64,
 }
 
 impl AnomalyReading {
     /// A reading for a server nothing has been judged for.
-    pub fn none(n_metrics: usize) -> Self {
+    pub fn none(n_metrics: usize, threshold: f64) -> Self {
         AnomalyReading {
+            threshold,
             score: 0.0,
             top_metric: None,
             metrics: vec![f64::NAN; n_metrics],
@@ -162,7 +166,7 @@ impl AnomalyState {
     /// The current reading (scores smoothed over the recent judged steps; the server's is
     /// the `metrics_needed`-th highest metric score).
     pub fn reading(&self, anomaly: &AnomalyConfig, n_metrics: usize) -> AnomalyReading {
-        let mut reading = AnomalyReading::none(n_metrics);
+        let mut reading = AnomalyReading::none(n_metrics, anomaly.threshold);
         reading.judged_steps = self.judged;
         for (m, slot) in reading.metrics.iter_mut().enumerate() {
             let (sum, n) = self

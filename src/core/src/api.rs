@@ -256,8 +256,13 @@ pub struct ServerOutlook {
 pub struct AnomalySummary {
     /// The worst metric's score, in band widths outside the forecast band.
     pub score: f64,
-    /// At or above `anomaly.threshold`.
+    /// At or above `threshold`.
     pub anomalous: bool,
+    /// The threshold the server is held to: `anomaly.threshold`, or the calibrated one of
+    /// the model serving it (`metrics.json` → `anomaly_calibration`). Absent from
+    /// answers of nodes before 2.6 (read as 0).
+    #[serde(default)]
+    pub threshold: f64,
     pub metric: Option<String>,
     /// Closed steps judged so far (0: no score yet).
     pub judged_steps: u64,
@@ -454,6 +459,12 @@ pub struct ModelInfo {
     /// trained model serves (none trained, the newest not promoted and why, or not loadable).
     #[serde(default)]
     pub serving_reason: String,
+    /// The anomaly threshold for servers the model serves (`anomaly.threshold` when no
+    /// model serves), and where it comes from.
+    #[serde(default)]
+    pub anomaly_threshold: f64,
+    #[serde(default)]
+    pub anomaly_threshold_reason: String,
     pub reloads_ok: u64,
     pub reloads_failed: u64,
     pub last_reload: Option<ReloadOutcome>,

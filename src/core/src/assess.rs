@@ -49,7 +49,8 @@ impl Assessed {
     pub fn anomaly_summary(&self, config: &Config) -> AnomalySummary {
         AnomalySummary {
             score: round3(self.anomaly.score),
-            anomalous: self.is_anomalous(config),
+            anomalous: self.is_anomalous(),
+            threshold: round3(self.anomaly.threshold),
             metric: self
                 .anomaly
                 .top_metric
@@ -59,9 +60,9 @@ impl Assessed {
         }
     }
 
-    /// "Anomalous now": the score is at or above `anomaly.threshold`.
-    pub fn is_anomalous(&self, config: &Config) -> bool {
-        self.anomaly.score >= config.anomaly.threshold
+    /// "Anomalous now": the score is at or above the reading's threshold.
+    pub fn is_anomalous(&self) -> bool {
+        self.anomaly.score >= self.anomaly.threshold
     }
 }
 
@@ -109,7 +110,7 @@ pub fn assess(config: &Config, snapshot: &WindowSnapshot, forecast: ServerForeca
         level: Level::from_score(risk),
         top_metric,
         outlook: outlook::server_outlook(config, &forecast),
-        anomaly: AnomalyReading::none(n),
+        anomaly: AnomalyReading::none(n, config.anomaly.threshold),
         forecast,
     }
 }
@@ -413,11 +414,11 @@ pub fn active_alerts(
 /// The servers anomalous now, highest score first, each with its metrics at or above the
 /// threshold.
 pub fn anomaly_alerts(config: &Config, assessed: &[Assessed]) -> Vec<AnomalyAlert> {
-    let threshold = config.anomaly.threshold;
     let mut out: Vec<AnomalyAlert> = assessed
         .iter()
-        .filter(|a| a.is_anomalous(config))
+        .filter(|a| a.is_anomalous())
         .map(|a| {
+            let threshold = a.anomaly.threshold;
             let mut metrics: Vec<MetricAnomaly> = config
                 .metrics
                 .iter()
@@ -590,6 +591,36 @@ mod tests {
         let current = predictions_current(&c, "m", 0, &assessed);
         assert!(!current.servers["ppweb001"].anomaly.anomalous);
         assert_eq!(current.environment.servers.len(), 2);
+    }
+
+    #[test]
+    fn a_server_is_held_to_its_readings_threshold() {
+        // anomaly.threshold is 1; a server a model serves may be held to the model's own.
+        let c = config();
+        let mut a = assess(
+            &c,
+            &snapshot(vec![1.0f32; c.metrics.len()]),
+            ramp(&c, 10.0, 10.0),
+        );
+        assert_eq!(a.anomaly.threshold, c.anomaly.threshold);
+        a.anomaly.score = 2.5;
+        a.anomaly.metrics[0] = 2.5;
+        a.anomaly.metrics[1] = 1.5;
+        assert!(a.is_anomalous());
+        assert_eq!(
+            anomaly_alerts(&c, std::slice::from_ref(&a))[0]
+                .metrics
+                .len(),
+            2
+        );
+        a.anomaly.threshold = 2.0;
+        let alerts = anomaly_alerts(&c, std::slice::from_ref(&a));
+        assert_eq!(alerts[0].metrics.len(), 1, "1.5 is below the model's 2.0");
+        assert_eq!(a.anomaly_summary(&c).threshold, 2.0);
+        a.anomaly.threshold = 3.0;
+        assert!(!a.is_anomalous());
+        assert!(anomaly_alerts(&c, &[a.clone()]).is_empty());
+        assert!(!a.anomaly_summary(&c).anomalous);
     }
 
     #[test]

@@ -517,9 +517,9 @@ pub fn render(config: &Config, health: &Health, assessed: &[Assessed]) -> String
         &mut out,
         "nordiq_anomalous_servers",
         "gauge",
-        "Servers whose anomaly score is at or above anomaly.threshold.",
+        "Servers whose anomaly score is at or above their threshold (anomaly.threshold, or the serving model's calibrated one).",
     );
-    let anomalous = assessed.iter().filter(|a| a.is_anomalous(config)).count();
+    let anomalous = assessed.iter().filter(|a| a.is_anomalous()).count();
     let _ = writeln!(out, "nordiq_anomalous_servers {anomalous}");
     family(
         &mut out,

@@ -8,6 +8,7 @@
 
 pub mod alerts;
 pub mod anomaly;
+pub mod anomaly_threshold;
 pub mod api;
 pub mod assess;
 pub mod batch_ids;

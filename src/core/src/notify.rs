@@ -293,7 +293,7 @@ pub fn observations(config: &Config, assessed: &[Assessed]) -> Vec<Observation> 
             threshold,
             horizon_minutes: u64::from(config.risk.lookahead_minutes),
         });
-        let anomalous = a.is_anomalous(config);
+        let anomalous = a.is_anomalous();
         let m = a.anomaly.top_metric;
         let current = m.and_then(|m| value(a.current.get(m)));
         let (low, high) = m.map_or((None, None), |m| {

@@ -23,7 +23,7 @@ pub(crate) fn assessed(server: &str, level: Level, config: &Config) -> Assessed 
         forecast_start_ms: 0,
         current: vec![0.0; n],
         outlook: crate::outlook::server_outlook(config, &forecast),
-        anomaly: crate::anomaly::AnomalyReading::none(n),
+        anomaly: crate::anomaly::AnomalyReading::none(n, config.anomaly.threshold),
         forecast,
         metric_risk: vec![0.0; n],
         metric_peak: vec![0.0; n],

@@ -115,9 +115,11 @@ pub fn run(config: &Config, args: &EvaluateArgs) -> anyhow::Result<i32> {
         step_seconds: config.model.step_seconds,
     };
     let mut reports: Vec<DetectorReport> = Vec::new();
+    // The daemon's threshold for what this forecaster serves (a model's calibrated one).
+    let anomaly_threshold = forecaster.anomaly_threshold(&config.anomaly);
     let alerting: Vec<[Vec<bool>; 3]> = traces
         .iter()
-        .map(|t| nordiq_alerting(t, args.min_level, 0, config.anomaly.threshold))
+        .map(|t| nordiq_alerting(t, args.min_level, 0, anomaly_threshold))
         .collect();
     for (d, name) in NORDIQ_DETECTORS.iter().enumerate() {
         let series: Vec<Series> = traces
@@ -156,7 +158,7 @@ pub fn run(config: &Config, args: &EvaluateArgs) -> anyhow::Result<i32> {
                 "lead_minutes": args.lead_minutes,
                 "merge_minutes": args.merge_minutes,
                 "min_level": args.min_level,
-                "anomaly_threshold": config.anomaly.threshold,
+                "anomaly_threshold": anomaly_threshold,
                 "detectors": reports,
                 "outlook_minutes": config.anomaly.outlook_minutes,
                 "outlook_reliability": reliability,
@@ -165,10 +167,11 @@ pub fn run(config: &Config, args: &EvaluateArgs) -> anyhow::Result<i32> {
         return Ok(exit::OK);
     }
     println!(
-        "{} servers, {steps} steps scored, forecasts by {}; an alert up to {} min before an incident catches it",
+        "{} servers, {steps} steps scored, forecasts by {}; an alert up to {} min before an incident catches it; anomaly threshold {anomaly_threshold:.3}{}",
         grids.len(),
         forecaster.id(),
-        args.lead_minutes
+        args.lead_minutes,
+        if anomaly_threshold == config.anomaly.threshold { "" } else { " (the model's calibrated one)" }
     );
     println!(
         "{:<20} {:>9} {:>8} {:>7} {:>7} {:>10} {:>11} {:>10} {:>6}",

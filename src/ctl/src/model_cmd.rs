@@ -217,6 +217,12 @@ pub fn run_model_info(client: &ApiClient, json: bool) -> anyhow::Result<i32> {
     if let (Some(b), Some(m)) = (&i.best_baseline, i.best_baseline_mase) {
         println!("best baseline {b} (MASE {m:.3} on the same held-out time)");
     }
+    if i.anomaly_threshold > 0.0 {
+        println!(
+            "anomaly      threshold {:.3}: {}",
+            i.anomaly_threshold, i.anomaly_threshold_reason
+        );
+    }
     println!(
         "reloads      {} ok, {} refused",
         i.reloads_ok, i.reloads_failed

@@ -1,6 +1,6 @@
 //! The one interface for every forecaster, and parallel batching for per-series models.
 
-use nordiq_core::config::Config;
+use nordiq_core::config::{AnomalyConfig, Config};
 use nordiq_core::forecast::ServerForecast;
 use nordiq_core::window::WindowSnapshot;
 
@@ -43,6 +43,13 @@ pub trait Forecaster: Send + Sync {
 
     /// Forecasts every snapshot; the answer has one entry per snapshot, in order.
     fn forecast_batch(&self, snapshots: &[&WindowSnapshot]) -> Vec<ServerForecast>;
+
+    /// The anomaly score at which a server this forecaster serves is "anomalous now":
+    /// `anomaly.threshold` (tuned on the baselines' bands) unless the model carries its
+    /// own (`nordiq_core::anomaly_threshold`).
+    fn anomaly_threshold(&self, anomaly: &AnomalyConfig) -> f64 {
+        anomaly.threshold
+    }
 }
 
 /// Maps `items` over `threads` scoped threads, keeping order. Per-server work (baseline

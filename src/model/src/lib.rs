@@ -5,6 +5,7 @@
 
 pub mod accuracy;
 pub mod alert_quality;
+pub mod anomaly_calibration;
 pub mod backtest;
 pub mod baseline;
 pub mod evaluation;

@@ -5,6 +5,7 @@
 use crate::baseline::Baseline;
 use crate::tft::TftForecaster;
 use crate::Forecaster;
+use nordiq_core::config::AnomalyConfig;
 use nordiq_core::forecast::ServerForecast;
 use nordiq_core::window::WindowSnapshot;
 use std::sync::Arc;
@@ -36,9 +37,28 @@ impl Serving {
     }
 }
 
+impl Serving {
+    /// The anomaly threshold for the server of `snapshot`: the model's when the model
+    /// forecasts it (its encoder window is full), else the baseline's.
+    pub fn anomaly_threshold_for(&self, snapshot: &WindowSnapshot, anomaly: &AnomalyConfig) -> f64 {
+        match &self.model {
+            Some(model) if snapshot.len >= self.encoder_steps => model.anomaly_threshold(anomaly),
+            _ => self.baseline.anomaly_threshold(anomaly),
+        }
+    }
+}
+
 impl Forecaster for Serving {
     fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The model's when there is one (servers it does not serve yet: `anomaly_threshold_for`).
+    fn anomaly_threshold(&self, anomaly: &AnomalyConfig) -> f64 {
+        match &self.model {
+            Some(model) => model.anomaly_threshold(anomaly),
+            None => self.baseline.anomaly_threshold(anomaly),
+        }
     }
 
     fn forecast_batch(&self, snapshots: &[&WindowSnapshot]) -> Vec<ServerForecast> {

@@ -11,8 +11,10 @@ use nordiq_core::ingest::Sample;
 use nordiq_core::job_record::{JobParams, JobStatus, Promotion};
 use nordiq_core::timefmt::{format_ms, now_ms, parse_rfc3339_ms};
 use nordiq_model::accuracy::{best_baseline, best_baseline_per_bucket};
+use nordiq_model::anomaly_calibration::calibrate_anomaly_threshold;
 use nordiq_model::backtest::{backtest, to_grids, Grid, Options};
 use nordiq_model::baseline::Baseline;
+use nordiq_model::replay::ReplayOptions;
 use nordiq_model::tft::train::{split_origins_for, train, TrainOptions};
 use nordiq_model::tft::{TftForecaster, TftModel, TftShape};
 use nordiq_model::Forecaster;
@@ -429,6 +431,30 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
         return Ok(Outcome::Cancelled);
     }
     let best = best_baseline(&reports);
+    notifier.status("calibrating the anomaly threshold");
+    job.stage("calibrating the anomaly threshold");
+    let calibration = calibrate_anomaly_threshold(
+        config,
+        &tft,
+        &Baseline::from_config(config),
+        &grids,
+        &ReplayOptions {
+            from_ms: Some(test_start_ms),
+            ..ReplayOptions::default()
+        },
+        &mut |_, _| {},
+    );
+    match &calibration {
+        Ok(c) => eprintln!(
+            "anomaly threshold {:.3}: over {} held-out decisions {} started {} alert events at anomaly.threshold = {}, the model {} ({} at {})",
+            c.threshold, c.decisions, c.baseline, c.baseline_events, c.configured_threshold,
+            c.model_events, c.model_events_at_configured, c.configured_threshold
+        ),
+        Err(e) => eprintln!("anomaly threshold not calibrated: {e}"),
+    }
+    if CANCEL.load(Ordering::SeqCst) {
+        return Ok(Outcome::Cancelled);
+    }
     let held_out = best.map(|b| promote::HeldOut {
         candidate_mase: reports[0].mase,
         best_baseline: b.model.clone(),
@@ -457,6 +483,9 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
         "best_baseline_per_horizon": best_baseline_per_bucket(&reports),
         "tft": reports[0],
         "baselines": reports[1..],
+        // The model's own anomaly threshold (nordiq_core::anomaly_threshold), or why none.
+        "anomaly_calibration": calibration.as_ref().ok(),
+        "anomaly_calibration_error": calibration.as_ref().err().map(|e| e.to_string()),
         // The training inputs' distribution per metric, for the daemon's drift check.
         "inputs": config.metrics.iter().enumerate().filter_map(|(m, def)| {
             let values = grids.iter().flat_map(|g| g.series(m)[..train_end(g)].iter().copied());

@@ -13,7 +13,13 @@ use common::{history, http, write_history_csv, TRAIN};
 fn train_then_serve_warm_servers_with_the_model() {
     let dir = common::TempDir::new("train-serve");
     let port = common::free_port();
-    let config = common::write_small_config(&dir, port, "");
+    // Anomaly settings under which the baseline alerts often enough on the 4 held-out days
+    // for the trainer to calibrate the model's own threshold.
+    let config = common::write_small_config(
+        &dir,
+        port,
+        "[anomaly]\nmetrics_needed = 1\nthreshold = 0.8\n",
+    );
     // Train on a CSV export of 12 days of three servers.
     let csv = dir.join("history.csv");
     write_history_csv(&csv, &["ppweb001", "ppdb001", "ppml0001"], 12 * 24);
@@ -41,7 +47,7 @@ fn train_then_serve_warm_servers_with_the_model() {
                 "--threads",
                 "1",
                 "--holdout-days",
-                "2",
+                "4",
                 "--reload",
                 "none",
             ])
@@ -134,6 +140,18 @@ fn train_then_serve_warm_servers_with_the_model() {
         metrics["tft"]["horizons"].as_array().unwrap().len() >= 2,
         "{metrics}"
     );
+    // The model's anomaly threshold, matched on the held-out time (4 days × 3 servers,
+    // hourly) to the rate at which the baseline that would serve starts alert events at 0.8.
+    let calibration = &metrics["anomaly_calibration"];
+    assert_eq!(calibration["decisions"], 3 * 97, "{metrics}");
+    assert_eq!(calibration["baseline"], "baseline:auto", "{calibration}");
+    assert_eq!(calibration["configured_threshold"], 0.8, "{calibration}");
+    let calibrated = calibration["threshold"].as_f64().unwrap();
+    assert!(calibrated > 0.0, "{calibration}");
+    assert!(
+        calibration["baseline_events"].as_u64().unwrap() >= 10,
+        "{calibration}"
+    );
     let id = model.file_name().unwrap().to_str().unwrap().to_string();
     assert!(id.starts_with("tft_"));
     // Forced: promoted.
@@ -171,6 +189,29 @@ fn train_then_serve_warm_servers_with_the_model() {
     let (_, body) = http(port, "GET", "/predictions/current", "");
     let current: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(current["model_id"], id.as_str(), "{body}");
+    // Warm servers are held to the model's anomaly threshold, cold ones to the configured.
+    let threshold_of = |server: &str| {
+        current["servers"][server]["anomaly"]["threshold"]
+            .as_f64()
+            .unwrap()
+    };
+    let rounded = (calibrated * 1000.0).round() / 1000.0;
+    assert_eq!(threshold_of("ppweb001"), rounded, "{body}");
+    assert_eq!(threshold_of("ppcold01"), 0.8, "{body}");
+    let (_, body) = http(port, "GET", "/admin/model-info", "");
+    let info: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        info["anomaly_threshold"].as_f64(),
+        Some(calibrated),
+        "{info}"
+    );
+    assert!(
+        info["anomaly_threshold_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("calibrated by the trainer"),
+        "{info}"
+    );
     assert_eq!(current["servers"]["ppweb001"]["method"], "tft");
     assert_ne!(
         current["servers"]["ppcold01"]["method"], "tft",

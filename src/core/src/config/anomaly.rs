@@ -14,6 +14,8 @@ pub struct AnomalyConfig {
     pub smoothing_steps: usize,
     /// A server is "anomalous now" (an alert of kind `anomaly`) while its score is at or
     /// above this. Tuned on ASD (the first half of its test split): docs/alert-quality.md.
+    /// Servers a trained model serves are held to the model's own threshold, matched by
+    /// its trainer to the baseline's alert rate at this one (`crate::anomaly_threshold`).
     pub threshold: f64,
     /// The band is never taken narrower than this fraction of the metric's catalog range
     /// (`max − min`), so a flat series does not turn noise into anomalies.

@@ -100,8 +100,9 @@ pub fn refresh(app: &App, trigger: &str) -> RefreshInfo {
     let pairs: Vec<_> = snapshots.iter().zip(forecasts).collect();
     let threads = ForecastSpec::from_config(&config).threads;
     let mut assessed = parallel_map(pairs, threads, |(s, f)| assess::assess(&config, s, f));
-    for (a, reading) in assessed.iter_mut().zip(readings) {
+    for ((a, reading), snapshot) in assessed.iter_mut().zip(readings).zip(&snapshots) {
         a.anomaly = reading;
+        a.anomaly.threshold = forecaster.anomaly_threshold_for(snapshot, &config.anomaly);
     }
     app.outbox.observe(&config, now, &assessed);
     let events = {

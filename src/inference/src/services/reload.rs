@@ -189,6 +189,15 @@ pub fn model_info(app: &App) -> ModelInfo {
             }
         }
     };
+    let (anomaly_threshold, anomaly_threshold_reason) = match &serving.model {
+        Some(model) => {
+            nordiq_core::anomaly_threshold::explain(model.anomaly_calibration(), &config.anomaly)
+        }
+        None => (
+            config.anomaly.threshold,
+            "anomaly.threshold: a baseline serves".into(),
+        ),
+    };
     ModelInfo {
         serving: serving.id().to_string(),
         baseline: serving.baseline.id().to_string(),
@@ -203,6 +212,8 @@ pub fn model_info(app: &App) -> ModelInfo {
         best_baseline: best.as_ref().map(|b| b.0.clone()),
         best_baseline_mase: best.map(|b| b.1),
         serving_reason,
+        anomaly_threshold,
+        anomaly_threshold_reason,
         reloads_ok: ok,
         reloads_failed: failed,
         last_reload: last,

@@ -85,6 +85,23 @@ pub struct Origin {
     pub t: usize,
 }
 
+/// Where validation starts in a grid whose training part ends at `end` (None: too short
+/// for both): the last `validation_fraction` of the span after the first encoder window,
+/// at least one horizon. No training truth reaches past it.
+pub fn validation_start(
+    end: usize,
+    encoder: usize,
+    horizon: usize,
+    options: &TrainOptions,
+) -> Option<usize> {
+    if end < encoder + 2 * horizon {
+        return None;
+    }
+    let span = end - encoder;
+    let val_len = ((span as f64 * options.validation_fraction) as usize).max(horizon);
+    Some(end - val_len)
+}
+
 /// Training and validation origins from each grid's steps before `train_end(grid)`; the
 /// validation origins are the most recent, and no training truth reaches into them.
 pub fn split_origins(
@@ -98,12 +115,9 @@ pub fn split_origins(
     let stride = options.stride.max(1);
     for (g, grid) in grids.iter().enumerate() {
         let end = train_end(grid).min(grid.len);
-        if end < encoder + 2 * horizon {
+        let Some(val_start) = validation_start(end, encoder, horizon, options) else {
             continue;
-        }
-        let span = end - encoder;
-        let val_len = ((span as f64 * options.validation_fraction) as usize).max(horizon);
-        let val_start = end - val_len;
+        };
         let mut t = encoder;
         while t + horizon <= val_start {
             train.push(Origin { grid: g, t });

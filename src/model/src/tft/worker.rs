@@ -3,6 +3,8 @@
 
 use super::{Explanation, TftModel};
 use crate::Forecaster;
+use nordiq_core::anomaly_threshold::AnomalyCalibration;
+use nordiq_core::config::AnomalyConfig;
 use nordiq_core::forecast::ServerForecast;
 use nordiq_core::window::WindowSnapshot;
 use std::path::Path;
@@ -19,6 +21,8 @@ pub struct TftForecaster {
     id: String,
     jobs: Mutex<mpsc::Sender<Job>>,
     pub shape: super::TftShape,
+    /// The trainer's anomaly threshold for this model (`metrics.json`), when it made one.
+    anomaly_calibration: Option<AnomalyCalibration>,
 }
 
 impl TftForecaster {
@@ -30,6 +34,7 @@ impl TftForecaster {
         threads: usize,
         use_cuda: bool,
     ) -> Result<TftForecaster, super::ModelError> {
+        let anomaly_calibration = read_anomaly_calibration(dir)?;
         let (ready_tx, ready_rx) = mpsc::channel();
         let (jobs, job_rx) = mpsc::channel::<Job>();
         let dir = dir.to_path_buf();
@@ -80,7 +85,18 @@ impl TftForecaster {
             id: id.to_string(),
             jobs: Mutex::new(jobs),
             shape,
+            anomaly_calibration,
         })
+    }
+
+    /// The anomaly threshold calibration this model carries, if any.
+    pub fn anomaly_calibration(&self) -> Option<&AnomalyCalibration> {
+        self.anomaly_calibration.as_ref()
+    }
+
+    /// Sets the calibration (a trainer that has just made one, before `metrics.json`).
+    pub fn set_anomaly_calibration(&mut self, calibration: Option<AnomalyCalibration>) {
+        self.anomaly_calibration = calibration;
     }
 
     fn send(&self, job: Job) -> bool {
@@ -100,9 +116,43 @@ impl TftForecaster {
     }
 }
 
+/// `metrics.json` → `anomaly_calibration`: None for a model trained before calibrations
+/// (or without enough held-out alerts to make one); an error when it is there but
+/// unreadable, since the rest of that file is then suspect too.
+fn read_anomaly_calibration(dir: &Path) -> Result<Option<AnomalyCalibration>, super::ModelError> {
+    let path = dir.join("metrics.json");
+    let Ok(text) = std::fs::read(&path) else {
+        return Ok(None);
+    };
+    let err = |message: String| super::ModelError::Load {
+        path: path.display().to_string(),
+        message,
+    };
+    let mut metrics: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| err(e.to_string()))?;
+    match metrics
+        .get_mut("anomaly_calibration")
+        .map(serde_json::Value::take)
+    {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(value) => serde_json::from_value(value).map(Some).map_err(|e| {
+            err(format!(
+                "anomaly_calibration: {e}; retrain the model or remove the key"
+            ))
+        }),
+    }
+}
+
 impl Forecaster for TftForecaster {
     fn id(&self) -> &str {
         &self.id
+    }
+
+    fn anomaly_threshold(&self, anomaly: &AnomalyConfig) -> f64 {
+        self.anomaly_calibration
+            .as_ref()
+            .and_then(|c| c.threshold_for(anomaly))
+            .unwrap_or(anomaly.threshold)
     }
 
     /// One forward pass for the whole batch. If the worker is gone the answer is NaN
