@@ -164,7 +164,8 @@ impl AnomalyState {
     }
 
     /// The current reading (scores smoothed over the recent judged steps; the server's is
-    /// the `metrics_needed`-th highest metric score).
+    /// the `metrics_needed`-th highest metric score, or the lowest of all `n_metrics` when
+    /// the catalog has fewer).
     pub fn reading(&self, anomaly: &AnomalyConfig, n_metrics: usize) -> AnomalyReading {
         let mut reading = AnomalyReading::none(n_metrics, anomaly.threshold);
         reading.judged_steps = self.judged;
@@ -195,7 +196,9 @@ impl AnomalyState {
         if let Some((m, _)) = ranked.first() {
             reading.top_metric = Some(*m);
         }
-        if let Some((_, s)) = ranked.get(anomaly.metrics_needed.max(1) - 1) {
+        // A catalog with fewer metrics than `metrics_needed` would otherwise never alert.
+        let k = anomaly.metrics_needed.clamp(1, n_metrics.max(1));
+        if let Some((_, s)) = ranked.get(k - 1) {
             reading.score = *s;
         }
         reading
@@ -356,6 +359,10 @@ mod tests {
         s.history[5] = 1.0;
         let r = state.update(&c.anomaly, &widths, &s, &f);
         assert!((r.metrics[1] - 1.5).abs() < 1e-9, "{:?}", r.metrics);
+        assert!((r.score - 1.5).abs() < 1e-9, "{}", r.score);
+        // More metrics needed than the catalog has (2): all of them, not never.
+        c.anomaly.metrics_needed = 3;
+        let r = state.reading(&c.anomaly, 2);
         assert!((r.score - 1.5).abs() < 1e-9, "{}", r.score);
     }
 

@@ -225,7 +225,8 @@ async function loadServer(name) {
   $("model").textContent = "model " + p.model_id;
   replace($("server-head"), " ", level(p.level), ` risk ${fmt(p.risk)} · `,
     el("span", { class: "anomaly-score" + (p.anomaly.anomalous ? " anomalous" : "") },
-      p.anomaly.judged_steps ? `anomaly ${fmt(p.anomaly.score, 2)}${p.anomaly.anomalous ? " (anomalous now" + (p.anomaly.metric ? ": " + p.anomaly.metric : "") + ")" : ""}` : "anomaly –"),
+      (p.anomaly.judged_steps ? `anomaly ${fmt(p.anomaly.score, 2)}${p.anomaly.anomalous ? " (anomalous now" + (p.anomaly.metric ? ": " + p.anomaly.metric : "") + ")" : ""}` : "anomaly –")
+        + ` · threshold ${fmt(p.anomaly.threshold, 2)}`),
     ` · ${p.profile} · forecast by ${p.method} · from ${p.forecast_start}`);
   const stepMs = p.step_seconds * 1000;
   const start = Date.parse(p.forecast_start), hStart = Date.parse(h.start);
@@ -349,6 +350,7 @@ views.models = async () => {
     [["serving", info.serving], ["baseline (servers not yet warm)", info.baseline], ["current", info.current || "–"],
      ["previous", info.previous || "–"], ["loaded", info.loaded_at || "–"],
      ["held-out MASE (seasonal naive = 1)", fmt(info.mase, 3)], ["p10–p90 coverage", info.coverage === null ? "–" : pct(info.coverage)],
+     ["anomaly threshold", `${fmt(info.anomaly_threshold, 3)} (${info.anomaly_threshold_reason})`],
      ["reloads", `${info.reloads_ok} ok, ${info.reloads_failed} refused`],
      ["last reload", info.last_reload ? `${info.last_reload.at}: ${info.last_reload.ok ? "ok" : "refused, " + info.last_reload.error} (${fmt(info.last_reload.duration_ms, 0)} ms)` : "–"]]
       .map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v)))));

@@ -12,14 +12,14 @@
 
 use crate::alert_quality::event_starts;
 use crate::backtest::Grid;
-use crate::replay::{replay, ReplayOptions};
+use crate::replay::{first_scored, replay, ReplayOptions};
 use crate::Forecaster;
 use nordiq_core::anomaly_threshold::{AnomalyCalibration, CalibrationError, MIN_BASELINE_EVENTS};
 use nordiq_core::config::{AnomalyConfig, Config};
 
-/// At most this many decisions per model: a large fleet is calibrated on the first steps
-/// of its held-out time (for 1,000 servers, 20 steps each), which keeps the replay to
-/// seconds.
+/// At most this many decisions per model, which keeps the replay to seconds: a fleet
+/// whose held-out time holds more is calibrated on servers taken evenly from it (sorted by
+/// name), each over its whole held-out time — events need time to start and end in.
 pub const MAX_DECISIONS: usize = 20_000;
 
 /// Alerts off for at most this long are one event.
@@ -38,18 +38,15 @@ pub fn calibrate_anomaly_threshold(
     options: &ReplayOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<AnomalyCalibration, CalibrationError> {
-    let per_server = (MAX_DECISIONS / grids.len().max(1)).max(1);
-    let options = ReplayOptions {
-        max_steps: Some(options.max_steps.map_or(per_server, |n| n.min(per_server))),
-        ..options.clone()
-    };
+    let sample = sample_servers(config, grids, options);
+    let grids = sample.as_slice();
     let scores = |forecaster: &dyn Forecaster, progress: &mut dyn FnMut(usize, usize)| {
         replay(
             config,
             forecaster,
             grids,
             std::slice::from_ref(&config.anomaly),
-            &options,
+            options,
             progress,
         )
         .into_iter()
@@ -74,6 +71,31 @@ pub fn calibrate_anomaly_threshold(
         &baseline_scores,
         merge_gap,
     )
+}
+
+/// The servers replayed: all of them when their held-out decisions fit in
+/// [`MAX_DECISIONS`], else every k-th, as many as fit (at least one).
+fn sample_servers(config: &Config, grids: &[Grid], options: &ReplayOptions) -> Vec<Grid> {
+    let step_ms = config.model.step_seconds as i64 * 1000;
+    let season = config.season_steps();
+    let steps: Vec<usize> = grids
+        .iter()
+        .map(|g| {
+            let held_out = g
+                .len
+                .saturating_sub(first_scored(g, options, step_ms, season));
+            options.max_steps.map_or(held_out, |n| n.min(held_out))
+        })
+        .collect();
+    let total: usize = steps.iter().sum();
+    if total <= MAX_DECISIONS {
+        return grids.to_vec();
+    }
+    let longest = steps.iter().copied().max().unwrap_or(1).max(1);
+    let keep = (MAX_DECISIONS / longest).clamp(1, grids.len());
+    (0..keep)
+        .map(|i| grids[i * grids.len() / keep].clone())
+        .collect()
 }
 
 /// Alert events started over every server's score series at `threshold`.
@@ -249,6 +271,34 @@ mod tests {
         assert_eq!(c.model_events_at_configured, 20, "{c:?}");
         assert!((c.threshold - 2.0 * 1.025).abs() < 1e-5, "{c:?}");
         assert_eq!(c.decisions, 100);
+    }
+
+    #[test]
+    fn a_large_fleet_is_sampled_by_server_over_its_whole_held_out_time() {
+        let config = crate::backtest::hourly_test_config();
+        // 100 servers × 240 held-out steps = 24,000 decisions > 20,000: 83 servers.
+        let grids: Vec<Grid> = (0..100)
+            .map(|s| Grid {
+                server: format!("s{s:03}"),
+                profile: "generic".into(),
+                start_step: 0,
+                len: 480,
+                values: vec![1.0; 2 * 480],
+            })
+            .collect();
+        let options = ReplayOptions {
+            from_ms: Some(240 * 3_600_000),
+            ..ReplayOptions::default()
+        };
+        let sample = sample_servers(&config, &grids, &options);
+        assert_eq!(sample.len(), MAX_DECISIONS / 240);
+        assert_eq!(sample[0].server, "s000");
+        assert_eq!(sample.last().map(|g| g.server.as_str()), Some("s098"));
+        let mut names: Vec<&str> = sample.iter().map(|g| g.server.as_str()).collect();
+        names.dedup();
+        assert_eq!(names.len(), sample.len(), "no server twice");
+        // A fleet that fits is replayed whole.
+        assert_eq!(sample_servers(&config, &grids[..50], &options).len(), 50);
     }
 
     #[test]

@@ -68,6 +68,24 @@ impl Default for ReplayOptions {
     }
 }
 
+/// The grid index of `grid`'s first scored decision under `options`.
+pub(crate) fn first_scored(
+    grid: &Grid,
+    options: &ReplayOptions,
+    step_ms: i64,
+    season: usize,
+) -> usize {
+    match options
+        .server_from_ms
+        .get(&grid.server)
+        .copied()
+        .or(options.from_ms)
+    {
+        Some(ms) => ((ms.div_euclid(step_ms) - grid.start_step).max(0) as usize).max(season),
+        None => season,
+    }
+}
+
 /// Replays every grid. `variants` are anomaly configurations run side by side on the same
 /// forecasts (the first is usually `config.anomaly`). `progress(done, total)` is called
 /// after each chunk.
@@ -87,17 +105,7 @@ pub fn replay(
     // Decision at grid index t (newest closed step) forecasts from history [.., t].
     let scored: Vec<usize> = grids
         .iter()
-        .map(|g| {
-            match options
-                .server_from_ms
-                .get(&g.server)
-                .copied()
-                .or(options.from_ms)
-            {
-                Some(ms) => ((ms.div_euclid(step_ms) - g.start_step).max(0) as usize).max(season),
-                None => season,
-            }
-        })
+        .map(|g| first_scored(g, options, step_ms, season))
         .collect();
     let starts: Vec<usize> = scored
         .iter()

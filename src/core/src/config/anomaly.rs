@@ -20,7 +20,8 @@ pub struct AnomalyConfig {
     /// The band is never taken narrower than this fraction of the metric's catalog range
     /// (`max − min`), so a flat series does not turn noise into anomalies.
     pub min_band_fraction: f64,
-    /// A server's score is its k-th highest metric score (1: the worst metric alone).
+    /// A server's score is its k-th highest metric score (1: the worst metric alone); a
+    /// catalog with fewer metrics needs all of them.
     pub metrics_needed: usize,
     /// The incident outlook's horizons (minutes): probability that a metric crosses its
     /// critical threshold within each. A horizon beyond the model's is cut to it.

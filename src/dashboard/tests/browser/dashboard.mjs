@@ -92,6 +92,9 @@ const hist = await page.$$eval("#server-charts path.hist", (ps) => ps.filter((p)
 check(hist >= catalog - 2, `server: ${hist} history lines drawn`);
 check((await page.textContent("#server-head")).includes("forecast by"), "server: no header");
 check(/anomaly/.test(await page.textContent("#server-head")), "server: no anomaly score in the header");
+// The threshold the daemon holds this server to (the model's calibrated one where it serves).
+const threshold = `threshold ${current.servers[server].anomaly.threshold.toFixed(2)}`;
+check((await page.textContent("#server-head")).includes(threshold), `server: the header lacks "${threshold}"`);
 const footers = await page.$$eval("#server-charts .chart .muted", (fs) => fs.filter((f) => /anomaly/.test(f.textContent)).length);
 check(footers === catalog, `server: ${footers} charts show an anomaly score`);
 if (current.servers[server].method === "tft") {
@@ -119,6 +122,7 @@ const info = await daemon("/admin/model-info");
 // The view renders what serves, then asks for the training job: wait for both.
 await view("models", () => document.querySelectorAll("#model-info tr").length > 3 && document.querySelector("#job").textContent.length > 0);
 check((await page.textContent("#model-info")).includes(info.serving), `models: serving ${info.serving} not shown`);
+check((await page.textContent("#model-info")).includes(info.anomaly_threshold_reason), "models: the anomaly threshold's reason is not shown");
 check((await page.textContent("#job")).length > 0, "models: no training status");
 check(info.live && info.live.day && info.live.week && info.live.baseline.startsWith("baseline:"), "API: model-info has no live accuracy");
 check((await page.$$("#live tr.live-row")).length === 4, "models: live accuracy is not 2 spans × 2 forecasters");

@@ -1,6 +1,7 @@
 use super::train::{split_origins, train, TrainOptions};
 use super::*;
 use crate::backtest::Grid;
+use crate::Forecaster;
 use std::sync::atomic::AtomicBool;
 
 /// libtorch's random generator is global (seeding, initialisation, dropout): tests that
@@ -180,6 +181,34 @@ fn save_load_round_trip_and_forecasts_are_ordered_and_clamped() {
     // A config whose catalog differs is refused.
     let config = nordiq_core::config::Config::default();
     assert!(loaded.shape.compatible_with(&config).is_err());
+    // The trainer's anomaly calibration comes with the model; none is none, a broken
+    // one refuses the model.
+    let forecaster = TftForecaster::load(&dir, "t", 1, false).unwrap();
+    assert!(forecaster.anomaly_calibration().is_none());
+    let anomaly = nordiq_core::config::AnomalyConfig::default();
+    assert_eq!(forecaster.anomaly_threshold(&anomaly), anomaly.threshold);
+    let record = r#"{"threshold": 1.5, "baseline": "baseline:auto", "configured_threshold": 1.0,
+        "horizon_steps": 1, "smoothing_steps": 1, "metrics_needed": 3, "decisions": 900,
+        "merge_gap_steps": 12, "baseline_events": 20, "model_events": 20, "model_events_at_configured": 35}"#;
+    std::fs::write(
+        dir.join("metrics.json"),
+        format!(r#"{{"mase": 0.7, "anomaly_calibration": {record}}}"#),
+    )
+    .unwrap();
+    let forecaster = TftForecaster::load(&dir, "t", 1, false).unwrap();
+    assert_eq!(forecaster.anomaly_threshold(&anomaly), 1.5);
+    std::fs::write(
+        dir.join("metrics.json"),
+        r#"{"anomaly_calibration": {"threshold": "high"}}"#,
+    )
+    .unwrap();
+    let refused = TftForecaster::load(&dir, "t", 1, false)
+        .err()
+        .expect("refused");
+    assert!(
+        refused.to_string().contains("anomaly_calibration"),
+        "{refused}"
+    );
     std::fs::write(dir.join("config.json"), "{}").unwrap();
     assert!(TftModel::load(&dir, Device::Cpu).is_err());
 }
