@@ -103,22 +103,24 @@ fn mongodb_documents_arrive_exactly_once_over_tls_with_scram_across_batches_and_
     let target = ((nordiq_core::timefmt::now_ms() - start) / 1000) as usize;
     // On a timeout, say how far each host got and what the reader logged: a bare
     // "timed out" (seen once under a loaded CI run) leaves nothing to go on.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let counts: Vec<usize> = HOSTS
+    let counts = || -> Vec<usize> {
+        HOSTS
             .iter()
             .map(|h| stamps(api_port, &key, h).len())
-            .collect();
-        if counts.iter().all(|n| *n >= target) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for the documents written meanwhile: {counts:?} of {target} per host {HOSTS:?}; reader log:\n{}",
-            std::fs::read_to_string(&metrics_log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+            .collect()
+    };
+    wait_until_or_explain(
+        "the documents written meanwhile",
+        Duration::from_secs(30),
+        || counts().iter().all(|n| *n >= target),
+        || {
+            format!(
+                ": {:?} of {target} per host {HOSTS:?}; reader log:\n{}",
+                counts(),
+                std::fs::read_to_string(&metrics_log).unwrap_or_default()
+            )
+        },
+    );
     reader.stop();
     for host in HOSTS {
         let got = stamps(api_port, &key, host);

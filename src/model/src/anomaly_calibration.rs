@@ -16,6 +16,7 @@ use crate::replay::{first_scored, replay, ReplayOptions};
 use crate::Forecaster;
 use nordiq_core::anomaly_threshold::{AnomalyCalibration, CalibrationError, MIN_BASELINE_EVENTS};
 use nordiq_core::config::{AnomalyConfig, Config};
+use std::borrow::Cow;
 
 /// At most this many decisions per model, which keeps the replay to seconds: a fleet
 /// whose held-out time holds more is calibrated on servers taken evenly from it (sorted by
@@ -39,7 +40,7 @@ pub fn calibrate_anomaly_threshold(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<AnomalyCalibration, CalibrationError> {
     let sample = sample_servers(config, grids, options);
-    let grids = sample.as_slice();
+    let grids: &[Grid] = &sample;
     let scores = |forecaster: &dyn Forecaster, progress: &mut dyn FnMut(usize, usize)| {
         replay(
             config,
@@ -75,7 +76,11 @@ pub fn calibrate_anomaly_threshold(
 
 /// The servers replayed: all of them when their held-out decisions fit in
 /// [`MAX_DECISIONS`], else every k-th, as many as fit (at least one).
-fn sample_servers(config: &Config, grids: &[Grid], options: &ReplayOptions) -> Vec<Grid> {
+fn sample_servers<'a>(
+    config: &Config,
+    grids: &'a [Grid],
+    options: &ReplayOptions,
+) -> Cow<'a, [Grid]> {
     let step_ms = config.model.step_seconds as i64 * 1000;
     let season = config.season_steps();
     let steps: Vec<usize> = grids
@@ -89,7 +94,7 @@ fn sample_servers(config: &Config, grids: &[Grid], options: &ReplayOptions) -> V
         .collect();
     let total: usize = steps.iter().sum();
     if total <= MAX_DECISIONS {
-        return grids.to_vec();
+        return Cow::Borrowed(grids);
     }
     let longest = steps.iter().copied().max().unwrap_or(1).max(1);
     let keep = (MAX_DECISIONS / longest).clamp(1, grids.len());

@@ -35,14 +35,17 @@ impl Serving {
             id,
         }
     }
-}
 
-impl Serving {
+    /// The model forecasts a server once its encoder window is full (and a model is loaded).
+    fn model_serves(&self, snapshot: &WindowSnapshot) -> bool {
+        self.model.is_some() && snapshot.len >= self.encoder_steps
+    }
+
     /// The anomaly threshold for the server of `snapshot`: the model's when the model
-    /// forecasts it (its encoder window is full), else the baseline's.
+    /// forecasts it, else the baseline's.
     pub fn anomaly_threshold_for(&self, snapshot: &WindowSnapshot, anomaly: &AnomalyConfig) -> f64 {
         match &self.model {
-            Some(model) if snapshot.len >= self.encoder_steps => model.anomaly_threshold(anomaly),
+            Some(model) if self.model_serves(snapshot) => model.anomaly_threshold(anomaly),
             _ => self.baseline.anomaly_threshold(anomaly),
         }
     }
@@ -53,20 +56,12 @@ impl Forecaster for Serving {
         &self.id
     }
 
-    /// The model's when there is one (servers it does not serve yet: `anomaly_threshold_for`).
-    fn anomaly_threshold(&self, anomaly: &AnomalyConfig) -> f64 {
-        match &self.model {
-            Some(model) => model.anomaly_threshold(anomaly),
-            None => self.baseline.anomaly_threshold(anomaly),
-        }
-    }
-
     fn forecast_batch(&self, snapshots: &[&WindowSnapshot]) -> Vec<ServerForecast> {
         let Some(model) = &self.model else {
             return self.baseline.forecast_batch(snapshots);
         };
         let (warm, cold): (Vec<usize>, Vec<usize>) =
-            (0..snapshots.len()).partition(|&i| snapshots[i].len >= self.encoder_steps);
+            (0..snapshots.len()).partition(|&i| self.model_serves(snapshots[i]));
         let pick = |idx: &[usize]| idx.iter().map(|&i| snapshots[i]).collect::<Vec<_>>();
         let mut out: Vec<Option<ServerForecast>> = vec![None; snapshots.len()];
         for (i, f) in warm.iter().zip(model.forecast_batch(&pick(&warm))) {

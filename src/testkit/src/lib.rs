@@ -18,5 +18,7 @@ pub mod temp;
 pub use history::{hourly_history, ndjson_history, Rng};
 pub use http::{Answer, Http};
 pub use notify::NotifySocket;
-pub use process::{clean_env, dev_inference, run, sibling, wait_port, wait_until, Proc};
+pub use process::{
+    clean_env, dev_inference, run, sibling, wait_port, wait_until, wait_until_or_explain, Proc,
+};
 pub use temp::{free_port, TempDir};

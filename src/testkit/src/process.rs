@@ -204,10 +204,24 @@ fn listening(port: u16) -> bool {
 }
 
 /// Polls `ok` every 200 ms until it holds; panics naming `what` after `timeout`.
-pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, timeout: Duration, ok: impl FnMut() -> bool) {
+    wait_until_or_explain(what, timeout, ok, String::new);
+}
+
+/// [`wait_until`], with `explain()` (what was seen, a log) in the panic message.
+pub fn wait_until_or_explain(
+    what: &str,
+    timeout: Duration,
+    mut ok: impl FnMut() -> bool,
+    explain: impl Fn() -> String,
+) {
     let deadline = Instant::now() + timeout;
     while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}{}",
+            explain()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -3,7 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 use nordiq_testkit::{clean_env, Http};
-pub use nordiq_testkit::{free_port, wait_port, wait_until, Proc, TempDir};
+pub use nordiq_testkit::{free_port, wait_port, wait_until, wait_until_or_explain, Proc, TempDir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
