@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh test
 export NORDIQ_PYTHON="${XDG_CACHE_HOME:-$HOME/.cache}/nordiq/venv/bin/python"
 export NORDIQ_NODE_MODULES="${XDG_CACHE_HOME:-$HOME/.cache}/nordiq/node/node_modules"
+# One clean build: incremental caches would add ~1 GB to the target directory for nothing.
+export CARGO_INCREMENTAL=0
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
