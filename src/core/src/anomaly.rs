@@ -37,6 +37,49 @@ pub struct AnomalyReading {
     /// The score at or above which the server is "anomalous now": `anomaly.threshold`, or
     /// the serving model's own (see `crate::anomaly_threshold`).
     pub threshold: f64,
+    /// When the reading is confirmed by a baseline ([`confirm`]): the baseline's own score
+    /// (band widths outside its band); the score above is then the lower of the model's
+    /// and this one scaled to the model's threshold.
+    pub baseline_score: Option<f64>,
+}
+
+/// `model`'s reading confirmed by `witness`, the best baseline's reading on the same
+/// server and steps: a step is anomalous only where both forecasters see it outside their
+/// bands. `scale` is the model's threshold over `anomaly.threshold`, which puts the
+/// baseline's score in the model's units:
+///
+/// ```text
+/// score = min(model score, scale · baseline score)     (per metric and for the server)
+/// ```
+///
+/// A metric the baseline could not judge keeps the model's score; a baseline that has
+/// judged nothing yet (it starts when the model starts serving the server) confirms
+/// nothing, and the model's reading stands alone.
+pub fn confirm(model: AnomalyReading, witness: &AnomalyReading, scale: f64) -> AnomalyReading {
+    if witness.judged_steps == 0 {
+        return model;
+    }
+    let lower = |own: f64, theirs: f64| {
+        if theirs.is_nan() {
+            own
+        } else {
+            own.min(scale * theirs)
+        }
+    };
+    let score = lower(model.score, witness.score);
+    let metrics: Vec<f64> = model
+        .metrics
+        .iter()
+        .enumerate()
+        .map(|(m, own)| lower(*own, witness.metrics.get(m).copied().unwrap_or(f64::NAN)))
+        .collect();
+    AnomalyReading {
+        score,
+        top_metric: model.top_metric.filter(|_| score > 0.0),
+        metrics,
+        baseline_score: Some(witness.score),
+        ..model
+    }
 }
 
 impl AnomalyReading {
@@ -50,6 +93,7 @@ impl AnomalyReading {
             expected_low: vec![f32::NAN; n_metrics],
             expected_high: vec![f32::NAN; n_metrics],
             judged_steps: 0,
+            baseline_score: None,
         }
     }
 }
@@ -237,6 +281,56 @@ impl AnomalyBook {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn reading(score: f64, metrics: &[f64], judged_steps: u64) -> AnomalyReading {
+        AnomalyReading {
+            score,
+            top_metric: Some(0),
+            metrics: metrics.to_vec(),
+            judged_steps,
+            ..AnomalyReading::none(metrics.len(), 1.5)
+        }
+    }
+
+    #[test]
+    fn a_model_anomaly_stands_only_where_the_baseline_sees_one_too() {
+        // The model 3 band widths out; the baseline 1.2 of its own, scaled by 1.5: 1.8.
+        let confirmed = confirm(
+            reading(3.0, &[3.0, 0.5], 10),
+            &reading(1.2, &[1.2, 2.0], 10),
+            1.5,
+        );
+        assert!((confirmed.score - 1.8).abs() < 1e-12, "{confirmed:?}");
+        assert!((confirmed.metrics[0] - 1.8).abs() < 1e-12);
+        assert_eq!(confirmed.metrics[1], 0.5, "the model's lower score stands");
+        assert_eq!(confirmed.baseline_score, Some(1.2));
+        assert_eq!(confirmed.threshold, 1.5, "held to the model's threshold");
+        assert_eq!(confirmed.top_metric, Some(0));
+        // The baseline inside its band: nothing is anomalous, whatever the model says.
+        let calm = confirm(
+            reading(3.0, &[3.0, 0.5], 10),
+            &reading(0.0, &[0.0, 0.0], 10),
+            1.5,
+        );
+        assert_eq!(calm.score, 0.0);
+        assert_eq!(calm.top_metric, None);
+        // A metric the baseline could not judge keeps the model's score.
+        let partial = confirm(
+            reading(3.0, &[3.0, 0.5], 10),
+            &reading(1.0, &[f64::NAN, 2.0], 10),
+            2.0,
+        );
+        assert_eq!(partial.metrics[0], 3.0);
+        assert_eq!(partial.score, 2.0);
+        // A baseline that has judged nothing yet confirms nothing.
+        let early = confirm(
+            reading(3.0, &[3.0, 0.5], 10),
+            &reading(0.0, &[f64::NAN, f64::NAN], 0),
+            1.5,
+        );
+        assert_eq!(early.score, 3.0);
+        assert_eq!(early.baseline_score, None);
+    }
 
     fn config() -> Config {
         let mut c = Config::default();

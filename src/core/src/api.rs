@@ -266,6 +266,10 @@ pub struct AnomalySummary {
     pub metric: Option<String>,
     /// Closed steps judged so far (0: no score yet).
     pub judged_steps: u64,
+    /// Where a model's anomalies are confirmed by the best baseline beside it
+    /// (`anomaly.confirm_with_baseline`): the baseline's own score, in its band widths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_score: Option<f64>,
 }
 
 /// One metric in `GET /predictions/{server}`.

@@ -57,6 +57,7 @@ impl Assessed {
                 .and_then(|m| config.metrics.get(m))
                 .map(|d| d.name.clone()),
             judged_steps: self.anomaly.judged_steps,
+            baseline_score: self.anomaly.baseline_score.map(round3),
         }
     }
 

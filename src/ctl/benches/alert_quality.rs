@@ -97,6 +97,21 @@ fn variants() -> Vec<AnomalyConfig> {
     out
 }
 
+/// The index of the variant with `anomaly`'s horizon, smoothing and metrics (0 if none).
+fn variant_of(variants: &[AnomalyConfig], anomaly: &AnomalyConfig) -> usize {
+    variants
+        .iter()
+        .position(|x| {
+            (x.horizon_steps, x.smoothing_steps, x.metrics_needed)
+                == (
+                    anomaly.horizon_steps,
+                    anomaly.smoothing_steps,
+                    anomaly.metrics_needed,
+                )
+        })
+        .unwrap_or(0)
+}
+
 fn describe(v: &AnomalyConfig, threshold: f64) -> String {
     format!(
         "horizon {} · smoothing {} · metrics {} · threshold {}",
@@ -311,26 +326,7 @@ fn evaluate_model(
         },
     );
     let seconds = started.elapsed().as_secs_f64();
-    // Tune the anomaly detector on the first half.
-    let mut tuning: Vec<(String, Figures, usize, f64)> = Vec::new();
-    for (v, variant) in variants.iter().enumerate() {
-        for &threshold in &THRESHOLDS {
-            let s = series(&traces, labels, |_, t| {
-                nordiq_alerting(t, Level::Critical, v, threshold)[1].clone()
-            });
-            let first = score_detector("anomaly", &halves(s).first, RULES).overall;
-            tuning.push((describe(variant, threshold), first, v, threshold));
-        }
-    }
-    tuning.sort_by(|a, b| {
-        if better(&a.1, &b.1) {
-            std::cmp::Ordering::Less
-        } else if better(&b.1, &a.1) {
-            std::cmp::Ordering::Greater
-        } else {
-            std::cmp::Ordering::Equal
-        }
-    });
+    let tuning = tune(&traces, labels, &variants);
     let (chosen, _, v, threshold) = tuning[0].clone();
     println!("{label}: chosen {chosen}");
     let mut rows = Vec::new();
@@ -351,17 +347,7 @@ fn evaluate_model(
         pick(2, Level::Warning),
     ));
     let shipped = &config.anomaly;
-    let defaults = variants
-        .iter()
-        .position(|x| {
-            (x.horizon_steps, x.smoothing_steps, x.metrics_needed)
-                == (
-                    shipped.horizon_steps,
-                    shipped.smoothing_steps,
-                    shipped.metrics_needed,
-                )
-        })
-        .unwrap_or(0);
+    let defaults = variant_of(&variants, shipped);
     // As the daemon serves it: the model's calibrated threshold where it carries one.
     let shipped_threshold = model.anomaly_threshold(&config.anomaly);
     rows.push(row(
@@ -393,6 +379,98 @@ fn evaluate_model(
         seconds,
         traces,
     }
+}
+
+/// Anomaly settings (variant × threshold) ranked on the first half by [`better`], best
+/// first: (description, first-half figures, variant, threshold).
+fn tune(
+    traces: &[Trace],
+    labels: &[Vec<bool>],
+    variants: &[AnomalyConfig],
+) -> Vec<(String, Figures, usize, f64)> {
+    let mut tuning: Vec<(String, Figures, usize, f64)> = Vec::new();
+    for (v, variant) in variants.iter().enumerate() {
+        for &threshold in &THRESHOLDS {
+            let s = series(traces, labels, |_, t| {
+                nordiq_alerting(t, Level::Critical, v, threshold)[1].clone()
+            });
+            let first = score_detector("anomaly", &halves(s).first, RULES).overall;
+            tuning.push((describe(variant, threshold), first, v, threshold));
+        }
+    }
+    tuning.sort_by(|a, b| {
+        if better(&a.1, &b.1) {
+            std::cmp::Ordering::Less
+        } else if better(&b.1, &a.1) {
+            std::cmp::Ordering::Greater
+        } else {
+            std::cmp::Ordering::Equal
+        }
+    });
+    tuning
+}
+
+/// The model's anomalies confirmed by the baseline (`anomaly.confirm_with_baseline`, as
+/// `nordiq_core::anomaly::confirm` does it): min(model score / `scale`, baseline score)
+/// per decision (`scale`: the model's calibrated threshold over `anomaly.threshold`, so 1
+/// means both at their own thresholds), over the same replayed steps of both runs.
+fn agreement(
+    model: &ModelRun,
+    baseline: &ModelRun,
+    labels: &[Vec<bool>],
+    scale: f64,
+) -> (Vec<Row>, Vec<(String, Figures)>) {
+    let traces: Vec<Trace> = model
+        .traces
+        .iter()
+        .zip(&baseline.traces)
+        .map(|(m, b)| {
+            assert_eq!(
+                (&m.server, m.first, m.scored_from, m.len()),
+                (&b.server, b.first, b.scored_from, b.len()),
+                "both runs replay the same steps"
+            );
+            let mut t = m.clone();
+            for (mine, theirs) in t.anomaly.iter_mut().zip(&b.anomaly) {
+                for (x, y) in mine.iter_mut().zip(theirs) {
+                    *x = (*x / scale as f32).min(*y);
+                }
+            }
+            t
+        })
+        .collect();
+    let variants = variants();
+    let tuning = tune(&traces, labels, &variants);
+    let (chosen, _, v, threshold) = tuning[0].clone();
+    let shipped = &AnomalyConfig::default();
+    let defaults = variant_of(&variants, shipped);
+    let pick = |v: usize, threshold: f64| {
+        series(&traces, labels, move |_, t| {
+            nordiq_alerting(t, Level::Critical, v, threshold)[1].clone()
+        })
+    };
+    let rows = vec![
+        row(
+            "anomaly confirmed by the baseline",
+            chosen,
+            pick(v, threshold),
+        ),
+        row(
+            "anomaly confirmed by the baseline (shipped defaults)",
+            format!(
+                "{} (the model at {:.3})",
+                describe(&variants[defaults], shipped.threshold),
+                shipped.threshold * scale
+            ),
+            pick(defaults, shipped.threshold),
+        ),
+    ];
+    let tuning = tuning
+        .into_iter()
+        .take(8)
+        .map(|(d, f, _, _)| (d, f))
+        .collect();
+    (rows, tuning)
 }
 
 /// The residual-only detector: each metric's distance from the same step a day before,
@@ -533,6 +611,7 @@ fn main() {
         &starts,
     )];
     let mut training = String::new();
+    let mut scale = None;
     if !flag("--skip-model") {
         // Each server's own train rows only.
         let mut trained = train_tft(
@@ -551,6 +630,8 @@ fn main() {
             Err(e) => format!(" Its anomaly threshold was not calibrated: {e}."),
         };
         trained.forecaster.set_anomaly_calibration(calibration.ok());
+        scale =
+            Some(trained.forecaster.anomaly_threshold(&config.anomaly) / config.anomaly.threshold);
         let s = &trained.summary;
         training = format!(
             "The TFT: trained on each server's `train` rows (seed {}), {} training and {} validation windows, {} epochs, best at {}, {:.0} s.",
@@ -572,6 +653,9 @@ fn main() {
     }
     // The residual-only detector on the same scored steps (any run's traces give them).
     let residual = residual_only(&config, &grids, &labels, &runs[0].traces, &starts);
+    let agreed = scale
+        .zip(runs.get(1))
+        .map(|(scale, tft)| agreement(tft, &runs[0], &labels, scale));
 
     let mut md = String::new();
     let segments: usize = labels
@@ -595,16 +679,32 @@ fn main() {
         md,
         "| detector | event recall ≥ 0.70 | false / server-day ≤ 1 | NAB ≥ 60 |\n|---|---|---|---|"
     );
-    for (run, (kind, r)) in runs
+    let confirmed = agreed.iter().flat_map(|(rows, _)| {
+        [
+            ("confirmed by the baseline, tuned", &rows[0]),
+            (
+                "confirmed by the baseline, shipped defaults: what the daemon serves",
+                &rows[1],
+            ),
+        ]
+    });
+    for (kind, label, r) in runs
         .iter()
-        .flat_map(|run| [(run, ("tuned", 0)), (run, ("shipped defaults", 3))])
+        .flat_map(|run| {
+            let alone = if run.label == "TFT" { " alone" } else { "" };
+            [
+                (format!("tuned{alone}"), &run.label, &run.rows[0]),
+                (format!("shipped defaults{alone}"), &run.label, &run.rows[3]),
+            ]
+        })
+        .chain(confirmed.map(|(kind, r)| (kind.to_string(), &runs[1].label, r)))
     {
-        let f = &run.rows[r].second.overall;
+        let f = &r.second.overall;
         let mark = |ok: bool| if ok { "met" } else { "**not met**" };
         let _ = writeln!(
             md,
             "| anomaly ({kind}), {} | {:.2} {} | {:.2} {} | {:.1} {} |",
-            run.label,
+            label,
             f.recall,
             mark(f.recall >= 0.70),
             f.false_per_server_day,
@@ -689,6 +789,35 @@ fn main() {
             }
             let _ = writeln!(md);
         }
+    }
+    if let Some((rows, tuning)) = &agreed {
+        let _ = writeln!(
+            md,
+            "## The TFT's anomalies confirmed by the baseline\n\nWhat the daemon serves with a model (`anomaly.confirm_with_baseline = true`, the default): an anomaly only where the best baseline beside the model sees one too — per decision min(TFT score, seasonal median score × the TFT's calibrated threshold / `anomaly.threshold`) against the TFT's calibrated threshold, over the same replayed steps. Tuned on the first half as above.\n\n| detector | setting | half | recall (caught) | alerted before onset | precision | false / server-day | median lead min | NAB |\n|---|---|---|---|---|---|---|---|---|"
+        );
+        for r in rows {
+            for (half, f) in [("second", &r.second.overall), ("first", &r.first.overall)] {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {half} | {} |",
+                    r.name,
+                    r.setting,
+                    figures_cells(f)
+                );
+            }
+        }
+        let _ = writeln!(
+            md,
+            "\n| setting (first half, best first) | recall | precision | false / server-day | NAB |\n|---|---|---|---|---|"
+        );
+        for (setting, f) in tuning {
+            let _ = writeln!(
+                md,
+                "| {setting} | {:.2} | {:.2} | {:.2} | {:.1} |",
+                f.recall, f.precision, f.false_per_server_day, f.nab_standard
+            );
+        }
+        let _ = writeln!(md);
     }
     if let Some(run) = runs.last() {
         let _ = writeln!(

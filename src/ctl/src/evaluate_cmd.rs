@@ -6,11 +6,13 @@ use crate::backtest_cmd::{model, parse_test_start, read_grids};
 use crate::failure;
 use nordiq_core::config::Config;
 use nordiq_core::risk::Level;
+use nordiq_model::baseline::Baseline;
 use nordiq_model::evaluation::{
     nordiq_alerting, outlook_reliability, score_detector, scored_labels, split_labels,
     static_alerting, with_label_metric, DetectorReport, EventRules, Series, NORDIQ_DETECTORS,
 };
-use nordiq_model::replay::{replay, ReplayOptions};
+use nordiq_model::replay::{confirm_traces, replay, ReplayOptions};
+use nordiq_model::Forecaster;
 use nordiq_runtime::exit;
 use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
@@ -53,6 +55,21 @@ fn parse_level(s: &str) -> Result<Level, String> {
         .ok_or_else(|| format!("`{s}`: one of healthy, watch, warning, critical"))
 }
 
+/// With a model directory and `anomaly.confirm_with_baseline`: the baseline the daemon
+/// would confirm its anomalies with (the best baseline its `metrics.json` names, else
+/// `forecast.baseline`).
+fn confirming_baseline(config: &Config, model: Option<&str>) -> Option<Baseline> {
+    let dir = std::path::Path::new(model?);
+    if !config.anomaly.confirm_with_baseline || !dir.join("config.json").is_file() {
+        return None;
+    }
+    let named = nordiq_runtime::model_store::best_baseline_kind_of(dir);
+    Some(Baseline::of_kind(
+        config,
+        named.unwrap_or(config.forecast.baseline),
+    ))
+}
+
 pub fn run(config: &Config, args: &EvaluateArgs) -> anyhow::Result<i32> {
     let forecaster = model(
         config,
@@ -77,35 +94,52 @@ pub fn run(config: &Config, args: &EvaluateArgs) -> anyhow::Result<i32> {
     let mut last_print = std::time::Instant::now();
     // Progress on a terminal only: tools reading --json or a log get no carriage returns.
     let tty = std::io::stderr().is_terminal();
-    let traces = replay(
+    let options = ReplayOptions {
+        from_ms,
+        // Without --test-start: the last third of each series, as `backtest` does.
+        server_from_ms: if from_ms.is_some() {
+            Default::default()
+        } else {
+            grids
+                .iter()
+                .map(|g| {
+                    let start = (g.start_step + (g.len - g.len / 3) as i64) * step_ms;
+                    (g.server.clone(), start)
+                })
+                .collect()
+        },
+        ..ReplayOptions::default()
+    };
+    let mut progress = |done, total| {
+        if tty && (last_print.elapsed().as_secs() >= 1 || done == total) {
+            eprint!("\rreplayed {done}/{total} steps");
+            let _ = std::io::stderr().flush();
+            last_print = std::time::Instant::now();
+        }
+    };
+    let variants = std::slice::from_ref(&config.anomaly);
+    let mut traces = replay(
         config,
         forecaster.as_ref(),
         &grids,
-        std::slice::from_ref(&config.anomaly),
-        &ReplayOptions {
-            from_ms,
-            // Without --test-start: the last third of each series, as `backtest` does.
-            server_from_ms: if from_ms.is_some() {
-                Default::default()
-            } else {
-                grids
-                    .iter()
-                    .map(|g| {
-                        let start = (g.start_step + (g.len - g.len / 3) as i64) * step_ms;
-                        (g.server.clone(), start)
-                    })
-                    .collect()
-            },
-            ..ReplayOptions::default()
-        },
-        &mut |done, total| {
-            if tty && (last_print.elapsed().as_secs() >= 1 || done == total) {
-                eprint!("\rreplayed {done}/{total} steps");
-                let _ = std::io::stderr().flush();
-                last_print = std::time::Instant::now();
-            }
-        },
+        variants,
+        &options,
+        &mut progress,
     );
+    // A model's anomalies are confirmed by the best baseline beside it, as the daemon does.
+    let confirmed_by = confirming_baseline(config, args.model.as_deref()).map(|baseline| {
+        let scale = forecaster.anomaly_threshold(&config.anomaly) / config.anomaly.threshold;
+        let theirs = replay(
+            config,
+            &baseline,
+            &grids,
+            variants,
+            &options,
+            &mut |_, _| {},
+        );
+        confirm_traces(&mut traces, &theirs, scale);
+        baseline.id().to_string()
+    });
     if tty {
         eprintln!(" in {:.1} s", started.elapsed().as_secs_f64());
     }
@@ -159,6 +193,7 @@ pub fn run(config: &Config, args: &EvaluateArgs) -> anyhow::Result<i32> {
                 "merge_minutes": args.merge_minutes,
                 "min_level": args.min_level,
                 "anomaly_threshold": anomaly_threshold,
+                "anomaly_confirmed_by": confirmed_by,
                 "detectors": reports,
                 "outlook_minutes": config.anomaly.outlook_minutes,
                 "outlook_reliability": reliability,
@@ -173,6 +208,9 @@ pub fn run(config: &Config, args: &EvaluateArgs) -> anyhow::Result<i32> {
         args.lead_minutes,
         if anomaly_threshold == config.anomaly.threshold { "" } else { " (the model's calibrated one)" }
     );
+    if let Some(baseline) = &confirmed_by {
+        println!("the model's anomalies confirmed by {baseline} (anomaly.confirm_with_baseline)");
+    }
     println!(
         "{:<20} {:>9} {:>8} {:>7} {:>7} {:>10} {:>11} {:>10} {:>6}",
         "DETECTOR",

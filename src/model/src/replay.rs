@@ -182,6 +182,36 @@ pub fn replay(
     traces
 }
 
+/// The model's anomaly scores confirmed by a baseline replayed over the same steps, as the
+/// daemon does with `anomaly.confirm_with_baseline` (`nordiq_core::anomaly::confirm` on
+/// each server's score): min(model score, `scale` · baseline score), `scale` being the
+/// model's threshold over `anomaly.threshold`. Both replays must cover the same servers
+/// and steps with the same anomaly variants.
+pub fn confirm_traces(model: &mut [Trace], baseline: &[Trace], scale: f64) {
+    assert_eq!(
+        model.len(),
+        baseline.len(),
+        "both replays cover the same servers"
+    );
+    for (mine, theirs) in model.iter_mut().zip(baseline) {
+        assert_eq!(
+            (&mine.server, mine.first, mine.len(), mine.anomaly.len()),
+            (
+                &theirs.server,
+                theirs.first,
+                theirs.len(),
+                theirs.anomaly.len()
+            ),
+            "both replays cover the same steps"
+        );
+        for (own, seen) in mine.anomaly.iter_mut().zip(&theirs.anomaly) {
+            for (x, y) in own.iter_mut().zip(seen) {
+                *x = x.min(scale as f32 * y);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,5 +314,33 @@ mod tests {
         assert!(b.outlook[0][last] > 0.5, "{}", b.outlook[0][last]);
         assert!(b.outlook[1][last] >= b.outlook[0][last]);
         assert!(a.outlook[1].iter().all(|p| *p < 0.01));
+    }
+
+    #[test]
+    fn confirmed_scores_are_the_lower_of_the_model_and_the_scaled_baseline() {
+        let config = config();
+        let grids = grids();
+        let replay_with = |kind: BaselineKind| {
+            replay(
+                &config,
+                &Baseline::of_kind(&config, kind),
+                &grids,
+                std::slice::from_ref(&config.anomaly),
+                &ReplayOptions::default(),
+                &mut |_, _| {},
+            )
+        };
+        let own = replay_with(BaselineKind::SeasonalNaive);
+        let theirs = replay_with(BaselineKind::LastValue);
+        let mut confirmed = own.clone();
+        confirm_traces(&mut confirmed, &theirs, 2.0);
+        let mut lowered = 0;
+        for ((c, o), t) in confirmed.iter().zip(&own).zip(&theirs) {
+            for ((c, o), t) in c.anomaly[0].iter().zip(&o.anomaly[0]).zip(&t.anomaly[0]) {
+                assert_eq!(*c, o.min(2.0 * t));
+                lowered += usize::from(c < o);
+            }
+        }
+        assert!(lowered > 0, "the baseline never disagreed");
     }
 }

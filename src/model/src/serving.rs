@@ -5,7 +5,8 @@
 use crate::baseline::Baseline;
 use crate::tft::TftForecaster;
 use crate::Forecaster;
-use nordiq_core::config::AnomalyConfig;
+use nordiq_core::anomaly::{confirm, AnomalyBook, AnomalyReading};
+use nordiq_core::config::{AnomalyConfig, Config};
 use nordiq_core::forecast::ServerForecast;
 use nordiq_core::window::WindowSnapshot;
 use std::sync::Arc;
@@ -37,7 +38,7 @@ impl Serving {
     }
 
     /// The model forecasts a server once its encoder window is full (and a model is loaded).
-    fn model_serves(&self, snapshot: &WindowSnapshot) -> bool {
+    pub fn model_serves(&self, snapshot: &WindowSnapshot) -> bool {
         self.model.is_some() && snapshot.len >= self.encoder_steps
     }
 
@@ -47,6 +48,44 @@ impl Serving {
         match &self.model {
             Some(model) if self.model_serves(snapshot) => model.anomaly_threshold(anomaly),
             _ => self.baseline.anomaly_threshold(anomaly),
+        }
+    }
+}
+
+impl Serving {
+    /// Holds the anomaly readings of the servers the model serves to `baseline`, the best
+    /// baseline beside it (`anomaly.confirm_with_baseline`): `baseline` forecasts those
+    /// servers too, `witness` keeps its anomaly state, and a model's anomaly stands only
+    /// where the baseline sees one (`nordiq_core::anomaly::confirm`, in the model's units).
+    /// Without a model, or with the option off, the readings stay as they are.
+    pub fn confirm_anomalies(
+        &self,
+        config: &Config,
+        baseline: &dyn Forecaster,
+        witness: &mut AnomalyBook,
+        snapshots: &[WindowSnapshot],
+        readings: &mut [AnomalyReading],
+    ) {
+        let warm: Vec<usize> = if config.anomaly.confirm_with_baseline && self.model.is_some() {
+            (0..snapshots.len())
+                .filter(|&i| self.model_serves(&snapshots[i]))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let picked: Vec<&WindowSnapshot> = warm.iter().map(|&i| &snapshots[i]).collect();
+        let theirs = if picked.is_empty() {
+            Vec::new()
+        } else {
+            baseline.forecast_batch(&picked)
+        };
+        // Updated even when empty, so servers the model no longer serves are forgotten.
+        let seen = witness.update_all(config, picked.iter().copied().zip(theirs.iter()));
+        for (&i, seen) in warm.iter().zip(&seen) {
+            let scale = self.anomaly_threshold_for(&snapshots[i], &config.anomaly)
+                / config.anomaly.threshold;
+            let own = std::mem::replace(&mut readings[i], AnomalyReading::none(0, 0.0));
+            readings[i] = confirm(own, seen, scale);
         }
     }
 }

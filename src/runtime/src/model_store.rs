@@ -101,6 +101,14 @@ pub fn best_baseline_of(dir: &Path) -> Option<(String, f64)> {
     ))
 }
 
+/// The kind of [`best_baseline_of`], where it names one of ours.
+pub fn best_baseline_kind_of(dir: &Path) -> Option<nordiq_core::config::BaselineKind> {
+    best_baseline_of(dir).and_then(|(id, _)| {
+        id.strip_prefix("baseline:")
+            .and_then(nordiq_core::config::BaselineKind::from_id)
+    })
+}
+
 /// Checks that `dir` holds every model file.
 pub fn check_complete(dir: &Path) -> Result<(), StoreError> {
     for name in MODEL_FILES {

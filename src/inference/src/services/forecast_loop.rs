@@ -91,11 +91,30 @@ pub fn refresh(app: &App, trigger: &str) -> RefreshInfo {
         .snapshots(now.div_euclid(step_ms), config.forecast.min_history_steps);
     let refs: Vec<_> = snapshots.iter().collect();
     let forecasts = forecaster.forecast_batch(&refs);
-    let readings = app
+    let mut readings = app
         .anomalies
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .update_all(&config, snapshots.iter().zip(forecasts.iter()));
+    {
+        let mut witness = app
+            .anomaly_witness
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if config.anomaly.confirm_with_baseline && forecaster.model.is_some() {
+            let baseline = super::live::best_baseline(app, &config);
+            forecaster.confirm_anomalies(
+                &config,
+                &baseline,
+                &mut witness,
+                &snapshots,
+                &mut readings,
+            );
+        } else {
+            // A model that comes back later starts its baseline's state anew.
+            *witness = Default::default();
+        }
+    }
     super::live::after_refresh(app, &config, forecaster.id(), &snapshots, &forecasts, now);
     let pairs: Vec<_> = snapshots.iter().zip(forecasts).collect();
     let threads = ForecastSpec::from_config(&config).threads;

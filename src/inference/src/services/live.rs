@@ -3,7 +3,7 @@
 //! scoring itself is `nordiq_model::live`).
 
 use crate::state::App;
-use nordiq_core::config::{BaselineKind, Config};
+use nordiq_core::config::Config;
 use nordiq_core::forecast::ServerForecast;
 use nordiq_core::window::WindowSnapshot;
 use nordiq_model::baseline::Baseline;
@@ -52,8 +52,7 @@ pub fn best_baseline(app: &App, config: &Config) -> Baseline {
     let named = app
         .model
         .path()
-        .and_then(|p| nordiq_runtime::model_store::best_baseline_of(&p))
-        .and_then(|(id, _)| id.strip_prefix("baseline:").and_then(BaselineKind::from_id));
+        .and_then(|p| nordiq_runtime::model_store::best_baseline_kind_of(&p));
     Baseline::of_kind(config, named.unwrap_or(config.forecast.baseline))
 }
 

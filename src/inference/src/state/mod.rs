@@ -92,6 +92,9 @@ pub struct App {
     pub outbox: Outbox,
     /// Every forecast server's pending bands and recent exceedances.
     pub anomalies: Mutex<AnomalyBook>,
+    /// The same for the best baseline beside the model, on the servers the model serves:
+    /// what confirms the model's anomalies (`anomaly.confirm_with_baseline`).
+    pub anomaly_witness: Mutex<AnomalyBook>,
     /// Served forecasts kept for scoring, and the hourly live-accuracy bins.
     pub live: Mutex<nordiq_model::live::LiveAccuracy>,
     /// The hour the live-accuracy bins were last saved in.
@@ -143,6 +146,7 @@ impl App {
             alerts: Mutex::new(AlertTracker::new(config.alerts.max_events)),
             outbox: Outbox::default(),
             anomalies: Mutex::new(AnomalyBook::default()),
+            anomaly_witness: Mutex::new(AnomalyBook::default()),
             live: Mutex::new(live),
             live_saved_hour: AtomicI64::new(i64::MIN),
             drift: Mutex::new(Default::default()),

@@ -155,6 +155,19 @@ fn training_lowers_validation_loss_and_is_reproducible() {
     assert_eq!(m.forecast(&[&p]), m2.forecast(&[&p]));
 }
 
+/// A `metrics.json` whose anomaly calibration sets the model's threshold to 1.5 under the
+/// default `[anomaly]` settings.
+fn write_calibration(dir: &std::path::Path) {
+    let record = r#"{"threshold": 1.5, "baseline": "baseline:auto", "configured_threshold": 1.0,
+        "horizon_steps": 1, "smoothing_steps": 1, "metrics_needed": 3, "decisions": 900,
+        "merge_gap_steps": 12, "baseline_events": 20, "model_events": 20, "model_events_at_configured": 35}"#;
+    std::fs::write(
+        dir.join("metrics.json"),
+        format!(r#"{{"mase": 0.7, "anomaly_calibration": {record}}}"#),
+    )
+    .unwrap();
+}
+
 #[test]
 fn save_load_round_trip_and_forecasts_are_ordered_and_clamped() {
     let _turn = torch_turn();
@@ -187,14 +200,7 @@ fn save_load_round_trip_and_forecasts_are_ordered_and_clamped() {
     assert!(forecaster.anomaly_calibration().is_none());
     let anomaly = nordiq_core::config::AnomalyConfig::default();
     assert_eq!(forecaster.anomaly_threshold(&anomaly), anomaly.threshold);
-    let record = r#"{"threshold": 1.5, "baseline": "baseline:auto", "configured_threshold": 1.0,
-        "horizon_steps": 1, "smoothing_steps": 1, "metrics_needed": 3, "decisions": 900,
-        "merge_gap_steps": 12, "baseline_events": 20, "model_events": 20, "model_events_at_configured": 35}"#;
-    std::fs::write(
-        dir.join("metrics.json"),
-        format!(r#"{{"mase": 0.7, "anomaly_calibration": {record}}}"#),
-    )
-    .unwrap();
+    write_calibration(&dir);
     let forecaster = TftForecaster::load(&dir, "t", 1, false).unwrap();
     assert_eq!(forecaster.anomaly_threshold(&anomaly), 1.5);
     std::fs::write(
@@ -251,4 +257,109 @@ fn an_untrained_network_forecasts_the_seasonal_median() {
             }
         }
     }
+}
+
+/// `anomaly.confirm_with_baseline` through `Serving`: for the servers the model serves,
+/// each reading is the lower of the model's own and the baseline's scaled by the model's
+/// calibrated threshold (1.5 here) over `anomaly.threshold`; a cold server (the baseline
+/// forecasts it) is left alone, and so is everything with the option off.
+#[test]
+fn the_models_anomalies_are_confirmed_by_the_baseline_on_the_servers_it_serves() {
+    use crate::baseline::Baseline;
+    use crate::serving::Serving;
+    use nordiq_core::anomaly::AnomalyBook;
+    use nordiq_core::config::BaselineKind;
+    let _turn = torch_turn();
+    let m = model(7);
+    let dir = nordiq_testkit::TempDir::new("tft-confirm");
+    m.save(&dir).unwrap();
+    write_calibration(&dir);
+    let mut config = nordiq_core::config::Config::default();
+    config.metrics.truncate(2);
+    config.model.step_seconds = 3600;
+    config.forecast.season_seconds = 86_400;
+    let encoder = m.shape.encoder_steps;
+    let tft = std::sync::Arc::new(TftForecaster::load(&dir, "t", 1, false).unwrap());
+    let serving = Serving::new(Some(tft), Baseline::from_config(&config), encoder);
+    let beside = Baseline::of_kind(&config, BaselineKind::LastValue);
+    let mut g = grids(4);
+    // A jump both forecasters miss, in both metrics of the first server.
+    let len = g[0].len;
+    for m in 0..2 {
+        for t in 60..64 {
+            g[0].values[m * len + t] += 60.0;
+        }
+    }
+    let run = |confirming: bool| {
+        let mut config = config.clone();
+        config.anomaly.confirm_with_baseline = confirming;
+        let (mut book, mut witness) = (AnomalyBook::default(), AnomalyBook::default());
+        let mut out = Vec::new();
+        for t in 40..72 {
+            // Two warm servers and a cold one (the second grid's last 10 steps only).
+            let mut snapshots: Vec<_> = g
+                .iter()
+                .map(|g| crate::backtest::snapshot(g, t + 1, 48))
+                .collect();
+            let mut cold = crate::backtest::snapshot(&g[1], t + 1, 10);
+            cold.server = "cold".into();
+            snapshots.push(cold);
+            let refs: Vec<_> = snapshots.iter().collect();
+            let forecasts = serving.forecast_batch(&refs);
+            let mut readings = book.update_all(&config, snapshots.iter().zip(forecasts.iter()));
+            serving.confirm_anomalies(&config, &beside, &mut witness, &snapshots, &mut readings);
+            out.push(readings);
+        }
+        out
+    };
+    let alone = run(false);
+    let confirmed = run(true);
+    let mut lowered = 0;
+    let mut judged = 0;
+    for (a, c) in alone.iter().zip(&confirmed) {
+        for s in 0..2 {
+            let Some(theirs) = c[s].baseline_score else {
+                // Debug text: NaN (nothing judged) compares equal there.
+                assert_eq!(
+                    format!("{:?}", c[s]),
+                    format!("{:?}", a[s]),
+                    "unconfirmed until the baseline has judged a step"
+                );
+                continue;
+            };
+            judged += 1;
+            let expected = a[s].score.min(1.5 * theirs);
+            assert!(
+                (c[s].score - expected).abs() < 1e-9,
+                "{:?} vs {:?}",
+                c[s],
+                a[s]
+            );
+            if c[s].score < a[s].score {
+                lowered += 1;
+            }
+        }
+        assert_eq!(
+            format!("{:?}", c[2]),
+            format!("{:?}", a[2]),
+            "a cold server is the baseline's own"
+        );
+        assert_eq!(c[2].baseline_score, None);
+        assert!(
+            a.iter().all(|r| r.baseline_score.is_none()),
+            "off: nothing confirmed"
+        );
+    }
+    assert!(judged >= 50, "the baseline judged {judged} readings");
+    assert!(lowered > 0, "the baseline never disagreed with the model");
+    // The baseline's state follows the server's own steps: it sees the jump (steps 60–63,
+    // judged by decisions 20–23), not the calm before it.
+    let baseline_peak = |range: std::ops::Range<usize>| {
+        confirmed[range]
+            .iter()
+            .filter_map(|r| r[0].baseline_score)
+            .fold(0.0, f64::max)
+    };
+    let (calm, jump) = (baseline_peak(10..20), baseline_peak(20..24));
+    assert!(jump >= 1.0 && jump > 2.0 * calm, "calm {calm}, jump {jump}");
 }
