@@ -147,12 +147,9 @@ def main():
     authenticated = set()  # client ports that completed SCRAM
     cursors = {}
     ids = itertools.count(1000)
-    while True:
-        try:
-            request = server.receives(timeout=3600)
-            port = request.client_port
-        except OSError:
-            continue  # a request whose client hung up before it was served
+
+    def handle(request, port):
+        """Answers one command, as mongod would."""
         cmd = request.doc
         name = next(iter(cmd)).lower()
         needs_auth = scram is not None and port not in authenticated
@@ -177,12 +174,12 @@ def main():
             if scram is None or cmd.get("mechanism") != "SCRAM-SHA-256":
                 refuse(request, 2, "mechanism %s is not supported" % cmd.get("mechanism"),
                        "BadValue")
-                continue
+                return
             started = scram.start(bytes(cmd["payload"]))
             if started is None:
                 say("authentication refused: unknown user")
                 refuse(request, 18, "Authentication failed.", "AuthenticationFailed")
-                continue
+                return
             cid, payload = started
             request.reply({"conversationId": cid, "done": False, "payload": payload,
                            "ok": 1.0})
@@ -190,12 +187,12 @@ def main():
             cid = int(cmd["conversationId"])
             if scram is None or cid not in scram.conversations:
                 refuse(request, 17, "No SASL session state found", "ProtocolError")
-                continue
+                return
             final = scram.finish(cid, bytes(cmd["payload"]))
             if final is None:
                 say("authentication refused: wrong proof")
                 refuse(request, 18, "Authentication failed.", "AuthenticationFailed")
-                continue
+                return
             authenticated.add(port)
             say("authenticated %s on port %d" % (scram.user, port))
             request.reply({"conversationId": cid, "done": True, "payload": final,
@@ -225,7 +222,7 @@ def main():
             assert isinstance(cmd["getMore"], Int64), "cursor ids are Int64"
             if cid not in cursors:
                 refuse(request, 43, "cursor id %d not found" % cid, "CursorNotFound")
-                continue
+                return
             rest, size = cursors.pop(cid)
             size = int(cmd.get("batchSize", size))
             batch, rest = rest[:size], rest[size:]
@@ -240,6 +237,19 @@ def main():
             request.reply({"cursorsKilled": cmd.get("cursors", []), "ok": 1.0})
         else:
             refuse(request, 59, "no such command: '%s'" % name, "CommandNotFound")
+
+    while True:
+        try:
+            request = server.receives(timeout=3600)
+            port = request.client_port
+        except OSError:
+            continue  # a request whose client hung up before it was served
+        try:
+            handle(request, port)
+        except OSError as error:
+            # A client that hung up before its reply (a reader stopped mid-request)
+            # must not take the server down, as it would not take mongod down.
+            say("reply not delivered: %s" % error)
 
 
 if __name__ == "__main__":
