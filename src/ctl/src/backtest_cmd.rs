@@ -36,6 +36,12 @@ pub struct BacktestArgs {
 }
 
 /// A forecaster by name: `baseline:KIND` or a trained model directory.
+/// `name` as a trained model's directory (it holds `config.json`), if it is one.
+pub(crate) fn model_dir(name: &str) -> Option<&std::path::Path> {
+    let dir = std::path::Path::new(name);
+    dir.join("config.json").is_file().then_some(dir)
+}
+
 pub(crate) fn model(config: &Config, name: &str) -> anyhow::Result<Box<dyn Forecaster>> {
     if let Some(kind) = name
         .strip_prefix("baseline:")
@@ -44,7 +50,7 @@ pub(crate) fn model(config: &Config, name: &str) -> anyhow::Result<Box<dyn Forec
         return Ok(Box::new(Baseline::of_kind(config, kind)));
     }
     match name {
-        dir if std::path::Path::new(dir).join("config.json").is_file() => {
+        dir if model_dir(dir).is_some() => {
             let path = std::path::Path::new(dir);
             let threads = nordiq_core::config::threads_or_cores(0);
             let id = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.to_string());

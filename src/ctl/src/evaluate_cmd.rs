@@ -2,7 +2,7 @@
 //! forecasts, risk, alert and anomaly code, step by step (each decision from the past only),
 //! and scores the alerts against the labelled incidents (see nordiq_model::alert_quality).
 
-use crate::backtest_cmd::{model, parse_test_start, read_grids};
+use crate::backtest_cmd::{model, model_dir, parse_test_start, read_grids};
 use crate::failure;
 use nordiq_core::config::Config;
 use nordiq_core::risk::Level;
@@ -59,10 +59,7 @@ fn parse_level(s: &str) -> Result<Level, String> {
 /// would confirm its anomalies with (the best baseline its `metrics.json` names, else
 /// `forecast.baseline`).
 fn confirming_baseline(config: &Config, model: Option<&str>) -> Option<Baseline> {
-    let dir = std::path::Path::new(model?);
-    if !config.anomaly.confirm_with_baseline || !dir.join("config.json").is_file() {
-        return None;
-    }
+    let dir = model_dir(model?).filter(|_| config.anomaly.confirm_with_baseline)?;
     let named = nordiq_runtime::model_store::best_baseline_kind_of(dir);
     Some(Baseline::of_kind(
         config,

@@ -50,9 +50,7 @@ impl Serving {
             _ => self.baseline.anomaly_threshold(anomaly),
         }
     }
-}
 
-impl Serving {
     /// Holds the anomaly readings of the servers the model serves to `baseline`, the best
     /// baseline beside it (`anomaly.confirm_with_baseline`): `baseline` forecasts those
     /// servers too, `witness` keeps its anomaly state, and a model's anomaly stands only

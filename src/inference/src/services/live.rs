@@ -49,10 +49,7 @@ pub fn save(app: &App) {
 /// The best baseline beside the served model: the one its held-out evaluation named
 /// (`metrics.json`), else the configured baseline.
 pub fn best_baseline(app: &App, config: &Config) -> Baseline {
-    let named = app
-        .model
-        .path()
-        .and_then(|p| nordiq_runtime::model_store::best_baseline_kind_of(&p));
+    let named = app.model.best_baseline();
     Baseline::of_kind(config, named.unwrap_or(config.forecast.baseline))
 }
 

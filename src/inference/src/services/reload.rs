@@ -76,7 +76,7 @@ pub async fn reload_model(app: &Arc<App>, candidate: Candidate) -> ReloadOutcome
             outcome.serving = serving.id().to_string();
             app.forecaster.store(Arc::new(serving));
             app.model.with(|l| {
-                l.path = path;
+                l.set_path(path);
                 l.loaded_at_ms = Some(now_ms());
             });
             // Forecast with the new model now rather than at the next step.

@@ -2,13 +2,18 @@
 //! `GET /admin/model-info` and `STATUS=` read).
 
 use nordiq_core::api::ReloadOutcome;
+use nordiq_core::config::BaselineKind;
 use nordiq_core::timefmt::now_ms;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 #[derive(Default)]
 pub(crate) struct Loaded {
+    /// Set with `set_path`, which keeps `best_baseline` with it.
     pub(crate) path: Option<PathBuf>,
+    /// The best baseline the serving model's `metrics.json` names, read once per load:
+    /// the forecast loop asks at every refresh.
+    best_baseline: Option<BaselineKind>,
     pub(crate) loaded_at_ms: Option<i64>,
     pub(crate) last: Option<ReloadOutcome>,
     pub(crate) ok: u64,
@@ -23,14 +28,29 @@ pub struct ModelState {
     loaded: Mutex<Loaded>,
 }
 
+impl Loaded {
+    /// Records the model directory that now serves (None: a baseline serves).
+    pub(crate) fn set_path(&mut self, path: Option<PathBuf>) {
+        self.best_baseline = path
+            .as_deref()
+            .and_then(nordiq_runtime::model_store::best_baseline_kind_of);
+        self.path = path;
+    }
+}
+
 impl ModelState {
     pub fn new(path: Option<PathBuf>) -> ModelState {
         let state = ModelState::default();
         state.with(|l| {
             l.loaded_at_ms = path.as_ref().map(|_| now_ms());
-            l.path = path;
+            l.set_path(path);
         });
         state
+    }
+
+    /// The best baseline the serving model's held-out evaluation named, if any.
+    pub fn best_baseline(&self) -> Option<BaselineKind> {
+        self.with(|l| l.best_baseline)
     }
 
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Loaded) -> R) -> R {
