@@ -39,6 +39,9 @@ fn run(
     let trained = train_tft(name, config, train_grids, &|_| test_start, options);
     let served = trained.forecaster;
     let mut models: Vec<Box<dyn Forecaster>> = vec![Box::new(served)];
+    if let Some(uncalibrated) = trained.uncalibrated {
+        models.push(Box::new(uncalibrated));
+    }
     models.extend(
         Baseline::all(config)
             .into_iter()
@@ -283,7 +286,7 @@ fn main() {
     let s = &all.summary;
     let _ = writeln!(
         md,
-        "\n## Training\n\n{} training windows (stride {}) and {} validation windows (stride {}) from before 2026-01-31, {} windows per epoch, batch {}, hidden {}, seed {}; {} epochs ({:?}), best at epoch {}, {:.0} s in all, {:.0} s per epoch on {} threads of this machine ({}).\n\n| epoch | train loss | validation loss | elapsed s |\n|---|---|---|---|\n{}\n",
+        "\n## Training\n\n{} training windows (stride {}) and {} validation windows (stride {}) from before 2026-01-31, {} windows per epoch, batch {}, hidden {}, seed {}; {} epochs ({:?}), best at epoch {}, {:.0} s in all, {:.0} s per epoch on {} threads of this machine ({}). Then the band calibration on the validation windows (docs/model.md): validation loss {:.5} → {:.5}; the row `tft_uncalibrated` is the same network without it.\n\n| epoch | train loss | validation loss | elapsed s |\n|---|---|---|---|\n{}\n",
         all.train_windows,
         options.stride,
         all.validation_windows,
@@ -299,6 +302,8 @@ fn main() {
         s.seconds_per_epoch,
         threads,
         nordiq_testkit::bench_report::machine(),
+        s.best_validation_loss,
+        s.calibrated_validation_loss.unwrap_or(f64::NAN),
         all.epochs.join("\n")
     );
     let _ = writeln!(md, "## Per metric (MASE / coverage)\n");

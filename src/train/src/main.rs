@@ -477,6 +477,8 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
         "held_out_windows": reports[0].windows,
         "validation_windows": val_origins.len(),
         "validation_pinball": summary.best_validation_loss,
+        "validation_pinball_calibrated": summary.calibrated_validation_loss,
+        "band_scales": model.shape.band_scales,
         "mase": reports[0].mase,
         "best_baseline": best.map(|b| b.model.clone()),
         "best_baseline_mase": best.map(|b| b.mase),

@@ -68,6 +68,9 @@ pub fn threads() -> usize {
 /// A trained TFT, loaded the way the daemon loads one.
 pub struct Trained {
     pub forecaster: TftForecaster,
+    /// The same network without its band calibration (none when it has none), to show
+    /// what the calibration changes.
+    pub uncalibrated: Option<TftForecaster>,
     pub summary: TrainSummary,
     pub train_windows: usize,
     pub validation_windows: usize,
@@ -120,8 +123,24 @@ pub fn train_tft(
     tft.save(&dir).expect("save");
     let forecaster = TftForecaster::load(&dir, "tft", threads(), false).expect("load");
     let _ = std::fs::remove_dir_all(&dir);
+    let uncalibrated = (!tft.shape.band_scales.is_empty()).then(|| {
+        println!(
+            "{name}: band calibration {:?}; validation loss {:.5} → {:.5}",
+            tft.shape.band_scales,
+            summary.best_validation_loss,
+            summary.calibrated_validation_loss.unwrap_or(f64::NAN)
+        );
+        tft.set_band_scales(&[]);
+        let dir = nordiq_testkit::TempDir::new(&format!("bench-{name}-uncalibrated"));
+        tft.save(&dir).expect("save");
+        let forecaster =
+            TftForecaster::load(&dir, "tft_uncalibrated", threads(), false).expect("load");
+        let _ = std::fs::remove_dir_all(&dir);
+        forecaster
+    });
     Trained {
         forecaster,
+        uncalibrated,
         summary,
         train_windows: tr.len(),
         validation_windows: val.len(),

@@ -71,6 +71,12 @@ pub struct TftShape {
     #[serde(default)]
     pub residual_steps: Vec<usize>,
     pub quantiles: Vec<f64>,
+    /// Band calibration fitted on validation windows after training, per metric and
+    /// quantile (`[metric][quantile]` flattened): each quantile's distance from the
+    /// median is multiplied by its factor (the median's is 1). Empty: uncalibrated (files
+    /// written before it existed, and a network in training).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub band_scales: Vec<f64>,
     pub hidden: usize,
     /// Width of each input variable's own embedding and GRN in the variable selection
     /// networks (the TFT paper's per-variable processing; smaller than `hidden` because it
@@ -100,6 +106,7 @@ impl TftShape {
             seasonal_width: DEFAULT_SEASONAL_WIDTH,
             residual_steps: DEFAULT_RESIDUAL_STEPS.to_vec(),
             quantiles: config.model.quantiles.clone(),
+            band_scales: Vec::new(),
             hidden,
             variable_hidden: DEFAULT_VARIABLE_HIDDEN.min(hidden),
             heads,
@@ -125,6 +132,7 @@ impl TftShape {
             seasonal_width: 0,
             residual_steps: Vec::new(),
             quantiles: vec![0.1, 0.5, 0.9],
+            band_scales: Vec::new(),
             hidden: 8,
             variable_hidden: 4,
             heads: 2,
@@ -308,6 +316,13 @@ impl TftModel {
         })?;
         self.vs.save(dir.join("weights.safetensors"))?;
         Ok(())
+    }
+
+    /// Sets (or, with an empty slice, clears) the band calibration in the network and in
+    /// the shape `save` writes.
+    pub fn set_band_scales(&mut self, scales: &[f64]) {
+        self.shape.band_scales = scales.to_vec();
+        self.net.set_band_scales(scales);
     }
 
     /// The model's quantile levels as a tensor on its device (for the pinball loss).

@@ -446,6 +446,39 @@ pub struct Tft {
     head: nn::Linear,
     /// [H, Q, R]: the level-correction path's weights (see `forward`).
     level: Tensor,
+    /// [M, Q]: the band calibration (`TftShape::band_scales`), when there is one and a
+    /// median quantile to scale around.
+    band_scale: Option<BandScale>,
+}
+
+/// Each quantile's distance from the median, multiplied per metric and quantile.
+#[derive(Debug)]
+struct BandScale {
+    factors: Tensor,
+    median: i64,
+}
+
+impl BandScale {
+    fn new(shape: &TftShape, scales: &[f64], device: tch::Device) -> Option<BandScale> {
+        let (m, q) = (shape.metrics.len(), shape.quantiles.len());
+        let median = shape.quantiles.iter().position(|&level| level == 0.5)?;
+        if scales.len() != m * q || scales.iter().any(|s| !s.is_finite() || *s <= 0.0) {
+            return None;
+        }
+        let factors: Vec<f32> = scales.iter().map(|&s| s as f32).collect();
+        Some(BandScale {
+            factors: Tensor::from_slice(&factors)
+                .view([m as i64, q as i64])
+                .to(device),
+            median: median as i64,
+        })
+    }
+
+    /// `quantiles`: [B, H, M, Q].
+    fn apply(&self, quantiles: Tensor) -> Tensor {
+        let median = quantiles.narrow(3, self.median, 1);
+        (quantiles - &median) * &self.factors + median
+    }
 }
 
 impl Tft {
@@ -501,7 +534,16 @@ impl Tft {
                     shape.residual_steps.len() as i64,
                 ],
             ),
+            band_scale: BandScale::new(shape, &shape.band_scales, p.device()),
         }
+    }
+
+    /// See [`super::TftModel::set_band_scales`]; scales that do not fit the shape (or a
+    /// shape without a median) leave the network uncalibrated.
+    pub fn set_band_scales(&mut self, scales: &[f64]) {
+        let device = self.level.device();
+        self.shape.band_scales = scales.to_vec();
+        self.band_scale = BandScale::new(&self.shape, scales, device);
     }
 
     /// One forward pass over a batch (see [`Batch`] for the tensors' shapes).
@@ -566,6 +608,10 @@ impl Tft {
             .view([b, h, m, self.shape.quantiles.len() as i64])
             + seasonal
             + level;
+        let quantiles = match &self.band_scale {
+            Some(band) => band.apply(quantiles),
+            None => quantiles,
+        };
         TftOutput {
             quantiles,
             encoder_weights,

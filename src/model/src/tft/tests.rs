@@ -107,34 +107,55 @@ fn forward_shapes_weights_and_causal_attention() {
     assert!((step5 - 1.0).abs().max().double_value(&[]) < 1e-5);
 }
 
-#[test]
-fn training_lowers_validation_loss_and_is_reproducible() {
-    let _turn = torch_turn();
-    let g = grids(12);
-    let options = TrainOptions {
-        epochs: 6,
+/// The small trainings of these tests: `epochs` over 96 windows a time.
+fn small_training(epochs: usize) -> TrainOptions {
+    TrainOptions {
+        epochs,
         batch_size: 16,
         max_windows: 96,
         stride: 3,
         patience: 10,
         learning_rate: 3e-3,
         ..TrainOptions::default()
-    };
+    }
+}
+
+/// Trains `m` on `g` (the encoder 24 steps, the horizon 6); returns the validation origins,
+/// the summary and the epochs' reports.
+fn train_small(
+    m: &mut TftModel,
+    g: &[Grid],
+    options: &TrainOptions,
+) -> (
+    Vec<train::Origin>,
+    train::TrainSummary,
+    Vec<train::EpochReport>,
+) {
+    let (tr, val) = split_origins(g, 24, 6, &|grid| grid.len, options);
+    let mut reports = Vec::new();
+    let summary = train(
+        m,
+        g,
+        &tr,
+        &val,
+        options,
+        &AtomicBool::new(false),
+        &mut |r| reports.push(r.clone()),
+    )
+    .unwrap();
+    (val, summary, reports)
+}
+
+#[test]
+fn training_lowers_validation_loss_and_is_reproducible() {
+    let _turn = torch_turn();
+    let g = grids(12);
+    let options = small_training(6);
     let run = || {
         let mut m = model(3);
-        let (tr, val) = split_origins(&g, 24, 6, &|grid| grid.len, &options);
+        let (_, val) = split_origins(&g, 24, 6, &|grid| grid.len, &options);
         let before = train::evaluate(&m, &g, &val, 32);
-        let mut reports = Vec::new();
-        let summary = train(
-            &mut m,
-            &g,
-            &tr,
-            &val,
-            &options,
-            &AtomicBool::new(false),
-            &mut |r| reports.push(r.clone()),
-        )
-        .unwrap();
+        let (_, summary, reports) = train_small(&mut m, &g, &options);
         (m, before, summary, reports)
     };
     let (m, before, summary, reports) = run();
@@ -362,4 +383,52 @@ fn the_models_anomalies_are_confirmed_by_the_baseline_on_the_servers_it_serves()
     };
     let (calm, jump) = (baseline_peak(10..20), baseline_peak(20..24));
     assert!(jump >= 1.0 && jump > 2.0 * calm, "calm {calm}, jump {jump}");
+}
+
+/// Training ends with the band calibration: it cannot raise the validation loss (each
+/// metric and quantile keeps the factor that scores best there, 1 included), it is saved
+/// with the model and loaded back, and clearing it gives the uncalibrated forecasts.
+#[test]
+fn training_fits_a_band_calibration_that_is_saved_with_the_model() {
+    let _turn = torch_turn();
+    let g = grids(12);
+    let mut m = model(3);
+    let (val, summary, _) = train_small(&mut m, &g, &small_training(3));
+    let calibrated = summary
+        .calibrated_validation_loss
+        .expect("a calibration is fitted");
+    assert!(
+        calibrated <= summary.best_validation_loss + 1e-9,
+        "calibrated {calibrated}, uncalibrated {}",
+        summary.best_validation_loss
+    );
+    assert!(
+        (train::evaluate(&m, &g, &val, 16) - calibrated).abs() < 1e-9,
+        "the model keeps the calibration it was scored with"
+    );
+    let scales = m.shape.band_scales.clone();
+    assert_eq!(scales.len(), 2 * 3);
+    assert!(
+        scales.iter().skip(1).step_by(3).all(|&s| s == 1.0),
+        "medians: {scales:?}"
+    );
+    assert!(
+        scales.iter().any(|&s| s != 1.0),
+        "some band is rescaled: {scales:?}"
+    );
+    let dir = nordiq_testkit::TempDir::new("tft-bands");
+    m.save(&dir).unwrap();
+    let loaded = TftModel::load(&dir, Device::Cpu).unwrap();
+    assert_eq!(loaded.shape.band_scales, scales);
+    let p = train::prepare_origin(&m, &g, train::Origin { grid: 0, t: 240 });
+    let with = loaded.forecast(&[&p]);
+    assert_eq!(with, m.forecast(&[&p]));
+    m.set_band_scales(&[]);
+    let without = m.forecast(&[&p]);
+    assert_ne!(with, without, "the calibration changes the bands");
+    assert_eq!(
+        with[0].series(0, 1),
+        without[0].series(0, 1),
+        "and leaves the median"
+    );
 }
