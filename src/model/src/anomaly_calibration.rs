@@ -5,8 +5,9 @@
 //! starts more alert events than the baseline does at `anomaly.threshold`.
 //!
 //! Events, not alerting steps: an operator is paged per event, and a sharper model's
-//! alerts flicker more (on ASD's held-out half, matching alerting steps left the TFT at
-//! 1.39 false events per server-day, matching events at 1.24; the baseline: 0.99). Alerts off for at most
+//! alerts flicker more (on ASD's held-out half, measured before the trainer's band
+//! calibration, matching alerting steps left the TFT at 1.39 false events per server-day,
+//! matching events at 1.24; the baseline: 0.99). Alerts off for at most
 //! [`MERGE_GAP_MINUTES`] are one event, as `nordiqctl evaluate-alerts` counts them by
 //! default.
 

@@ -31,8 +31,8 @@ pub struct AnomalyConfig {
     pub outlook_block_minutes: u32,
     /// Servers a trained model serves are "anomalous now" only when the best baseline
     /// beside it sees the same steps outside its own band too (`crate::anomaly::confirm`):
-    /// on ASD's held-out half this took the TFT from 1.24 false alert events per
-    /// server-day to 0.33 and its NAB score from 57.4 to 62.0 (docs/alert-quality.md).
+    /// on ASD's held-out half this took the TFT from 1.13 false alert events per
+    /// server-day to 0.32 and its NAB score from 60.8 to 62.1 (docs/alert-quality.md).
     pub confirm_with_baseline: bool,
 }
 

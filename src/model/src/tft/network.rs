@@ -446,8 +446,7 @@ pub struct Tft {
     head: nn::Linear,
     /// [H, Q, R]: the level-correction path's weights (see `forward`).
     level: Tensor,
-    /// [M, Q]: the band calibration (`TftShape::band_scales`), when there is one and a
-    /// median quantile to scale around.
+    /// [M, Q]: the band calibration (`TftShape::band_scales`), when there is one.
     band_scale: Option<BandScale>,
 }
 
@@ -461,7 +460,7 @@ struct BandScale {
 impl BandScale {
     fn new(shape: &TftShape, scales: &[f64], device: tch::Device) -> Option<BandScale> {
         let (m, q) = (shape.metrics.len(), shape.quantiles.len());
-        let median = shape.quantiles.iter().position(|&level| level == 0.5)?;
+        let median = nordiq_core::forecast::median_index(&shape.quantiles);
         if scales.len() != m * q || scales.iter().any(|s| !s.is_finite() || *s <= 0.0) {
             return None;
         }
@@ -538,8 +537,8 @@ impl Tft {
         }
     }
 
-    /// See [`super::TftModel::set_band_scales`]; scales that do not fit the shape (or a
-    /// shape without a median) leave the network uncalibrated.
+    /// See [`super::TftModel::set_band_scales`]; scales that do not fit the shape leave
+    /// the network uncalibrated.
     pub fn set_band_scales(&mut self, scales: &[f64]) {
         let device = self.level.device();
         self.shape.band_scales = scales.to_vec();
@@ -629,14 +628,18 @@ impl Tft {
 pub const LEVEL_PATH_GROUP: usize = 1;
 pub const LEVEL_PATH_LR_SCALE: f64 = 10.0;
 
+/// Pinball loss of every point and quantile, zero where `mask` is 0.
+/// `pred`: [B, H, M, Q]; `target`, `mask`: [B, H, M]; returns [B, H, M, Q].
+pub fn pinball_points(pred: &Tensor, target: &Tensor, mask: &Tensor, quantiles: &Tensor) -> Tensor {
+    let diff = target.unsqueeze(-1) - pred;
+    (quantiles * &diff).maximum(&((quantiles - 1.0) * &diff)) * mask.unsqueeze(-1)
+}
+
 /// Mean pinball loss over quantiles of the points where `mask` is 1.
 /// `pred`: [B, H, M, Q]; `target`, `mask`: [B, H, M].
 pub fn pinball_loss(pred: &Tensor, target: &Tensor, mask: &Tensor, quantiles: &Tensor) -> Tensor {
-    let diff = target.unsqueeze(-1) - pred; // [B, H, M, Q]
-    let loss = (quantiles * &diff).maximum(&((quantiles - 1.0) * &diff));
-    let masked = loss * mask.unsqueeze(-1);
     let points = mask.sum(Kind::Float) * quantiles.size()[0] as f64;
-    masked.sum(Kind::Float) / points.clamp_min(1.0)
+    pinball_points(pred, target, mask, quantiles).sum(Kind::Float) / points.clamp_min(1.0)
 }
 
 #[cfg(test)]

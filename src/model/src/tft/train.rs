@@ -1,7 +1,9 @@
 //! Training: windows cut from step-grid history with a time-based split, Adam with
-//! gradient-norm clipping, early stopping on validation pinball loss, the best weights kept.
+//! gradient-norm clipping, early stopping on validation pinball loss, the best weights kept,
+//! then the band calibration fitted on the validation windows.
 
 use super::features::{prepare, Prepared};
+use super::network::pinball_points;
 use super::{pinball_loss, TftModel};
 use crate::backtest::Grid;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -253,9 +255,11 @@ fn band_scale_sums(
     let distance = pred - &med;
     grid.iter()
         .map(|&factor| {
-            let diff = target.unsqueeze(-1) - (&distance * factor + &med);
-            let loss = (levels * &diff).maximum(&((levels - 1.0) * &diff)) * mask.unsqueeze(-1);
-            loss.sum_dim_intlist(&[0i64, 1][..], false, Kind::Double)
+            pinball_points(&(&distance * factor + &med), target, mask, levels).sum_dim_intlist(
+                &[0i64, 1][..],
+                false,
+                Kind::Double,
+            )
         })
         .collect()
 }
@@ -293,16 +297,14 @@ fn pick_band_scales(sums: &[Tensor], grid: &[f64], median: usize, m: usize, q: u
 /// distance from the median that gives the lowest pinball loss on `origins` (validation
 /// windows the weights were not fitted on), from 0.5 to 2. The median's factor is 1. A
 /// network whose bands are too narrow (coverage below nominal) gets factors above 1.
-/// Returns no factors when the quantiles have no median or no window has a truth.
+/// Returns no factors when no window has a truth.
 pub fn fit_band_scales(
     model: &TftModel,
     grids: &[Grid],
     origins: &[Origin],
     batch_size: usize,
 ) -> Vec<f64> {
-    let Some(median) = model.shape.quantiles.iter().position(|&q| q == 0.5) else {
-        return Vec::new();
-    };
+    let median = nordiq_core::forecast::median_index(&model.shape.quantiles);
     let take = origins.len().min(BAND_CALIBRATION_WINDOWS);
     let picked: Vec<Origin> = (0..take)
         .map(|i| origins[i * origins.len() / take])
