@@ -11,7 +11,9 @@ pub struct ModelConfig {
     pub encoder_steps: usize,
     pub horizon_steps: usize,
     pub quantiles: Vec<f64>,
-    /// libtorch threads for serving the trained model; 0 = one per core.
+    /// Workers serving the trained model, each with its own copy of it on one libtorch
+    /// thread, sharing every refresh's batch (on CUDA: one worker with this many threads);
+    /// 0 = one per core.
     pub threads: usize,
     /// Serve the trained model on a CUDA device when one is available.
     pub cuda: bool,

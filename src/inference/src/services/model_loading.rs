@@ -25,7 +25,7 @@ pub struct Validated {
     pub smoke_real: bool,
 }
 
-/// libtorch threads for serving: `model.threads`, 0 = every core.
+/// Workers serving the trained model (one libtorch thread each): `model.threads`, 0 = every core.
 pub fn threads(config: &Config) -> usize {
     nordiq_core::config::threads_or_cores(config.model.threads)
 }

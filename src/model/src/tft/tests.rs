@@ -432,3 +432,51 @@ fn training_fits_a_band_calibration_that_is_saved_with_the_model() {
         "and leaves the median"
     );
 }
+
+/// A batch shared between workers comes back in the caller's order and with the numbers
+/// one worker gives (each runs libtorch on one thread; a window's forecast does not depend
+/// on the windows beside it up to rounding).
+#[test]
+fn workers_share_a_batch_and_answer_in_order() {
+    let _turn = torch_turn();
+    let m = model(11);
+    let dir = nordiq_testkit::TempDir::new("tft-workers");
+    m.save(&dir).unwrap();
+    let one = TftForecaster::load(&dir, "t", 1, false).unwrap();
+    let three = TftForecaster::load(&dir, "t", 3, false).unwrap();
+    assert_eq!((one.workers(), three.workers()), (1, 3));
+    let g = grids(4);
+    // Seven windows at different origins and servers, so every one differs.
+    let snapshots: Vec<_> = (0..7)
+        .map(|i| crate::backtest::snapshot(&g[i % 2], 50 + 3 * i, 48))
+        .collect();
+    let refs: Vec<_> = snapshots.iter().collect();
+    let alone = one.forecast_batch(&refs);
+    let shared = three.forecast_batch(&refs);
+    assert_eq!(shared.len(), 7);
+    for (i, (a, b)) in alone.iter().zip(&shared).enumerate() {
+        assert_eq!(a.values.len(), b.values.len());
+        for (x, y) in a.values.iter().zip(&b.values) {
+            assert!(
+                (x - y).abs() <= 1e-4 * x.abs().max(1.0),
+                "window {i}: {x} vs {y}"
+            );
+        }
+        if i > 0 {
+            assert_ne!(
+                alone[i - 1].values,
+                a.values,
+                "windows {} and {i} differ",
+                i - 1
+            );
+        }
+    }
+    // The workers' one thread each is theirs: the caller keeps the count it set.
+    tch::set_num_threads(2);
+    let _two = TftForecaster::load(&dir, "t", 2, false).unwrap();
+    assert_eq!(tch::get_num_threads(), 2);
+    tch::set_num_threads(1);
+    // Fewer windows than workers, and none.
+    assert_eq!(three.forecast_batch(&refs[..2]).len(), 2);
+    assert!(three.forecast_batch(&[]).is_empty());
+}
