@@ -1,6 +1,6 @@
 //! The Temporal Fusion Transformer: shape (what `config.json` records), the network, the
-//! inputs, training, and a [`Forecaster`](crate::Forecaster) that serves it from one
-//! worker thread (tch modules are `Send` but not `Sync`).
+//! inputs, training, and a [`Forecaster`](crate::Forecaster) that serves it from worker
+//! threads, a copy of the model each (tch modules are `Send` but not `Sync`).
 
 pub mod features;
 pub mod memory;
