@@ -197,15 +197,14 @@ fn interleaved<const K: usize>(n: usize, passes: [(&str, &dyn Fn()); K]) -> [(f6
             times.push(seconds);
         }
     }
-    let mut i = 0;
-    times.map(|mut t| {
+    std::array::from_fn(|k| {
+        let t = &mut times[k];
         t.sort_by(f64::total_cmp);
         let (median, fastest, slowest) = (t[n / 2], t[0], t[n - 1]);
         println!(
             "forward pass ({}): {median:.2} s (median of {n}, {fastest:.2}–{slowest:.2})",
-            passes[i].0
+            passes[k].0
         );
-        i += 1;
         (median, fastest, slowest)
     })
 }

@@ -52,6 +52,22 @@ pub trait Forecaster: Send + Sync {
     }
 }
 
+/// `0..len` cut into at most `parts` contiguous ranges, in order, whose lengths differ by
+/// at most one: fewer when there are fewer items, and one empty range when there are none.
+pub(crate) fn even_parts(len: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
+    let parts = parts.clamp(1, len.max(1));
+    let (base, extra) = (len / parts, len % parts);
+    let mut start = 0;
+    (0..parts)
+        .map(|i| {
+            let end = start + base + usize::from(i < extra);
+            let range = start..end;
+            start = end;
+            range
+        })
+        .collect()
+}
+
 /// Maps `items` over `threads` scoped threads, keeping order. Per-server work (baseline
 /// forecasts, risk assessment) is independent, so it splits evenly.
 pub fn parallel_map<T, R, F>(items: Vec<T>, threads: usize, f: F) -> Vec<R>
@@ -60,14 +76,14 @@ where
     R: Send,
     F: Fn(T) -> R + Sync,
 {
-    let threads = threads.max(1).min(items.len().max(1));
-    if threads == 1 {
+    let parts = even_parts(items.len(), threads);
+    if parts.len() == 1 {
         return items.into_iter().map(f).collect();
     }
-    let chunk = items.len().div_ceil(threads);
     let mut rest = items.into_iter();
-    let chunks: Vec<Vec<T>> = (0..threads)
-        .map(|_| rest.by_ref().take(chunk).collect())
+    let chunks: Vec<Vec<T>> = parts
+        .iter()
+        .map(|part| rest.by_ref().take(part.len()).collect())
         .collect();
     std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
@@ -85,4 +101,21 @@ where
             })
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{even_parts, parallel_map};
+
+    #[test]
+    fn work_is_cut_into_near_equal_parts_in_order() {
+        assert_eq!(even_parts(10, 3), vec![0..4, 4..7, 7..10]);
+        assert_eq!(even_parts(2, 4), vec![0..1, 1..2]);
+        assert_eq!(even_parts(10, 1), vec![0..10]);
+        assert_eq!(even_parts(0, 2), vec![0..0]);
+        assert_eq!(even_parts(5, 0), vec![0..5]);
+        let squares = parallel_map((0..10u64).collect(), 3, |x| x * x);
+        assert_eq!(squares, (0..10u64).map(|x| x * x).collect::<Vec<_>>());
+        assert!(parallel_map(Vec::<u64>::new(), 3, |x| x).is_empty());
+    }
 }

@@ -162,10 +162,11 @@ impl Forecaster for TftForecaster {
             self.shape.quantiles.len(),
             self.shape.horizon_steps,
         );
-        let replies: Vec<_> = split_evenly(snapshots, self.workers.len())
+        let replies: Vec<_> = crate::forecaster::even_parts(snapshots.len(), self.workers.len())
             .into_iter()
             .enumerate()
-            .map(|(worker, part)| {
+            .map(|(worker, range)| {
+                let part = &snapshots[range];
                 let (tx, rx) = mpsc::channel();
                 let owned: Vec<WindowSnapshot> = part.iter().map(|s| (*s).clone()).collect();
                 let sent = self.send(worker, Job::Forecast(owned, tx));
@@ -240,37 +241,4 @@ fn start_worker(
             message: e.to_string(),
         })?;
     Ok((jobs, ready_rx))
-}
-
-/// `items` cut into at most `parts` contiguous, non-empty runs whose lengths differ by at
-/// most one (fewer runs when there are fewer items).
-fn split_evenly<T>(items: &[T], parts: usize) -> Vec<&[T]> {
-    let parts = parts.clamp(1, items.len().max(1));
-    let (base, extra) = (items.len() / parts, items.len() % parts);
-    let mut runs = Vec::with_capacity(parts);
-    let mut start = 0;
-    for i in 0..parts {
-        let len = base + usize::from(i < extra);
-        runs.push(&items[start..start + len]);
-        start += len;
-    }
-    runs
-}
-
-#[cfg(test)]
-mod split_tests {
-    use super::split_evenly;
-
-    #[test]
-    fn a_batch_is_cut_into_near_equal_runs_in_order() {
-        let items: Vec<u32> = (0..10).collect();
-        let runs = split_evenly(&items, 3);
-        assert_eq!(runs, vec![&items[0..4], &items[4..7], &items[7..10]]);
-        assert_eq!(
-            split_evenly(&items[..2], 4),
-            vec![&items[0..1], &items[1..2]]
-        );
-        assert_eq!(split_evenly(&items, 1), vec![&items[..]]);
-        assert_eq!(split_evenly::<u32>(&[], 2), vec![&[] as &[u32]]);
-    }
 }
