@@ -5,7 +5,9 @@
 //! `nordiqctl backtest` runs. A second run trains on omi-1…omi-8 only and scores
 //! omi-9…omi-12, servers it never saw (`--skip-unseen` leaves it out). Writes
 //! docs/accuracy.md, keeping its hand-written "## Ablation" section. Nothing here asserts
-//! a figure.
+//! a figure. `--validation-days N` chooses between variants without the test time: it
+//! drops the test rows, trains on the rows before the train split's last N days, scores
+//! those days and prints the figures (nothing written).
 
 mod common;
 
@@ -226,6 +228,52 @@ fn targets(md: &mut String, all: &[Report], unseen: Option<&[Report]>) {
     }
 }
 
+/// `--validation-days N`: choosing between variants without reading the test time. Every
+/// row from the test split on is dropped; the model trains on the rows before the last N
+/// days of the train split and is scored on those N days. Prints, writes nothing.
+fn validation_only(
+    config: &Config,
+    grids: &[Grid],
+    test_start: i64,
+    days: usize,
+    options: &TrainOptions,
+) {
+    let step_ms = config.model.step_seconds as i64 * 1000;
+    let cut: Vec<Grid> = grids
+        .iter()
+        .map(|g| {
+            let keep =
+                (test_start.div_euclid(step_ms) - g.start_step).clamp(0, g.len as i64) as usize;
+            let values = (0..config.metrics.len())
+                .flat_map(|m| g.series(m)[..keep].iter().copied())
+                .collect();
+            Grid {
+                len: keep,
+                values,
+                ..g.clone()
+            }
+        })
+        .collect();
+    let start = test_start - days as i64 * 86_400_000;
+    let run = run("validation", config, &cut, &cut, start, options);
+    for r in &run.reports {
+        let buckets: Vec<String> = r
+            .horizons
+            .iter()
+            .map(|b| format!("{} {:.4}", b.bucket.label, b.mase))
+            .collect();
+        println!(
+            "validation {}: MASE {:.4} pinball {:.5} coverage {:.1} % windows {} | {}",
+            r.model,
+            r.mase,
+            r.pinball,
+            r.coverage * 100.0,
+            r.windows,
+            buckets.join(" ")
+        );
+    }
+}
+
 fn main() {
     let repo = repo();
     let config = Config::load(&repo.join("examples/asd.toml")).expect("examples/asd.toml");
@@ -235,6 +283,11 @@ fn main() {
     let threads = threads();
     tch::set_num_threads(threads as i32);
     let options = train_options();
+    let validation_days = arg("--validation-days", 0);
+    if validation_days > 0 {
+        validation_only(&config, &grids, test_start, validation_days, &options);
+        return;
+    }
     let all = run("all", &config, &grids, &grids, test_start, &options);
     let unseen = (!std::env::args().any(|a| a == "--skip-unseen")).then(|| {
         let number = |g: &Grid| {

@@ -11,7 +11,9 @@ use nordiq_core::window::WindowSnapshot;
 use nordiq_model::backtest::Grid;
 use nordiq_model::tft::features::prepare;
 use nordiq_model::tft::train::{split_origins_for, train, TrainOptions};
-use nordiq_model::tft::{pinball_loss, TftForecaster, TftModel, TftShape};
+use nordiq_model::tft::{
+    pinball_loss, set_fused_forecast_passes, TftForecaster, TftModel, TftShape,
+};
 use nordiq_model::Forecaster;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -82,11 +84,24 @@ fn main() {
     model.forecast(&refs[..8]);
     forecaster.forecast_batch(&snapshot_refs[..8]);
     let served_pass = || assert_eq!(forecaster.forecast_batch(&snapshot_refs).len(), servers);
-    let [(one_model, _, _), (forward, fastest, slowest)] = interleaved(
+    // The variable selections' per-variable GRNs and the attention in the crate's fused
+    // passes (as served) or as libtorch's operations (as before them); the one-model pass
+    // is served as it was then.
+    let with_fused = |fused: bool, pass: &dyn Fn()| {
+        set_fused_forecast_passes(fused);
+        pass();
+        set_fused_forecast_passes(true);
+    };
+    let [(one_model, _, _), (unfused, _, _), (forward, fastest, slowest)] = interleaved(
         passes,
         [
-            ("one model, all threads", &one_model_pass),
-            ("as served", &served_pass),
+            ("one model, all threads", &|| {
+                with_fused(false, &one_model_pass)
+            }),
+            ("as served, libtorch operations only", &|| {
+                with_fused(false, &served_pass)
+            }),
+            ("as served", &|| with_fused(true, &served_pass)),
         ],
     );
     drop(forecaster);
@@ -147,7 +162,7 @@ fn main() {
     let _ = writeln!(report, "## TFT speed (issue 4)\n");
     let _ = writeln!(
         report,
-        "Command: `cargo bench -p nordiq-model --bench tft`. Machine: {}; libtorch 2.13.0 (PyPI) on the CPU, {threads} threads. Default catalog (14 metrics), encoder 288, horizon 96, quantiles 0.1/0.5/0.9, hidden 32, 4 heads; forward passes in chunks of 64 windows, served as the daemon does (`TftForecaster`: one worker per thread, each with its own copy of the model on one libtorch thread, the batch split between them; the timing includes preparing each window from its snapshot: {preparing:.2} s for {servers} on one thread). Target: 1,000-server forward pass ≤ 1 s (issue 12; it was ≤ 2 s).\n\n| what | seconds |\n|---|---|\n| forward pass, {servers} servers, as served (median of {}; fastest {fastest:.2}, slowest {slowest:.2}) | **{forward:.2}** |\n| the same, one model on {threads} libtorch threads preparing the windows on one, as served before (median) | {one_model:.2} |\n| training step, batch of 64 windows (forward, backward, Adam) | {step:.2} |\n\nEstimated work: {:.1} MFLOP per window's forward pass, counted on the textbook network (the linear layers, LSTMs and attention; a training step ≈ 3× forward). Against this machine's FP32 peak of {:.0} GFLOP/s ({threads} cores × clock × 32, two 8-wide FMA units), the forward pass reaches {:.1} % and a training step {:.1} %. The network runs fewer operations than it is counted with: every layer that reads a variable's linear embedding of a scalar is folded into the embedding (no [windows, steps, variables, 8] tensor; each variable's input and skip layers become one multiply-add), fc2 and the gate are one product where no dropout sits between them, and attention runs in libtorch's fused kernel, its dropout one draw per head and position (on the value rows) instead of one per weight. What remains is element-wise work on narrow tensors, which no BLAS runs near peak; one model spreading each such operation over both cores waited at OpenMP barriers for a fifth of its time, which the workers, each on its own core, do not. The allocator keeps tensor-sized blocks on the heap (`nordiq_model::tft::memory`).\n",
+        "Command: `cargo bench -p nordiq-model --bench tft`. Machine: {}; libtorch 2.13.0 (PyPI) on the CPU, {threads} threads. Default catalog (14 metrics), encoder 288, horizon 96, quantiles 0.1/0.5/0.9, hidden 32, 4 heads; forward passes in chunks of 64 windows, served as the daemon does (`TftForecaster`: one worker per thread, each with its own copy of the model on one libtorch thread, the batch split between them; the timing includes preparing each window from its snapshot: {preparing:.2} s for {servers} on one thread). Target: 1,000-server forward pass ≤ 1 s (issue 12; it was ≤ 2 s).\n\n| what | seconds |\n|---|---|\n| forward pass, {servers} servers, as served (median of {}; fastest {fastest:.2}, slowest {slowest:.2}) | **{forward:.2}** |\n| the same without the fused passes: the variable selections' per-variable GRNs and the attention as libtorch's operations, as served before them (median) | {unfused:.2} |\n| the same, one model on {threads} libtorch threads preparing the windows on one, as served before the workers (median) | {one_model:.2} |\n| training step, batch of 64 windows (forward, backward, Adam) | {step:.2} |\n\nEstimated work: {:.1} MFLOP per window's forward pass, counted on the textbook network (the linear layers, LSTMs and attention; a training step ≈ 3× forward). Against this machine's FP32 peak of {:.0} GFLOP/s ({threads} cores × clock × 32, two 8-wide FMA units), the forward pass reaches {:.1} % and a training step {:.1} %. The network runs fewer operations than it is counted with: every layer that reads a variable's linear embedding of a scalar is folded into the embedding (no [windows, steps, variables, 8] tensor; each variable's input and skip layers become one multiply-add), fc2 and the gate are one product where no dropout sits between them, and attention runs in a fused kernel (in training libtorch's, its dropout one draw per head and position on the value rows instead of one per weight). Forecasts on a CPU with AVX2 and FMA run the two parts libtorch spends most of a pass on as many narrow element-wise operations in this crate's own fused passes (`nordiq_model::tft::fused`; the same functions up to rounding, unit-tested against libtorch's): each variable selection's per-variable GRNs and their mix, eight rows per register through every step, and the attention, scores, softmax and the shared values' weighted sum per query and head, eight keys per register. One model spreading each operation over both cores waited at OpenMP barriers for a fifth of its time, which the workers, each on its own core, do not. The allocator keeps tensor-sized blocks on the heap (`nordiq_model::tft::memory`).\n",
         nordiq_testkit::bench_report::machine(),
         passes,
         flops / 1e6,

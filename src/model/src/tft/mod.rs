@@ -3,12 +3,15 @@
 //! threads, a copy of the model each (tch modules are `Send` but not `Sync`).
 
 pub mod features;
+mod fused;
 pub mod memory;
 mod network;
 pub mod train;
 mod worker;
 
-pub use network::{pinball_loss, Tft, TftOutput, LEVEL_PATH_GROUP, LEVEL_PATH_LR_SCALE};
+pub use network::{
+    pinball_loss, set_fused_forecast_passes, Tft, TftOutput, LEVEL_PATH_GROUP, LEVEL_PATH_LR_SCALE,
+};
 pub use worker::TftForecaster;
 
 use features::{Prepared, TIME_FEATURES};

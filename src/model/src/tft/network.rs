@@ -4,6 +4,7 @@
 //! and one quantile head per metric, whose output is added to the seasonal-naive value.
 
 use super::{Batch, TftShape};
+use std::sync::atomic::{AtomicBool, Ordering};
 use tch::nn::{self, Module, RNN};
 use tch::{Kind, Tensor};
 
@@ -32,7 +33,7 @@ impl Grn {
             gate: nn::linear(&p / "gate", hidden, 2 * output, Default::default()),
             skip: (input != output)
                 .then(|| nn::linear(&p / "skip", input, output, Default::default())),
-            norm: nn::layer_norm(&p / "norm", vec![output], Default::default()),
+            norm: layer_norm(&p / "norm", output),
             dropout,
         }
     }
@@ -66,15 +67,38 @@ impl Grn {
             let a = self.fc2.forward(&first.elu()).dropout(self.dropout, train);
             self.gate.forward(&a)
         } else {
-            // Without dropout between them, fc2 and the gate are one linear map.
-            let weights = self.gate.ws.matmul(&self.fc2.ws);
-            let bias = self.gate.ws.matmul(&bias_or_zeros(&self.fc2)) + bias_or_zeros(&self.gate);
+            let (weights, bias) = self.fc2_and_gate();
             first.elu().linear(&weights, Some(&bias))
         }
         .glu(-1);
         g += residual;
         self.norm.forward(&g)
     }
+
+    /// Without dropout between them, fc2 and the gate are one linear map: its weights
+    /// `[2·output, hidden]` and bias.
+    fn fc2_and_gate(&self) -> (Tensor, Tensor) {
+        let weights = self.gate.ws.matmul(&self.fc2.ws);
+        let bias = self.gate.ws.matmul(&bias_or_zeros(&self.fc2)) + bias_or_zeros(&self.gate);
+        (weights, bias)
+    }
+}
+
+/// Every layer norm's epsilon (libtorch's default), named because the fused forecast path
+/// (`fused`) computes the same norm.
+const LAYER_NORM_EPS: f64 = 1e-5;
+
+fn layer_norm(p: nn::Path, width: i64) -> nn::LayerNorm {
+    let config = nn::LayerNormConfig {
+        eps: LAYER_NORM_EPS,
+        ..Default::default()
+    };
+    nn::layer_norm(p, vec![width], config)
+}
+
+/// A tensor's values as a row-major `Vec<f32>`.
+fn to_f32_vec(t: &Tensor) -> Option<Vec<f32>> {
+    Vec::<f32>::try_from(&t.to_kind(Kind::Float).contiguous().view(-1)).ok()
 }
 
 /// A linear layer's bias, zeros when it has none.
@@ -126,7 +150,7 @@ impl GateAddNorm {
     fn new(p: nn::Path, d: i64, dropout: f64) -> Self {
         GateAddNorm {
             gate: nn::linear(&p / "gate", d, 2 * d, Default::default()),
-            norm: nn::layer_norm(&p / "norm", vec![d], Default::default()),
+            norm: layer_norm(&p / "norm", d),
             dropout,
         }
     }
@@ -197,6 +221,7 @@ impl Selection {
         embed_b: &Tensor,
         c: Option<&Tensor>,
         train: bool,
+        use_fused: bool,
     ) -> (Tensor, Tensor) {
         let flat = &self.flat;
         let (a, a0) = fold_flat(&flat.fc1, embed_w, embed_b);
@@ -222,6 +247,11 @@ impl Selection {
         let mut size = x.size();
         size.pop();
         size.push(self.d);
+        if !train && use_fused {
+            if let Some(mixed) = self.mix_fused(x, &weights, (&u, &u0), (&sigma, &tau), &size) {
+                return (mixed, weights);
+            }
+        }
         let mut mixed = Tensor::zeros(size.as_slice(), (Kind::Float, x.device()));
         for (i, grn) in self.per_var.iter().enumerate() {
             let i = i as i64;
@@ -233,6 +263,68 @@ impl Selection {
         }
         (mixed, weights)
     }
+
+    /// The per-variable GRNs and their mix in one fused pass on the CPU (`fused`), from the
+    /// folded first layers `first` and skips `skip` ([V, ·] each); None where it does not
+    /// run (another device, a CPU without it, widths beyond it), and the tensor operations
+    /// do the work.
+    fn mix_fused(
+        &self,
+        x: &Tensor,
+        weights: &Tensor,
+        first: (&Tensor, &Tensor),
+        skip: (&Tensor, &Tensor),
+        size: &[i64],
+    ) -> Option<Tensor> {
+        let (e, d) = (first.0.size()[1] as usize, self.d as usize);
+        if x.device() != tch::Device::Cpu || !super::fused::selection::available(e, d) {
+            return None;
+        }
+        let (w, bias): (Vec<Tensor>, Vec<Tensor>) =
+            self.per_var.iter().map(Grn::fc2_and_gate).unzip();
+        let norm = |part: fn(&nn::LayerNorm) -> &Option<Tensor>| -> Option<Tensor> {
+            let parts: Option<Vec<&Tensor>> = self
+                .per_var
+                .iter()
+                .map(|g| part(&g.norm).as_ref())
+                .collect();
+            Some(Tensor::stack(&parts?, 0))
+        };
+        let gamma = to_f32_vec(&norm(|n| &n.ws)?)?;
+        let beta = to_f32_vec(&norm(|n| &n.bs)?)?;
+        let (u, u0) = (to_f32_vec(first.0)?, to_f32_vec(first.1)?);
+        let (sigma, tau) = (to_f32_vec(skip.0)?, to_f32_vec(skip.1)?);
+        let w = to_f32_vec(&Tensor::stack(&w, 0))?;
+        let bias = to_f32_vec(&Tensor::stack(&bias, 0))?;
+        let grns = super::fused::selection::VariableGrns {
+            vars: self.per_var.len(),
+            e,
+            d,
+            u: &u,
+            u0: &u0,
+            w: &w,
+            bias: &bias,
+            sigma: &sigma,
+            tau: &tau,
+            gamma: &gamma,
+            beta: &beta,
+            eps: LAYER_NORM_EPS as f32,
+        };
+        let (x, selection) = (to_f32_vec(x)?, to_f32_vec(weights)?);
+        let mut out = vec![0f32; x.len() / grns.vars.max(1) * d];
+        super::fused::selection::mix(&grns, &x, &selection, &mut out)
+            .then(|| Tensor::from_slice(&out).view(size))
+    }
+}
+
+/// Whether forecasts on the CPU run the variable selections' per-variable GRNs and the
+/// attention in this crate's fused passes (`fused`) where the CPU has them; on by default,
+/// off only to time them against libtorch's operations.
+static FUSED: AtomicBool = AtomicBool::new(true);
+
+/// See [`FUSED`]: for benchmarks that time the fused passes against libtorch's operations.
+pub fn set_fused_forecast_passes(enabled: bool) {
+    FUSED.store(enabled, Ordering::Relaxed);
 }
 
 /// Variable selection for the time-varying inputs: each real-valued input gets its own
@@ -270,8 +362,14 @@ impl Vsn {
 
     /// `x`: [B, T, V]; returns ([B, T, d], weights [B, T, V]).
     fn forward(&self, x: &Tensor, c: &Tensor, train: bool) -> (Tensor, Tensor) {
-        self.selection
-            .forward_scalars(x, &self.embed_w, &self.embed_b, Some(c), train)
+        self.selection.forward_scalars(
+            x,
+            &self.embed_w,
+            &self.embed_b,
+            Some(c),
+            train,
+            FUSED.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -344,7 +442,8 @@ impl InterpretableAttention {
     /// `q`: [B, H, d] (decoder positions), `kv`: [B, T+H, d], `mask`: [H, T+H] (true =
     /// hidden). Returns [B, H, d], and the weights averaged over heads [B, H, T+H] when
     /// `with_weights` (explanations, never in training): without them every head runs in
-    /// one fused kernel.
+    /// one fused kernel: libtorch's, or in forecasts on the CPU, when `fused`, this crate's
+    /// (`fused::attention`).
     fn forward(
         &self,
         q: &Tensor,
@@ -352,6 +451,7 @@ impl InterpretableAttention {
         mask: &Tensor,
         train: bool,
         with_weights: bool,
+        fused: bool,
     ) -> (Tensor, Option<Tensor>) {
         let heads = self.queries.len() as i64;
         let per_head = |x: &Tensor, layers: &[nn::Linear]| {
@@ -366,11 +466,13 @@ impl InterpretableAttention {
         let keys = per_head(kv, &self.keys);
         let size = keys.size();
         // One value projection shared by the heads.
-        let values = self
-            .value
-            .forward(kv)
-            .unsqueeze(1)
-            .expand(size.as_slice(), false);
+        let value = self.value.forward(kv);
+        if !with_weights && !train && fused {
+            if let Some(out) = self.attend_fused(&queries, &keys, &value, mask) {
+                return (self.out.forward(&out), None);
+            }
+        }
+        let values = value.unsqueeze(1).expand(size.as_slice(), false);
         if !with_weights {
             let dropout = if train { self.dropout } else { 0.0 };
             // Attention dropout, one draw per head and position: zeroing position j's
@@ -407,6 +509,50 @@ impl InterpretableAttention {
         let weights = attn.mean_dim(1, false, Kind::Float);
         (self.out.forward(&out), Some(weights))
     }
+
+    /// The attention in one fused pass on the CPU (`fused::attention`), before the output
+    /// layer: `queries`, `keys` [B, heads, ·, head_dim], `value` [B, T+H, head_dim]. None where it
+    /// does not run (another device, a CPU without it, other head widths, a mask other
+    /// than the decoder's causal one), and libtorch's kernel does the work.
+    fn attend_fused(
+        &self,
+        queries: &Tensor,
+        keys: &Tensor,
+        value: &Tensor,
+        mask: &Tensor,
+    ) -> Option<Tensor> {
+        let head = self.head_dim as usize;
+        if value.device() != tch::Device::Cpu || !super::fused::attention::available(head) {
+            return None;
+        }
+        let (b, heads, h) = (queries.size()[0], queries.size()[1], queries.size()[2]);
+        let len = keys.size()[2];
+        // The kernel applies the decoder's causal mask itself: check it is the one given.
+        if mask.size() != [h, len] || !mask.equal(&causal_mask(len - h, h, value.device())) {
+            return None;
+        }
+        let shape = super::fused::attention::AttentionShape {
+            windows: b as usize,
+            heads: heads as usize,
+            queries: h as usize,
+            len: len as usize,
+            head,
+        };
+        let q = to_f32_vec(queries)?;
+        let k_t = to_f32_vec(&keys.transpose(-2, -1))?;
+        let v = to_f32_vec(value)?;
+        let mut out = vec![0f32; shape.windows * shape.queries * head];
+        super::fused::attention::attend(shape, &q, &k_t, &v, &mut out)
+            .then(|| Tensor::from_slice(&out).view([b, h, self.head_dim]))
+    }
+}
+
+/// The decoder's causal mask [H, T+H] (true = hidden): decoder step i sits at position
+/// t + i and sees positions 0 ..= t + i.
+fn causal_mask(t: i64, h: i64, device: tch::Device) -> Tensor {
+    let positions = Tensor::arange(t + h, (Kind::Int64, device));
+    let query_pos = Tensor::arange(h, (Kind::Int64, device)) + t;
+    positions.unsqueeze(0).gt_tensor(&query_pos.unsqueeze(1))
 }
 
 /// What one forward pass returns.
@@ -576,14 +722,16 @@ impl Tft {
         let vsn_out = Tensor::cat(&[enc_in, dec_in], 1);
         let temporal = self.post_lstm.forward(&lstm_out, &vsn_out, train);
         let enriched = self.enrichment.forward(&temporal, Some(&c_enr), train);
-        // Decoder step i sits at position t + i and sees positions 0 ..= t + i.
-        let positions = Tensor::arange(t + h, (Kind::Int64, past.device()));
-        let query_pos = Tensor::arange(h, (Kind::Int64, past.device())) + t;
-        let mask = positions.unsqueeze(0).gt_tensor(&query_pos.unsqueeze(1));
+        let mask = causal_mask(t, h, past.device());
         let queries = enriched.narrow(1, t, h);
-        let (attended, attention) =
-            self.attention
-                .forward(&queries, &enriched, &mask, train, with_attention);
+        let (attended, attention) = self.attention.forward(
+            &queries,
+            &enriched,
+            &mask,
+            train,
+            with_attention,
+            FUSED.load(Ordering::Relaxed),
+        );
         let attended = self.post_attention.forward(&attended, &queries, train);
         let ff = self.position_wise.forward(&attended, None, train);
         let out = self.post_ff.forward(&ff, &temporal.narrow(1, t, h), train);
@@ -664,6 +812,88 @@ mod tests {
             assert!(gap < 1e-5, "e {e}, d {d}: outputs differ by {gap}");
             let gap = (weights - expected_weights).abs().max().double_value(&[]);
             assert!(gap < 1e-5, "e {e}, d {d}: weights differ by {gap}");
+        }
+    }
+
+    /// Forecasts take the fused pass where the CPU has it: the same mix as the tensor
+    /// operations, at the default widths (with a skip layer) and at e = d (without one),
+    /// over a row count that fills neither a register nor a block, and inputs wide enough
+    /// to reach both sides of the ELU and the sigmoid's tails.
+    #[test]
+    fn fused_variable_selection_matches_the_tensor_operations() {
+        if !super::super::fused::selection::available(8, 32) {
+            eprintln!("this CPU has no AVX2 and FMA: the fused pass does not run here");
+            return;
+        }
+        for (vars, e, d) in [(24, 8, 32), (5, 4, 4)] {
+            tch::manual_seed(11);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let vsn = Vsn::new(vs.root() / "vsn", vars, e, d, 0.0);
+            // Trained-looking layer norms: not the initial scale 1 and shift 0.
+            tch::no_grad(|| {
+                for g in &vsn.selection.per_var {
+                    if let (Some(w), Some(b)) = (&g.norm.ws, &g.norm.bs) {
+                        let _ = w.shallow_clone().uniform_(0.5, 1.5);
+                        let _ = b.shallow_clone().uniform_(-0.5, 0.5);
+                    }
+                }
+            });
+            let x = Tensor::randn([3, 67, vars], (Kind::Float, Device::Cpu)) * 4.0;
+            let c = Tensor::randn([3, d], (Kind::Float, Device::Cpu));
+            let run = |fused: bool| {
+                tch::no_grad(|| {
+                    vsn.selection.forward_scalars(
+                        &x,
+                        &vsn.embed_w,
+                        &vsn.embed_b,
+                        Some(&c),
+                        false,
+                        fused,
+                    )
+                })
+            };
+            let ((fused, _), (tensors, _)) = (run(true), run(false));
+            assert_eq!(fused.size(), tensors.size());
+            let gap = (&fused - &tensors).abs().max().double_value(&[]);
+            let scale = tensors.abs().max().double_value(&[]);
+            assert!(
+                gap < 1e-4 * scale.max(1.0),
+                "vars {vars}, e {e}, d {d}: fused and tensor paths differ by {gap} (values up to {scale})"
+            );
+        }
+    }
+
+    /// Forecasts' attention in this crate's fused pass gives what libtorch's kernel gives,
+    /// for heads one and two registers wide, over a length that fills no register.
+    #[test]
+    fn fused_attention_matches_libtorch() {
+        if !super::super::fused::attention::available(8) {
+            eprintln!("this CPU has no AVX2 and FMA: the fused pass does not run here");
+            return;
+        }
+        for (d, heads) in [(32, 4), (64, 4), (16, 2)] {
+            tch::manual_seed(5);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let attention = InterpretableAttention::new(vs.root() / "attention", d, heads, 0.0);
+            let (t, h) = (13, 5);
+            let kv = Tensor::randn([3, t + h, d], (Kind::Float, Device::Cpu)) * 2.0;
+            let q = kv.narrow(1, t, h);
+            let mask = causal_mask(t, h, Device::Cpu);
+            let run = |fused: bool| {
+                tch::no_grad(|| attention.forward(&q, &kv, &mask, false, false, fused).0)
+            };
+            let (fused, libtorch) = (run(true), run(false));
+            assert_eq!(fused.size(), libtorch.size());
+            let gap = (&fused - &libtorch).abs().max().double_value(&[]);
+            assert!(gap < 1e-5, "d {d}, heads {heads}: outputs differ by {gap}");
+            // A mask other than the decoder's is left to libtorch, which honours it.
+            let other = mask.zeros_like();
+            let open = tch::no_grad(|| attention.forward(&q, &kv, &other, false, false, true).0);
+            let reference =
+                tch::no_grad(|| attention.forward(&q, &kv, &other, false, false, false).0);
+            let gap = (&open - &reference).abs().max().double_value(&[]);
+            assert!(gap < 1e-6, "d {d}: another mask, differ by {gap}");
+            assert!((&open - &fused).abs().max().double_value(&[]) > 1e-4);
         }
     }
 }
