@@ -21,20 +21,20 @@ pub fn seasonal_median_at(
         return None;
     }
     let first = ahead.div_ceil(season);
-    let mut values = [0f32; 32];
+    let mut keys = [0i32; 32];
     let mut n = 0;
-    for k in first..first + seasons.clamp(1, values.len()) {
+    for k in first..first + seasons.clamp(1, keys.len()) {
         // The target sits at index end - 1 + ahead; k seasons before it:
         let Some(i) = (end + ahead).checked_sub(1 + k * season) else {
             break;
         };
         let v = series[i];
         if !v.is_nan() {
-            values[n] = v;
+            keys[n] = order_key(v);
             n += 1;
         }
     }
-    median_small(&mut values[..n])
+    median_of_keys(&mut keys[..n])
 }
 
 /// Like [`seasonal_median_at`], over the same step and its `width` neighbours on each
@@ -93,7 +93,9 @@ fn from_order_key(key: i32) -> f32 {
     f32::from_bits((key ^ ((((key >> 31) as u32) >> 1) as i32)) as u32)
 }
 
-/// [`median_small`] of values given as [`order_key`]s: the same result.
+/// The median of values given as [`order_key`]s (the mean of the middle two for an even
+/// count; None for none). Selection, not a sort: the seasonal baselines and the TFT's
+/// inputs take one for every forecast step of every series.
 fn median_of_keys(keys: &mut [i32]) -> Option<f32> {
     let n = keys.len();
     if n == 0 {
@@ -106,29 +108,6 @@ fn median_of_keys(keys: &mut [i32]) -> Option<f32> {
     }
     let lower = from_order_key(lower.iter().copied().max().unwrap_or(i32::MIN));
     Some((lower + upper) / 2.0)
-}
-
-/// The median of a few values (this runs for every step of every series at every refresh:
-/// one to three values take no sort).
-fn median_small(v: &mut [f32]) -> Option<f32> {
-    Some(match *v {
-        [] => return None,
-        [a] => a,
-        [a, b] => (a + b) / 2.0,
-        [a, b, c] => a.min(b).max(a.max(b).min(c)),
-        _ => {
-            // Selection, not a sort: this runs for every forecast step of every series.
-            let n = v.len();
-            let (_, upper, _) = v.select_nth_unstable_by(n / 2, f32::total_cmp);
-            let upper = *upper;
-            if n % 2 == 1 {
-                upper
-            } else {
-                let lower = v[..n / 2].iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                (lower + upper) / 2.0
-            }
-        }
-    })
 }
 
 /// Forecasts `horizon` steps of `series` (oldest first, NaN = gap; longer than `season`)
@@ -187,7 +166,7 @@ pub fn seasonal_series(
 
 #[cfg(test)]
 mod tests {
-    use super::{median_of_keys, median_small, order_key, seasonal_median_at};
+    use super::{median_of_keys, order_key, seasonal_median_at};
 
     #[test]
     fn medians_of_order_keys_are_the_medians_of_the_values() {
@@ -204,12 +183,18 @@ mod tests {
             -1.0,
         ];
         for n in 1..=values.len() {
-            let mut plain = values[..n].to_vec();
-            let mut keys: Vec<i32> = plain.iter().map(|v| order_key(*v)).collect();
-            // Equal as numbers (median_small's shortcut for three values may answer -0 for 0).
+            // The median by sorting.
+            let mut sorted = values[..n].to_vec();
+            sorted.sort_by(f32::total_cmp);
+            let expected = if n % 2 == 1 {
+                sorted[n / 2]
+            } else {
+                (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+            };
+            let mut keys: Vec<i32> = values[..n].iter().map(|v| order_key(*v)).collect();
             assert_eq!(
-                median_of_keys(&mut keys),
-                median_small(&mut plain),
+                median_of_keys(&mut keys).map(f32::to_bits),
+                Some(expected.to_bits()),
                 "the first {n} values"
             );
         }
@@ -285,8 +270,8 @@ mod tests {
             (vec![7.0, 1.0, 9.0, 3.0], 5.0),
             (vec![5.0, 1.0, 9.0, 3.0, 7.0], 5.0),
         ] {
-            let mut v = values.clone();
-            assert_eq!(super::median_small(&mut v), Some(median), "{values:?}");
+            let mut keys: Vec<i32> = values.iter().map(|v| order_key(*v)).collect();
+            assert_eq!(median_of_keys(&mut keys), Some(median), "{values:?}");
         }
     }
 }

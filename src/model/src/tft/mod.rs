@@ -415,20 +415,15 @@ impl TftModel {
         }
         let batch = self.batch(windows);
         let out = tch::no_grad(|| self.net.forward(&batch, false));
-        let q = out
-            .quantiles
-            .sort(-1, false)
-            .0
-            .to(Device::Cpu)
-            .to_kind(Kind::Float);
+        let q = out.quantiles.sort(-1, false).0;
         let (h, m, nq) = (
             self.shape.horizon_steps,
             self.shape.metrics.len(),
             self.shape.quantiles.len(),
         );
-        let flat: Vec<f32> = match Vec::<f32>::try_from(q.flatten(0, -1)) {
-            Ok(v) => v,
-            Err(_) => {
+        let flat: Vec<f32> = match network::to_f32_vec(&q) {
+            Some(v) => v,
+            None => {
                 return windows
                     .iter()
                     .map(|_| ServerForecast::empty("tft", m, nq, h))
@@ -465,10 +460,7 @@ impl TftModel {
     pub fn explain(&self, window: &Prepared) -> Explanation {
         let batch = self.batch(&[window]);
         let out = tch::no_grad(|| self.net.forward_explained(&batch));
-        let to_vec = |t: Tensor| {
-            Vec::<f32>::try_from(t.to(Device::Cpu).to_kind(Kind::Float).flatten(0, -1))
-                .unwrap_or_default()
-        };
+        let to_vec = |t: Tensor| network::to_f32_vec(&t).unwrap_or_default();
         let mut encoder_names = self.shape.metrics.clone();
         let time_names = [
             "time_of_day_sin",

@@ -96,9 +96,10 @@ fn layer_norm(p: nn::Path, width: i64) -> nn::LayerNorm {
     nn::layer_norm(p, vec![width], config)
 }
 
-/// A tensor's values as a row-major `Vec<f32>`.
-fn to_f32_vec(t: &Tensor) -> Option<Vec<f32>> {
-    Vec::<f32>::try_from(&t.to_kind(Kind::Float).contiguous().view(-1)).ok()
+/// A tensor's values as a row-major `Vec<f32>`, from any device (None if libtorch refuses).
+pub(super) fn to_f32_vec(t: &Tensor) -> Option<Vec<f32>> {
+    let t = t.to(tch::Device::Cpu).to_kind(Kind::Float).contiguous();
+    Vec::<f32>::try_from(&t.view(-1)).ok()
 }
 
 /// A linear layer's bias, zeros when it has none.
