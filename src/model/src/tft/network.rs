@@ -39,12 +39,14 @@ impl Grn {
     }
 
     /// `x`: [..., input]; `c`: [B, hidden], broadcast over the time axis when `x` has one.
-    fn forward(&self, x: &Tensor, c: Option<&Tensor>, train: bool) -> Tensor {
+    /// `fused`: in forecasts, the GRN's tail runs in the fused pass where it can
+    /// ([`gate_add_norm_fused`]).
+    fn forward(&self, x: &Tensor, c: Option<&Tensor>, train: bool, fused: bool) -> Tensor {
         let residual = match &self.skip {
             Some(s) => s.forward(x),
             None => x.shallow_clone(),
         };
-        self.finish(self.fc1.forward(x), residual, c, train)
+        self.finish(self.fc1.forward(x), residual, c, train, fused)
     }
 
     /// The GRN after its input layers: `first` is fc1's output and `residual` the skip's,
@@ -55,6 +57,7 @@ impl Grn {
         residual: Tensor,
         c: Option<&Tensor>,
         train: bool,
+        fused: bool,
     ) -> Tensor {
         if let (Some(ctx), Some(c)) = (&self.context, c) {
             let mut c = ctx.forward(c);
@@ -68,6 +71,12 @@ impl Grn {
             self.gate.forward(&a)
         } else {
             let (weights, bias) = self.fc2_and_gate();
+            if fused {
+                let gate = (&weights, &bias, &self.norm);
+                if let Some(out) = gate_add_norm_fused(&first, &residual, gate, true) {
+                    return out;
+                }
+            }
             first.elu().linear(&weights, Some(&bias))
         }
         .glu(-1);
@@ -100,6 +109,84 @@ fn layer_norm(p: nn::Path, width: i64) -> nn::LayerNorm {
 pub(super) fn to_f32_vec(t: &Tensor) -> Option<Vec<f32>> {
     let t = t.to(tch::Device::Cpu).to_kind(Kind::Float).contiguous();
     Vec::<f32>::try_from(&t.view(-1)).ok()
+}
+
+/// A contiguous `f32` tensor's values on the CPU, borrowed without a copy; None for any
+/// other tensor (another kind or device, a view with gaps, no values).
+fn f32_values(t: &Tensor) -> Option<&[f32]> {
+    let fits = t.device() == tch::Device::Cpu && t.kind() == Kind::Float && t.is_contiguous();
+    let len = t.numel();
+    if !fits || len == 0 {
+        return None;
+    }
+    // SAFETY: a contiguous Float tensor on the CPU holds `numel` f32 values from
+    // `data_ptr` on, kept alive by `t`, which the slice borrows; the forecast pass writes
+    // no tensor in place while it reads one this way.
+    Some(unsafe { std::slice::from_raw_parts(t.data_ptr() as *const f32, len) })
+}
+
+/// `t` as a contiguous `f32` tensor (`t` itself where it is one), for [`f32_values`].
+fn dense(t: &Tensor) -> Tensor {
+    t.to_kind(Kind::Float).contiguous()
+}
+
+/// A new CPU tensor of `size` whose values `fill` writes (it answers whether it did);
+/// None where it did not. The fused passes write their outputs this way, without a copy.
+fn filled(size: &[i64], fill: impl FnOnce(&mut [f32]) -> bool) -> Option<Tensor> {
+    let out = Tensor::zeros(size, (Kind::Float, tch::Device::Cpu));
+    let len = f32_values(&out)?.len();
+    // SAFETY: as in `f32_values`; `out` was made here and no view or shallow clone of it
+    // exists, so nothing else reads or writes its values while `fill` has them.
+    let values = unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, len) };
+    fill(values).then_some(out)
+}
+
+/// `LayerNorm(GLU(W·f(x) + b) + residual)` over the last axis, f the ELU when `elu` (a
+/// GRN's tail) or the identity (a gate-add-norm), in the fused pass (`fused::gate`);
+/// `gate`: W [2·out, k], b [2·out] and the norm. None where it does not run (another
+/// device, a CPU without it, other widths, a residual of another shape), and the tensor
+/// operations do the work.
+fn gate_add_norm_fused(
+    x: &Tensor,
+    residual: &Tensor,
+    gate: (&Tensor, &Tensor, &nn::LayerNorm),
+    elu: bool,
+) -> Option<Tensor> {
+    let (weights, bias, norm) = gate;
+    let (output, input) = (weights.size()[0] / 2, weights.size()[1]);
+    if x.device() != tch::Device::Cpu
+        || !super::fused::gate::available(input as usize, output as usize)
+    {
+        return None;
+    }
+    let mut size = x.size();
+    if size.last() != Some(&input) {
+        return None;
+    }
+    size.pop();
+    size.push(output);
+    if residual.size() != size {
+        return None;
+    }
+    let (x, residual) = (dense(x), dense(residual));
+    let weights_t = to_f32_vec(&weights.transpose(0, 1))?;
+    let bias = to_f32_vec(bias)?;
+    let gamma = to_f32_vec(norm.ws.as_ref()?)?;
+    let beta = to_f32_vec(norm.bs.as_ref()?)?;
+    let gate = super::fused::gate::GateWeights {
+        input: input as usize,
+        output: output as usize,
+        elu,
+        weights_t: &weights_t,
+        bias: &bias,
+        gamma: &gamma,
+        beta: &beta,
+        eps: LAYER_NORM_EPS as f32,
+    };
+    let (x, residual) = (f32_values(&x)?, f32_values(&residual)?);
+    filled(&size, |out| {
+        super::fused::gate::gate_add_norm(&gate, x, residual, out)
+    })
 }
 
 /// A linear layer's bias, zeros when it has none.
@@ -156,7 +243,14 @@ impl GateAddNorm {
         }
     }
 
-    fn forward(&self, x: &Tensor, skip: &Tensor, train: bool) -> Tensor {
+    /// `fused`: in forecasts, in the fused pass where it can ([`gate_add_norm_fused`]).
+    fn forward(&self, x: &Tensor, skip: &Tensor, train: bool, fused: bool) -> Tensor {
+        if !train && fused {
+            let gate = (&self.gate.ws, &bias_or_zeros(&self.gate), &self.norm);
+            if let Some(out) = gate_add_norm_fused(x, skip, gate, false) {
+                return out;
+            }
+        }
         let g = self.gate.forward(&x.dropout(self.dropout, train)).glu(-1);
         self.norm.forward(&(g + skip))
     }
@@ -184,10 +278,16 @@ impl Selection {
     }
 
     /// `emb`: [..., V, e]; returns ([..., d], weights [..., V]).
-    fn forward(&self, emb: &Tensor, c: Option<&Tensor>, train: bool) -> (Tensor, Tensor) {
+    fn forward(
+        &self,
+        emb: &Tensor,
+        c: Option<&Tensor>,
+        train: bool,
+        fused: bool,
+    ) -> (Tensor, Tensor) {
         let weights = self
             .flat
-            .forward(&emb.flatten(-2, -1), c, train)
+            .forward(&emb.flatten(-2, -1), c, train, fused)
             .softmax(-1, Kind::Float);
         let var_axis = emb.dim() as i64 - 2;
         // The weighted sum is accumulated variable by variable: stacking the outputs first
@@ -198,7 +298,7 @@ impl Selection {
             .enumerate()
             .map(|(i, g)| {
                 let i = i as i64;
-                g.forward(&emb.select(var_axis, i), None, train) * weights.narrow(-1, i, 1)
+                g.forward(&emb.select(var_axis, i), None, train, fused) * weights.narrow(-1, i, 1)
             })
             .reduce(|acc, term| acc + term)
             .unwrap_or_else(|| {
@@ -235,7 +335,7 @@ impl Selection {
             None => x * embed_w.squeeze_dim(-1) + embed_b.squeeze_dim(-1),
         };
         let weights = flat
-            .finish(x.linear(&a, Some(&a0)), residual, c, train)
+            .finish(x.linear(&a, Some(&a0)), residual, c, train, use_fused)
             .softmax(-1, Kind::Float);
         let first: Vec<&nn::Linear> = self.per_var.iter().map(|g| &g.fc1).collect();
         let (u, u0) = fold_per_var(&first, embed_w, embed_b);
@@ -259,7 +359,7 @@ impl Selection {
             let xi = x.narrow(-1, i, 1);
             let first = u0.get(i).addcmul(&xi, &u.get(i));
             let residual = tau.get(i).addcmul(&xi, &sigma.get(i));
-            let out = grn.finish(first, residual, None, train);
+            let out = grn.finish(first, residual, None, train, use_fused);
             let _ = mixed.addcmul_(&out, &weights.narrow(-1, i, 1));
         }
         (mixed, weights)
@@ -311,10 +411,11 @@ impl Selection {
             beta: &beta,
             eps: LAYER_NORM_EPS as f32,
         };
-        let (x, selection) = (to_f32_vec(x)?, to_f32_vec(weights)?);
-        let mut out = vec![0f32; x.len() / grns.vars.max(1) * d];
-        super::fused::selection::mix(&grns, &x, &selection, &mut out)
-            .then(|| Tensor::from_slice(&out).view(size))
+        let (x, selection) = (dense(x), dense(weights));
+        let (x, selection) = (f32_values(&x)?, f32_values(&selection)?);
+        filled(size, |out| {
+            super::fused::selection::mix(&grns, x, selection, out)
+        })
     }
 }
 
@@ -362,15 +463,9 @@ impl Vsn {
     }
 
     /// `x`: [B, T, V]; returns ([B, T, d], weights [B, T, V]).
-    fn forward(&self, x: &Tensor, c: &Tensor, train: bool) -> (Tensor, Tensor) {
-        self.selection.forward_scalars(
-            x,
-            &self.embed_w,
-            &self.embed_b,
-            Some(c),
-            train,
-            FUSED.load(Ordering::Relaxed),
-        )
+    fn forward(&self, x: &Tensor, c: &Tensor, train: bool, fused: bool) -> (Tensor, Tensor) {
+        self.selection
+            .forward_scalars(x, &self.embed_w, &self.embed_b, Some(c), train, fused)
     }
 }
 
@@ -399,7 +494,13 @@ impl StaticVsn {
     }
 
     /// `profile`: [B] (i64), `reals`: [B, R]; returns ([B, d], weights [B, 1 + R]).
-    fn forward(&self, profile: &Tensor, reals: &Tensor, train: bool) -> (Tensor, Tensor) {
+    fn forward(
+        &self,
+        profile: &Tensor,
+        reals: &Tensor,
+        train: bool,
+        fused: bool,
+    ) -> (Tensor, Tensor) {
         let emb = Tensor::cat(
             &[
                 self.profile.forward(profile).unsqueeze(1),
@@ -407,7 +508,7 @@ impl StaticVsn {
             ],
             1,
         ); // [B, V, e]
-        self.selection.forward(&emb, None, train)
+        self.selection.forward(&emb, None, train, fused)
     }
 }
 
@@ -539,12 +640,13 @@ impl InterpretableAttention {
             len: len as usize,
             head,
         };
-        let q = to_f32_vec(queries)?;
-        let k_t = to_f32_vec(&keys.transpose(-2, -1))?;
-        let v = to_f32_vec(value)?;
-        let mut out = vec![0f32; shape.windows * shape.queries * head];
-        super::fused::attention::attend(shape, &q, &k_t, &v, &mut out)
-            .then(|| Tensor::from_slice(&out).view([b, h, self.head_dim]))
+        let q = dense(queries);
+        let k_t = dense(&keys.transpose(-2, -1));
+        let v_t = dense(&value.transpose(1, 2));
+        let (q, k_t, v_t) = (f32_values(&q)?, f32_values(&k_t)?, f32_values(&v_t)?);
+        filled(&[b, h, self.head_dim], |out| {
+            super::fused::attention::attend(shape, q, k_t, v_t, out)
+        })
     }
 }
 
@@ -707,35 +809,37 @@ impl Tft {
         let (past, future) = (&batch.past, &batch.future);
         let (b, t) = (past.size()[0], past.size()[1]);
         let h = future.size()[1];
+        let fused = FUSED.load(Ordering::Relaxed);
         let (s, static_weights) =
             self.static_vsn
-                .forward(&batch.profile, &batch.static_real, train);
-        let c_sel = self.static_selection.forward(&s, None, train);
-        let c_enr = self.static_enrichment.forward(&s, None, train);
-        let c_h = self.static_h.forward(&s, None, train);
-        let c_c = self.static_c.forward(&s, None, train);
-        let (enc_in, encoder_weights) = self.encoder_vsn.forward(past, &c_sel, train);
-        let (dec_in, decoder_weights) = self.decoder_vsn.forward(future, &c_sel, train);
+                .forward(&batch.profile, &batch.static_real, train, fused);
+        let c_sel = self.static_selection.forward(&s, None, train, fused);
+        let c_enr = self.static_enrichment.forward(&s, None, train, fused);
+        let c_h = self.static_h.forward(&s, None, train, fused);
+        let c_c = self.static_c.forward(&s, None, train, fused);
+        let (enc_in, encoder_weights) = self.encoder_vsn.forward(past, &c_sel, train, fused);
+        let (dec_in, decoder_weights) = self.decoder_vsn.forward(future, &c_sel, train, fused);
         let state = nn::LSTMState((c_h.unsqueeze(0), c_c.unsqueeze(0)));
         let (enc_out, state) = self.encoder.seq_init(&enc_in, &state);
         let (dec_out, _) = self.decoder.seq_init(&dec_in, &state);
         let lstm_out = Tensor::cat(&[enc_out, dec_out], 1);
         let vsn_out = Tensor::cat(&[enc_in, dec_in], 1);
-        let temporal = self.post_lstm.forward(&lstm_out, &vsn_out, train);
-        let enriched = self.enrichment.forward(&temporal, Some(&c_enr), train);
+        let temporal = self.post_lstm.forward(&lstm_out, &vsn_out, train, fused);
+        let enriched = self
+            .enrichment
+            .forward(&temporal, Some(&c_enr), train, fused);
         let mask = causal_mask(t, h, past.device());
         let queries = enriched.narrow(1, t, h);
-        let (attended, attention) = self.attention.forward(
-            &queries,
-            &enriched,
-            &mask,
-            train,
-            with_attention,
-            FUSED.load(Ordering::Relaxed),
-        );
-        let attended = self.post_attention.forward(&attended, &queries, train);
-        let ff = self.position_wise.forward(&attended, None, train);
-        let out = self.post_ff.forward(&ff, &temporal.narrow(1, t, h), train);
+        let (attended, attention) =
+            self.attention
+                .forward(&queries, &enriched, &mask, train, with_attention, fused);
+        let attended = self
+            .post_attention
+            .forward(&attended, &queries, train, fused);
+        let ff = self.position_wise.forward(&attended, None, train, fused);
+        let out = self
+            .post_ff
+            .forward(&ff, &temporal.narrow(1, t, h), train, fused);
         // The head learns a correction to seasonal naive: the decoder's inputs carry each
         // metric's value one season before the step (after the time features), and it is
         // added to every quantile, so an untrained network already forecasts seasonally.
@@ -807,8 +911,8 @@ mod tests {
             let x = Tensor::randn([2, 6, 4], (Kind::Float, Device::Cpu));
             let c = Tensor::randn([2, d], (Kind::Float, Device::Cpu));
             let emb = x.unsqueeze(-1) * &vsn.embed_w + &vsn.embed_b;
-            let (expected, expected_weights) = vsn.selection.forward(&emb, Some(&c), false);
-            let (folded, weights) = vsn.forward(&x, &c, false);
+            let (expected, expected_weights) = vsn.selection.forward(&emb, Some(&c), false, false);
+            let (folded, weights) = vsn.forward(&x, &c, false, false);
             let gap = (folded - expected).abs().max().double_value(&[]);
             assert!(gap < 1e-5, "e {e}, d {d}: outputs differ by {gap}");
             let gap = (weights - expected_weights).abs().max().double_value(&[]);
@@ -864,19 +968,115 @@ mod tests {
         }
     }
 
+    /// Gives a layer norm trained-looking parameters (not the initial scale 1 and shift 0,
+    /// which would hide a wrong sign or index in either).
+    fn perturb(norm: &nn::LayerNorm) {
+        tch::no_grad(|| {
+            if let (Some(w), Some(b)) = (&norm.ws, &norm.bs) {
+                let _ = w.shallow_clone().uniform_(0.5, 1.5);
+                let _ = b.shallow_clone().uniform_(-0.5, 0.5);
+            }
+        });
+    }
+
+    /// The GRNs' and gate-add-norms' tails in the fused pass give what the tensor
+    /// operations give: a GRN with a context (the enrichment), one narrowing to the
+    /// selection weights' width (a selection's flat GRN), and a gate-add-norm, over row
+    /// counts that are not multiples of anything.
+    #[test]
+    fn fused_gates_match_the_tensor_operations() {
+        if !super::super::fused::gate::available(32, 32) {
+            eprintln!("this CPU has no AVX2 and FMA: the fused pass does not run here");
+            return;
+        }
+        let close = |fused: &Tensor, tensors: &Tensor, what: &str| {
+            assert_eq!(fused.size(), tensors.size(), "{what}");
+            let gap = (fused - tensors).abs().max().double_value(&[]);
+            assert!(gap < 1e-4, "{what}: fused and tensor paths differ by {gap}");
+        };
+        for (input, output, context) in [
+            (32, 32, true),
+            (32, 24, false),
+            (16, 64, true),
+            (32, 19, false),
+            (8, 5, true),
+        ] {
+            tch::manual_seed(3);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let grn = Grn::new(vs.root() / "grn", input, input, output, context, 0.0);
+            perturb(&grn.norm);
+            let x = Tensor::randn([3, 37, input], (Kind::Float, Device::Cpu)) * 2.0;
+            let c = Tensor::randn([3, input], (Kind::Float, Device::Cpu));
+            let c = context.then_some(&c);
+            let run = |fused: bool| tch::no_grad(|| grn.forward(&x, c, false, fused));
+            close(&run(true), &run(false), &format!("GRN {input} -> {output}"));
+            // The fused pass did run: the tail on its own gives the same numbers.
+            let first = tch::no_grad(|| {
+                let mut first = grn.fc1.forward(&x);
+                if let (Some(layer), Some(c)) = (&grn.context, c) {
+                    first += layer.forward(c).unsqueeze(1);
+                }
+                first
+            });
+            let residual = tch::no_grad(|| match &grn.skip {
+                Some(skip) => skip.forward(&x),
+                None => x.shallow_clone(),
+            });
+            let (weights, bias) = tch::no_grad(|| grn.fc2_and_gate());
+            let tail = tch::no_grad(|| {
+                gate_add_norm_fused(&first, &residual, (&weights, &bias, &grn.norm), true)
+            })
+            .expect("the fused pass runs for these widths");
+            close(
+                &tail,
+                &run(false),
+                &format!("GRN {input} -> {output}, tail"),
+            );
+        }
+        tch::manual_seed(4);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let gate = GateAddNorm::new(vs.root() / "gate", 32, 0.0);
+        perturb(&gate.norm);
+        let x = Tensor::randn([2, 41, 32], (Kind::Float, Device::Cpu)) * 2.0;
+        let skip = Tensor::randn([2, 41, 32], (Kind::Float, Device::Cpu));
+        // A view with gaps, as the post-feed-forward gate's skip is.
+        let skip = Tensor::cat(&[&skip, &skip], 1).narrow(1, 3, 41);
+        let run = |fused: bool| tch::no_grad(|| gate.forward(&x, &skip, false, fused));
+        close(&run(true), &run(false), "gate-add-norm");
+        let gate_weights = (&gate.gate.ws, &bias_or_zeros(&gate.gate), &gate.norm);
+        let tail = tch::no_grad(|| gate_add_norm_fused(&x, &skip, gate_weights, false));
+        close(&tail.expect("runs"), &run(false), "gate-add-norm, tail");
+        // Widths the pass does not take (inputs not a multiple of 8) are left to the
+        // tensor operations.
+        let narrow = Tensor::randn([2, 41, 12], (Kind::Float, Device::Cpu));
+        let w = Tensor::randn([24, 12], (Kind::Float, Device::Cpu));
+        let b = Tensor::zeros([24], (Kind::Float, Device::Cpu));
+        let norm12 = layer_norm(vs.root() / "n12", 12);
+        let residual = Tensor::randn([2, 41, 12], (Kind::Float, Device::Cpu));
+        assert!(gate_add_norm_fused(&narrow, &residual, (&w, &b, &norm12), true).is_none());
+    }
+
     /// Forecasts' attention in this crate's fused pass gives what libtorch's kernel gives,
-    /// for heads one and two registers wide, over a length that fills no register.
+    /// for heads one to four registers wide, over lengths that fill no register.
     #[test]
     fn fused_attention_matches_libtorch() {
         if !super::super::fused::attention::available(8) {
             eprintln!("this CPU has no AVX2 and FMA: the fused pass does not run here");
             return;
         }
-        for (d, heads) in [(32, 4), (64, 4), (16, 2)] {
+        // Head widths of one to four registers; lengths (t + h) of 18 (two blocks of
+        // keys and a part-block) and 52 (four blocks at a time, two single ones and a part).
+        let cases = [
+            (32, 4, 13, 5),
+            (64, 4, 13, 5),
+            (16, 2, 13, 5),
+            (32, 4, 45, 7),
+        ];
+        let more = [(96, 4, 45, 7), (128, 4, 45, 7), (64, 2, 40, 8)];
+        for (d, heads, t, h) in cases.into_iter().chain(more) {
             tch::manual_seed(5);
             let vs = nn::VarStore::new(Device::Cpu);
             let attention = InterpretableAttention::new(vs.root() / "attention", d, heads, 0.0);
-            let (t, h) = (13, 5);
             let kv = Tensor::randn([3, t + h, d], (Kind::Float, Device::Cpu)) * 2.0;
             let q = kv.narrow(1, t, h);
             let mask = causal_mask(t, h, Device::Cpu);
@@ -886,7 +1086,11 @@ mod tests {
             let (fused, libtorch) = (run(true), run(false));
             assert_eq!(fused.size(), libtorch.size());
             let gap = (&fused - &libtorch).abs().max().double_value(&[]);
-            assert!(gap < 1e-5, "d {d}, heads {heads}: outputs differ by {gap}");
+            assert!(
+                gap < 1e-5,
+                "d {d}, heads {heads}, length {}: outputs differ by {gap}",
+                t + h
+            );
             // A mask other than the decoder's is left to libtorch, which honours it.
             let other = mask.zeros_like();
             let open = tch::no_grad(|| attention.forward(&q, &kv, &other, false, false, true).0);

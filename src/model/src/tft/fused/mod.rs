@@ -1,10 +1,12 @@
-//! Forecast passes fused by hand for the CPU (x86-64 with AVX2 and FMA): the two parts of
+//! Forecast passes fused by hand for the CPU (x86-64 with AVX2 and FMA): the parts of
 //! a forecast that libtorch runs as many narrow tensor operations, each too small to come
-//! near the CPU's peak. Here eight rows (or keys) at a time go through every step in
-//! registers and only the result is written:
+//! near the CPU's peak. Here eight rows, keys or outputs share a register through every
+//! step and only the result is written:
 //!
 //! - [`selection`]: a variable selection network's per-variable GRNs and their mix;
-//! - [`attention`]: the interpretable attention of the decoder steps.
+//! - [`attention`]: the interpretable attention of the decoder steps;
+//! - [`gate`]: the tail of every GRN and gate-add-norm on dense rows (ELU, the product to
+//!   the GLU's halves, GLU, the skip, layer norm).
 //!
 //! Forecasts only (training needs libtorch's gradients), and the same functions up to
 //! rounding: the exponential is a polynomial (relative error under 2·10⁻⁷; libtorch's is
@@ -13,6 +15,7 @@
 //! Measured in docs/benchmarks.md.
 
 pub mod attention;
+pub mod gate;
 pub mod selection;
 
 /// Floats per AVX register.
@@ -63,6 +66,16 @@ mod simd {
         // n + 127 in the exponent field is 2ⁿ.
         let biased = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(0x4B40_0000 - 127));
         _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32::<23>(biased)))
+    }
+
+    /// The sum of a register's eight lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub fn sum_lanes(v: __m256) -> f32 {
+        let halves = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
+        let one = _mm_add_ss(pairs, _mm_shuffle_ps::<0b01>(pairs, pairs));
+        _mm_cvtss_f32(one)
     }
 
     /// [`exp`] of eight values, for tests.
