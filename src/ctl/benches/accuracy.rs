@@ -339,7 +339,7 @@ fn main() {
     let s = &all.summary;
     let _ = writeln!(
         md,
-        "\n## Training\n\n{} training windows (stride {}) and {} validation windows (stride {}) from before 2026-01-31, {} windows per epoch, batch {}, hidden {}, seed {}; {} epochs ({:?}), best at epoch {}, {:.0} s in all, {:.0} s per epoch on {} threads of this machine ({}). Then the band calibration on the validation windows (docs/model.md): validation loss {:.5} → {:.5}; the row `tft_uncalibrated` is the same network without it.\n\n| epoch | train loss | validation loss | elapsed s |\n|---|---|---|---|\n{}\n",
+        "\n## Training\n\n{} training windows (stride {}) and {} validation windows (stride {}) from before 2026-01-31, {} windows per epoch, batch {}, hidden {}, seed {}; {} epochs ({:?}), best at epoch {}, {:.0} s in all, {:.0} s per epoch on {} threads of this machine ({}). Then the correction and band calibrations on the validation windows (docs/model.md): validation loss {:.5} → {:.5}; the row `tft_uncalibrated` is the same network without them.\n\n| epoch | train loss | validation loss | elapsed s |\n|---|---|---|---|\n{}\n",
         all.train_windows,
         options.stride,
         all.validation_windows,

@@ -104,6 +104,22 @@ impl Proc {
             .unwrap_or_else(|| panic!("did not stop on SIGTERM; log:\n{}", self.log_text()))
     }
 
+    /// Waits until the log holds `line` (true), the process exits or `timeout` passes
+    /// (false).
+    pub fn wait_log(&mut self, line: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log_text().contains(line) {
+                return true;
+            }
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return self.log_text().contains(line);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// Waits until something listens on `port` (panics with the log after 60 s).
     pub fn wait_port(&self, port: u16) {
         wait_port(port, &self.log);
@@ -158,21 +174,40 @@ pub fn run(cmd: &mut Command) -> (i32, String) {
 /// `dir` on a free port, logging to `dir/inference.log`: the process, its port and the
 /// development key it wrote.
 pub fn dev_inference(built: &str, dir: &Path) -> (Proc, u16, String) {
-    let port = crate::free_port();
-    let inference = Proc::start(
-        clean_env(
-            Command::new(sibling(built, "nordiq-inference"))
-                .args(["--dev", "--listen", &format!("127.0.0.1:{port}")])
-                .current_dir(dir),
-        ),
-        &dir.join("inference.log"),
+    // `free_port` finds a port free a moment before the daemon binds it, and another
+    // test's server can take it in between: then something answers on the port that is
+    // not this daemon, which fails to bind and exits. The daemon logs the address it
+    // serves on; until that line is in its log it is not known to be ours, and a daemon
+    // that exits without it is started again on another port.
+    let mut last_log = String::new();
+    for _ in 0..3 {
+        let address = format!("127.0.0.1:{}", crate::free_port());
+        let mut inference = Proc::start(
+            clean_env(
+                Command::new(sibling(built, "nordiq-inference"))
+                    .args(["--dev", "--listen", &address])
+                    .current_dir(dir),
+            ),
+            &dir.join("inference.log"),
+        );
+        let serving = format!("address={address}");
+        if inference.wait_log(&serving, Duration::from_secs(60)) {
+            let key = std::fs::read_to_string(dir.join(".nordiq_key"))
+                .expect("the daemon writes its development key before it serves")
+                .trim()
+                .to_string();
+            let port = address
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("the port just formatted");
+            return (inference, port, key);
+        }
+        last_log = inference.log_text();
+    }
+    panic!(
+        "nordiq-inference --dev did not serve on a port of its own in 3 tries; log:\n{last_log}"
     );
-    inference.wait_port(port);
-    let key = std::fs::read_to_string(dir.join(".nordiq_key"))
-        .expect("the daemon writes its development key")
-        .trim()
-        .to_string();
-    (inference, port, key)
 }
 
 /// Waits until something listens on 127.0.0.1:`port`; after 60 s panics with the text of

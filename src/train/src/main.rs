@@ -479,6 +479,7 @@ fn run(args: &Args, config: &Config, job: &mut job::JobHandle) -> anyhow::Result
         "validation_pinball": summary.best_validation_loss,
         "validation_pinball_calibrated": summary.calibrated_validation_loss,
         "band_scales": model.shape.band_scales,
+        "correction_scales": model.shape.correction_scales,
         "mase": reports[0].mase,
         "best_baseline": best.map(|b| b.model.clone()),
         "best_baseline_mase": best.map(|b| b.mase),

@@ -123,14 +123,20 @@ pub fn train_tft(
     tft.save(&dir).expect("save");
     let forecaster = TftForecaster::load(&dir, "tft", threads(), false).expect("load");
     let _ = std::fs::remove_dir_all(&dir);
-    let uncalibrated = (!tft.shape.band_scales.is_empty()).then(|| {
+    let calibrated = !tft.shape.band_scales.is_empty() || !tft.shape.correction_scales.is_empty();
+    let uncalibrated = calibrated.then(|| {
         println!(
             "{name}: band calibration {:?}; validation loss {:.5} → {:.5}",
             tft.shape.band_scales,
             summary.best_validation_loss,
             summary.calibrated_validation_loss.unwrap_or(f64::NAN)
         );
+        println!(
+            "{name}: correction calibration {:?}",
+            tft.shape.correction_scales
+        );
         tft.set_band_scales(&[]);
+        tft.set_correction_scales(&[]);
         let dir = nordiq_testkit::TempDir::new(&format!("bench-{name}-uncalibrated"));
         tft.save(&dir).expect("save");
         let forecaster =

@@ -80,6 +80,13 @@ pub struct TftShape {
     /// written before it existed, and a network in training).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub band_scales: Vec<f64>,
+    /// Correction calibration fitted on validation windows after training (before the
+    /// band calibration), per metric: the forecast's median moves to its metric's factor
+    /// of its distance from the seasonal median it corrects (below 1 toward the seasonal
+    /// median, above 1 away from it), and every quantile moves with it. Empty: none
+    /// (files written before it existed, and a network in training).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub correction_scales: Vec<f64>,
     pub hidden: usize,
     /// Width of each input variable's own embedding and GRN in the variable selection
     /// networks (the TFT paper's per-variable processing; smaller than `hidden` because it
@@ -110,6 +117,7 @@ impl TftShape {
             residual_steps: DEFAULT_RESIDUAL_STEPS.to_vec(),
             quantiles: config.model.quantiles.clone(),
             band_scales: Vec::new(),
+            correction_scales: Vec::new(),
             hidden,
             variable_hidden: DEFAULT_VARIABLE_HIDDEN.min(hidden),
             heads,
@@ -136,6 +144,7 @@ impl TftShape {
             residual_steps: Vec::new(),
             quantiles: vec![0.1, 0.5, 0.9],
             band_scales: Vec::new(),
+            correction_scales: Vec::new(),
             hidden: 8,
             variable_hidden: 4,
             heads: 2,
@@ -326,6 +335,13 @@ impl TftModel {
     pub fn set_band_scales(&mut self, scales: &[f64]) {
         self.shape.band_scales = scales.to_vec();
         self.net.set_band_scales(scales);
+    }
+
+    /// Sets (or, with an empty slice, clears) the correction calibration in the network
+    /// and in the shape `save` writes.
+    pub fn set_correction_scales(&mut self, scales: &[f64]) {
+        self.shape.correction_scales = scales.to_vec();
+        self.net.set_correction_scales(scales);
     }
 
     /// The model's quantile levels as a tensor on its device (for the pinball loss).

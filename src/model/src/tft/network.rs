@@ -697,6 +697,39 @@ pub struct Tft {
     level: Tensor,
     /// [M, Q]: the band calibration (`TftShape::band_scales`), when there is one.
     band_scale: Option<BandScale>,
+    /// [M]: the correction calibration (`TftShape::correction_scales`), when there is one.
+    correction: Option<Correction>,
+}
+
+/// Each forecast's median moved to a factor of its distance from the seasonal median,
+/// per metric, every quantile with it.
+#[derive(Debug)]
+struct Correction {
+    /// [1, 1, M, 1]: one minus each metric's factor (the share of the distance taken off).
+    taken_off: Tensor,
+    median: i64,
+}
+
+impl Correction {
+    fn new(shape: &TftShape, scales: &[f64], device: tch::Device) -> Option<Correction> {
+        let m = shape.metrics.len();
+        if scales.len() != m || scales.iter().any(|s| !s.is_finite()) {
+            return None;
+        }
+        let taken_off: Vec<f32> = scales.iter().map(|&s| (1.0 - s) as f32).collect();
+        Some(Correction {
+            taken_off: Tensor::from_slice(&taken_off)
+                .view([1, 1, m as i64, 1])
+                .to(device),
+            median: nordiq_core::forecast::median_index(&shape.quantiles) as i64,
+        })
+    }
+
+    /// `quantiles`: [B, H, M, Q]; `seasonal`: [B, H, M, 1].
+    fn apply(&self, quantiles: Tensor, seasonal: &Tensor) -> Tensor {
+        let distance = quantiles.narrow(3, self.median, 1) - seasonal;
+        quantiles - distance * &self.taken_off
+    }
 }
 
 /// Each quantile's distance from the median, multiplied per metric and quantile.
@@ -783,7 +816,16 @@ impl Tft {
                 ],
             ),
             band_scale: BandScale::new(shape, &shape.band_scales, p.device()),
+            correction: Correction::new(shape, &shape.correction_scales, p.device()),
         }
+    }
+
+    /// See [`super::TftModel::set_correction_scales`]; scales that do not fit the shape
+    /// leave the network without a correction.
+    pub fn set_correction_scales(&mut self, scales: &[f64]) {
+        let device = self.level.device();
+        self.shape.correction_scales = scales.to_vec();
+        self.correction = Correction::new(&self.shape, scales, device);
     }
 
     /// See [`super::TftModel::set_band_scales`]; scales that do not fit the shape leave
@@ -858,8 +900,12 @@ impl Tft {
             .head
             .forward(&out)
             .view([b, h, m, self.shape.quantiles.len() as i64])
-            + seasonal
+            + &seasonal
             + level;
+        let quantiles = match &self.correction {
+            Some(correction) => correction.apply(quantiles, &seasonal),
+            None => quantiles,
+        };
         let quantiles = match &self.band_scale {
             Some(band) => band.apply(quantiles),
             None => quantiles,

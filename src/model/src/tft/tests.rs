@@ -420,6 +420,9 @@ fn training_fits_a_band_calibration_that_is_saved_with_the_model() {
     m.save(&dir).unwrap();
     let loaded = TftModel::load(&dir, Device::Cpu).unwrap();
     assert_eq!(loaded.shape.band_scales, scales);
+    // The correction calibration, fitted before the bands: one factor per metric, saved.
+    assert_eq!(m.shape.correction_scales.len(), 2);
+    assert_eq!(loaded.shape.correction_scales, m.shape.correction_scales);
     let p = train::prepare_origin(&m, &g, train::Origin { grid: 0, t: 240 });
     let with = loaded.forecast(&[&p]);
     assert_eq!(with, m.forecast(&[&p]));

@@ -1,6 +1,6 @@
 //! Training: windows cut from step-grid history with a time-based split, Adam with
 //! gradient-norm clipping, early stopping on validation pinball loss, the best weights kept,
-//! then the band calibration fitted on the validation windows.
+//! then the correction and band calibrations fitted on the validation windows.
 
 use super::features::{prepare, Prepared};
 use super::network::pinball_points;
@@ -28,8 +28,8 @@ pub struct TrainOptions {
     pub validation_fraction: f64,
     /// Steps between validation origins.
     pub validation_stride: usize,
-    /// Fit the band calibration on the validation windows after training
-    /// ([`fit_band_scales`]).
+    /// Fit the correction and band calibrations on the validation windows after training
+    /// ([`fit_correction_scales`], then [`fit_band_scales`]).
     pub calibrate_bands: bool,
 }
 
@@ -82,7 +82,8 @@ pub struct TrainSummary {
     pub train_windows: usize,
     pub validation_windows: usize,
     pub stop: Stop,
-    /// The validation loss after the band calibration (none without one).
+    /// The validation loss after the correction and band calibrations (none without
+    /// either).
     #[serde(default)]
     pub calibrated_validation_loss: Option<f64>,
 }
@@ -268,6 +269,18 @@ fn band_scale_sums(
 /// factor) is lowest; 1 for the median and wherever no factor does better than 1 (a metric
 /// never observed). Empty when the sums do not have `m × q` entries.
 fn pick_band_scales(sums: &[Tensor], grid: &[f64], median: usize, m: usize, q: usize) -> Vec<f64> {
+    pick_lowest(sums, grid, m * q, &|i| i % q == median)
+}
+
+/// For each of the `count` entries of the sums (one tensor per factor of `grid`), the
+/// factor whose sum is lowest; 1 where `fixed` says so and wherever no factor does better
+/// than 1. Empty when `grid` has no 1 or the sums do not have `count` entries.
+fn pick_lowest(
+    sums: &[Tensor],
+    grid: &[f64],
+    count: usize,
+    fixed: &dyn Fn(usize) -> bool,
+) -> Vec<f64> {
     let Some(one) = grid.iter().position(|&f| (f - 1.0).abs() < 1e-9) else {
         return Vec::new();
     };
@@ -279,18 +292,113 @@ fn pick_band_scales(sums: &[Tensor], grid: &[f64], median: usize, m: usize, q: u
     let best: Vec<i64> = Vec::try_from(stacked.argmin(0, false).flatten(0, -1)).unwrap_or_default();
     let lowest = to_vec(stacked.amin(&[0i64][..], false));
     let at_one = to_vec(stacked.select(0, one as i64));
-    if best.len() != m * q || lowest.len() != m * q || at_one.len() != m * q {
+    if best.len() != count || lowest.len() != count || at_one.len() != count {
         return Vec::new();
     }
-    (0..m * q)
+    (0..count)
         .map(|i| {
-            if i % q == median || at_one[i] <= lowest[i] {
+            if fixed(i) || at_one[i] <= lowest[i] {
                 1.0
             } else {
                 grid[best[i] as usize]
             }
         })
         .collect()
+}
+
+/// The sums `sums_of` gives for each batch of the forecasts (`[B, H, M, Q]`, with the
+/// batch, its targets and mask), added over at most [`BAND_CALIBRATION_WINDOWS`] of
+/// `origins` taken evenly; None when no window has a truth. What both calibrations fit on.
+fn calibration_sums(
+    model: &TftModel,
+    grids: &[Grid],
+    origins: &[Origin],
+    batch_size: usize,
+    sums_of: &dyn Fn(&Tensor, &super::Batch, &Tensor, &Tensor) -> Vec<Tensor>,
+) -> Option<Vec<Tensor>> {
+    let take = origins.len().min(BAND_CALIBRATION_WINDOWS);
+    let picked: Vec<Origin> = (0..take)
+        .map(|i| origins[i * origins.len() / take])
+        .collect();
+    let mut sums: Option<Vec<Tensor>> = None;
+    for chunk in picked.chunks(batch_size.max(1)) {
+        let batch = batch_of(model, grids, chunk);
+        let Some((target, mask)) = &batch.target else {
+            continue;
+        };
+        tch::no_grad(|| {
+            let pred = model.net.forward(&batch, false).quantiles;
+            let batch_sums = sums_of(&pred, &batch, target, mask);
+            sums = Some(match sums.take() {
+                None => batch_sums,
+                Some(acc) => acc.iter().zip(&batch_sums).map(|(a, b)| a + b).collect(),
+            });
+        });
+    }
+    sums
+}
+
+/// The factors [`fit_correction_scales`] tries: 0 to 1.5 in steps of 0.05.
+fn correction_scale_grid() -> Vec<f64> {
+    (0..=30).map(|i| i as f64 / 20.0).collect()
+}
+
+/// Pinball loss sums per metric ([M]) of the forecasts `pred` ([B, H, M, Q]) against
+/// `target` and `mask`, with every quantile moved by the median's distance from `seasonal`
+/// ([B, H, M]) times one minus each factor of `grid`: one sum per factor.
+fn correction_scale_sums(
+    pred: &Tensor,
+    seasonal: &Tensor,
+    target: &Tensor,
+    mask: &Tensor,
+    levels: &Tensor,
+    median: i64,
+    grid: &[f64],
+) -> Vec<Tensor> {
+    let distance = pred.narrow(3, median, 1) - seasonal.unsqueeze(-1);
+    grid.iter()
+        .map(|&factor| {
+            let moved = pred - &distance * (1.0 - factor);
+            pinball_points(&moved, target, mask, levels).sum_dim_intlist(
+                &[0i64, 1, 3][..],
+                false,
+                Kind::Double,
+            )
+        })
+        .collect()
+}
+
+/// The correction calibration: for every metric, the factor on the median's distance from
+/// the seasonal median (every quantile moving with the median) that gives the lowest
+/// pinball loss on `origins` (validation windows the weights were not fitted on), from 0
+/// (the seasonal median itself) to 1.5. A network whose corrections overreach on a metric
+/// gets a factor below 1. Returns no factors when no window has a truth.
+pub fn fit_correction_scales(
+    model: &TftModel,
+    grids: &[Grid],
+    origins: &[Origin],
+    batch_size: usize,
+) -> Vec<f64> {
+    let median = nordiq_core::forecast::median_index(&model.shape.quantiles);
+    let m = model.shape.metrics.len();
+    let levels = model.quantile_tensor();
+    let grid = correction_scale_grid();
+    let sums = calibration_sums(
+        model,
+        grids,
+        origins,
+        batch_size,
+        &|pred, batch, target, mask| {
+            let seasonal = batch
+                .future
+                .narrow(2, super::features::TIME_FEATURES as i64, m as i64);
+            correction_scale_sums(pred, &seasonal, target, mask, &levels, median as i64, &grid)
+        },
+    );
+    match sums {
+        Some(sums) => pick_lowest(&sums, &grid, m, &|_| false),
+        None => Vec::new(),
+    }
 }
 
 /// The band calibration: for every metric and quantile, the factor on the quantile's
@@ -305,27 +413,15 @@ pub fn fit_band_scales(
     batch_size: usize,
 ) -> Vec<f64> {
     let median = nordiq_core::forecast::median_index(&model.shape.quantiles);
-    let take = origins.len().min(BAND_CALIBRATION_WINDOWS);
-    let picked: Vec<Origin> = (0..take)
-        .map(|i| origins[i * origins.len() / take])
-        .collect();
     let levels = model.quantile_tensor();
     let grid = band_scale_grid();
-    let mut sums: Option<Vec<Tensor>> = None;
-    for chunk in picked.chunks(batch_size.max(1)) {
-        let batch = batch_of(model, grids, chunk);
-        let Some((target, mask)) = &batch.target else {
-            continue;
-        };
-        tch::no_grad(|| {
-            let pred = model.net.forward(&batch, false).quantiles;
-            let batch_sums = band_scale_sums(&pred, target, mask, &levels, median as i64, &grid);
-            sums = Some(match sums.take() {
-                None => batch_sums,
-                Some(acc) => acc.iter().zip(&batch_sums).map(|(a, b)| a + b).collect(),
-            });
-        });
-    }
+    let sums = calibration_sums(
+        model,
+        grids,
+        origins,
+        batch_size,
+        &|pred, _, target, mask| band_scale_sums(pred, target, mask, &levels, median as i64, &grid),
+    );
     match sums {
         Some(sums) => pick_band_scales(
             &sums,
@@ -352,6 +448,7 @@ pub fn train(
     // Weights change, so a calibration carried over (incremental training) no longer fits;
     // it is fitted anew at the end.
     model.set_band_scales(&[]);
+    model.set_correction_scales(&[]);
     let mut opt = nn::Adam::default().build(&model.vs, options.learning_rate)?;
     opt.set_lr_group(
         super::LEVEL_PATH_GROUP,
@@ -438,9 +535,15 @@ pub fn train(
     }
     let mut calibrated_validation_loss = None;
     if options.calibrate_bands && stop != Stop::Cancelled {
+        let corrections = fit_correction_scales(model, grids, val_origins, options.batch_size);
+        if !corrections.is_empty() {
+            model.set_correction_scales(&corrections);
+        }
         let scales = fit_band_scales(model, grids, val_origins, options.batch_size);
         if !scales.is_empty() {
             model.set_band_scales(&scales);
+        }
+        if !corrections.is_empty() || !scales.is_empty() {
             calibrated_validation_loss =
                 Some(evaluate(model, grids, val_origins, options.batch_size));
         }
@@ -472,22 +575,54 @@ pub fn scalar(t: &Tensor) -> f64 {
 mod tests {
     use super::*;
 
-    /// Bands too narrow for the truth get factors above 1, bands too wide below 1, each
-    /// metric its own; a metric never observed keeps 1, and so does the median.
-    #[test]
-    fn the_band_calibration_widens_narrow_bands_and_narrows_wide_ones() {
-        // Normal draws from our own generator (Box–Muller): libtorch's is global, and
-        // drawing from it here would change the draws of a training test running beside.
-        let (b, h) = (64i64, 48i64);
-        let mut rng = Rng(99);
+    /// Standard normal draws from our own generator (Box–Muller): libtorch's is global,
+    /// and drawing from it here would change the draws of a training test running beside.
+    fn normals(seed: u64, count: usize) -> Vec<f32> {
+        let mut rng = Rng(seed);
         let mut uniform = || (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
-        let normals: Vec<f32> = (0..b * h * 3)
+        (0..count)
             .map(|_| {
                 let (u, v) = (uniform().max(1e-12), uniform());
                 ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
             })
-            .collect();
-        let truth = Tensor::from_slice(&normals).view([b, h, 3]);
+            .collect()
+    }
+
+    /// A metric whose corrections overreach (twice the true one) gets a factor near ½, one
+    /// whose corrections are right keeps about 1, a metric never observed keeps 1.
+    #[test]
+    fn the_correction_calibration_shrinks_corrections_that_overreach() {
+        let (b, h) = (64i64, 48i64);
+        let n = (b * h * 3) as usize;
+        let noise = Tensor::from_slice(&normals(5, n)).view([b, h, 3]) * 0.5;
+        // True corrections of up to ±3 around a seasonal median of 5.
+        let correction = Tensor::from_slice(&normals(6, n)).view([b, h, 3]) * 1.5;
+        let seasonal = Tensor::full([b, h, 3], 5.0, (Kind::Float, tch::Device::Cpu));
+        let truth = &seasonal + &correction + noise;
+        let reach = Tensor::from_slice(&[2.0f32, 1.0, 1.0]).view([1, 1, 3]);
+        let median = &seasonal + &correction * reach;
+        // The noise's p10 and p90 lie 0.64 from its median.
+        let offsets = Tensor::from_slice(&[-0.64f32, 0.0, 0.64]).view([1, 1, 1, 3]);
+        let pred = median.unsqueeze(-1) + offsets;
+        let mask = Tensor::from_slice(&[1.0f32, 1.0, 0.0])
+            .view([1, 1, 3])
+            .expand([b, h, 3], false);
+        let levels = Tensor::from_slice(&[0.1f32, 0.5, 0.9]);
+        let grid = correction_scale_grid();
+        let sums = correction_scale_sums(&pred, &seasonal, &truth, &mask, &levels, 1, &grid);
+        let scales = pick_lowest(&sums, &grid, 3, &|_| false);
+        assert_eq!(scales.len(), 3);
+        assert!((0.45..=0.55).contains(&scales[0]), "{scales:?}");
+        assert!((0.95..=1.05).contains(&scales[1]), "{scales:?}");
+        assert_eq!(scales[2], 1.0, "{scales:?}");
+    }
+
+    /// Bands too narrow for the truth get factors above 1, bands too wide below 1, each
+    /// metric its own; a metric never observed keeps 1, and so does the median.
+    #[test]
+    fn the_band_calibration_widens_narrow_bands_and_narrows_wide_ones() {
+        let (b, h) = (64i64, 48i64);
+        let truth = Tensor::from_slice(&normals(99, (b * h * 3) as usize)).view([b, h, 3]);
         // Standard normal truth: its p10 and p90 lie 1.28 from the median. Metric 0's
         // forecast bands are 0.8 wide on each side (the best factor is 1.6), metric 1's
         // 2.0 (0.64), metric 2 is never observed.
