@@ -68,7 +68,7 @@ pub fn threads() -> usize {
 /// A trained TFT, loaded the way the daemon loads one.
 pub struct Trained {
     pub forecaster: TftForecaster,
-    /// The same network without its band calibration (none when it has none), to show
+    /// The same network without its calibrations (none when it has none), to show
     /// what the calibration changes.
     pub uncalibrated: Option<TftForecaster>,
     pub summary: TrainSummary,
