@@ -181,7 +181,8 @@ pub fn dev_inference(built: &str, dir: &Path) -> (Proc, u16, String) {
     // that exits without it is started again on another port.
     let mut last_log = String::new();
     for _ in 0..3 {
-        let address = format!("127.0.0.1:{}", crate::free_port());
+        let port = crate::free_port();
+        let address = format!("127.0.0.1:{port}");
         let mut inference = Proc::start(
             clean_env(
                 Command::new(sibling(built, "nordiq-inference"))
@@ -196,11 +197,6 @@ pub fn dev_inference(built: &str, dir: &Path) -> (Proc, u16, String) {
                 .expect("the daemon writes its development key before it serves")
                 .trim()
                 .to_string();
-            let port = address
-                .rsplit(':')
-                .next()
-                .and_then(|p| p.parse().ok())
-                .expect("the port just formatted");
             return (inference, port, key);
         }
         last_log = inference.log_text();
