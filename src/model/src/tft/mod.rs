@@ -81,10 +81,12 @@ pub struct TftShape {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub band_scales: Vec<f64>,
     /// Correction calibration fitted on validation windows after training (before the
-    /// band calibration), per metric: the forecast's median moves to its metric's factor
-    /// of its distance from the seasonal median it corrects (below 1 toward the seasonal
-    /// median, above 1 away from it), and every quantile moves with it. Empty: none
-    /// (files written before it existed, and a network in training).
+    /// band calibration), per metric and horizon bucket (`[metric][bucket]`, the buckets
+    /// of `accuracy::horizon_buckets`; one per metric applies to every step): the
+    /// forecast's median moves to the factor of its distance from the seasonal median it
+    /// corrects (below 1 toward the seasonal median, above 1 away from it), and every
+    /// quantile moves with it. Empty: none (files written before it existed, and a network
+    /// in training).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub correction_scales: Vec<f64>,
     pub hidden: usize,

@@ -702,24 +702,50 @@ pub struct Tft {
 }
 
 /// Each forecast's median moved to a factor of its distance from the seasonal median,
-/// per metric, every quantile with it.
+/// per metric and horizon bucket, every quantile with it.
 #[derive(Debug)]
 struct Correction {
-    /// [1, 1, M, 1]: one minus each metric's factor (the share of the distance taken off).
+    /// [1, H, M, 1]: one minus each step's and metric's factor (the share of the distance
+    /// taken off).
     taken_off: Tensor,
     median: i64,
 }
 
 impl Correction {
+    /// `scales`: one factor per metric, or one per metric and horizon bucket (metric-major,
+    /// the buckets of [`correction_buckets`]); anything else is no correction.
     fn new(shape: &TftShape, scales: &[f64], device: tch::Device) -> Option<Correction> {
-        let m = shape.metrics.len();
-        if scales.len() != m || scales.iter().any(|s| !s.is_finite()) {
+        let (m, h) = (shape.metrics.len(), shape.horizon_steps);
+        let buckets = correction_buckets(shape);
+        let per_metric = if scales.len() == m {
+            1
+        } else if scales.len() == m * buckets.len() {
+            buckets.len()
+        } else {
+            return None;
+        };
+        if scales.iter().any(|s| !s.is_finite()) {
             return None;
         }
-        let taken_off: Vec<f32> = scales.iter().map(|&s| (1.0 - s) as f32).collect();
+        let bucket_of = |step: usize| {
+            if per_metric == 1 {
+                0
+            } else {
+                buckets
+                    .iter()
+                    .position(|b| step < b.to)
+                    .unwrap_or(buckets.len() - 1)
+            }
+        };
+        let taken_off: Vec<f32> = (0..h)
+            .flat_map(|step| {
+                let k = bucket_of(step);
+                (0..m).map(move |metric| (1.0 - scales[metric * per_metric + k]) as f32)
+            })
+            .collect();
         Some(Correction {
             taken_off: Tensor::from_slice(&taken_off)
-                .view([1, 1, m as i64, 1])
+                .view([1, h as i64, m as i64, 1])
                 .to(device),
             median: nordiq_core::forecast::median_index(&shape.quantiles) as i64,
         })
@@ -730,6 +756,12 @@ impl Correction {
         let distance = quantiles.narrow(3, self.median, 1) - seasonal;
         quantiles - distance * &self.taken_off
     }
+}
+
+/// The horizon buckets the correction calibration fits a factor for (0–1 h, 1–4 h, 4–8 h,
+/// beyond: the report's buckets, so each is judged where it is reported).
+pub fn correction_buckets(shape: &TftShape) -> Vec<crate::accuracy::HorizonBucket> {
+    crate::accuracy::horizon_buckets(shape.step_seconds, shape.horizon_steps)
 }
 
 /// Each quantile's distance from the median, multiplied per metric and quantile.

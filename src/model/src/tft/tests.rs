@@ -385,6 +385,57 @@ fn the_models_anomalies_are_confirmed_by_the_baseline_on_the_servers_it_serves()
     assert!(jump >= 1.0 && jump > 2.0 * calm, "calm {calm}, jump {jump}");
 }
 
+/// A correction factor moves only its own metric's forecasts in its own horizon bucket;
+/// one factor per metric (models saved before the buckets) moves every step; factors that
+/// fit neither layout are no correction.
+#[test]
+fn correction_factors_move_their_own_metric_and_horizon_bucket() {
+    let _turn = torch_turn();
+    let g = grids(12);
+    let mut m = model(3);
+    let mut options = small_training(2);
+    options.calibrate_bands = false;
+    train_small(&mut m, &g, &options);
+    let p = train::prepare_origin(&m, &g, train::Origin { grid: 0, t: 240 });
+    let plain = m.forecast(&[&p]);
+    let with = |m: &mut TftModel, scales: &[f64]| {
+        m.set_correction_scales(scales);
+        m.forecast(&[&p])
+    };
+    assert_eq!(
+        with(&mut m, &[1.0; 6]),
+        plain,
+        "factors of 1 are no correction"
+    );
+    assert_eq!(with(&mut m, &[0.0; 5]), plain, "5 factors fit no layout");
+    // The grid is hourly and 6 steps ahead: buckets 0-1h (step 0), 1-4h, 4-8h.
+    let first_hour = with(&mut m, &[0.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+    let per_metric = with(&mut m, &[0.0, 1.0]);
+    for q in 0..3 {
+        let (plain0, first0, all0) = (
+            plain[0].series(0, q),
+            first_hour[0].series(0, q),
+            per_metric[0].series(0, q),
+        );
+        assert_ne!(first0[0], plain0[0], "quantile {q}: step 0 moves");
+        assert_eq!(
+            first0[1..],
+            plain0[1..],
+            "quantile {q}: the other buckets do not"
+        );
+        assert_eq!(
+            first0[0], all0[0],
+            "quantile {q}: to where one factor moves it"
+        );
+        assert!(
+            all0[1..].iter().zip(&plain0[1..]).any(|(a, b)| a != b),
+            "quantile {q}: one factor per metric moves every step"
+        );
+        assert_eq!(first_hour[0].series(1, q), plain[0].series(1, q));
+        assert_eq!(per_metric[0].series(1, q), plain[0].series(1, q));
+    }
+}
+
 /// Training ends with the band calibration: it cannot raise the validation loss (each
 /// metric and quantile keeps the factor that scores best there, 1 included), it is saved
 /// with the model and loaded back, and clearing it gives the uncalibrated forecasts.
@@ -420,8 +471,9 @@ fn training_fits_a_band_calibration_that_is_saved_with_the_model() {
     m.save(&dir).unwrap();
     let loaded = TftModel::load(&dir, Device::Cpu).unwrap();
     assert_eq!(loaded.shape.band_scales, scales);
-    // The correction calibration, fitted before the bands: one factor per metric, saved.
-    assert_eq!(m.shape.correction_scales.len(), 2);
+    // The correction calibration, fitted before the bands: one factor per metric and
+    // horizon bucket (an hourly grid 6 steps ahead: 0-1h, 1-4h, 4-8h), saved.
+    assert_eq!(m.shape.correction_scales.len(), 2 * 3);
     assert_eq!(loaded.shape.correction_scales, m.shape.correction_scales);
     let p = train::prepare_origin(&m, &g, train::Origin { grid: 0, t: 240 });
     let with = loaded.forecast(&[&p]);

@@ -5,6 +5,7 @@
 use super::features::{prepare, Prepared};
 use super::network::pinball_points;
 use super::{pinball_loss, TftModel};
+use crate::accuracy::HorizonBucket;
 use crate::backtest::Grid;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -343,9 +344,11 @@ fn correction_scale_grid() -> Vec<f64> {
     (0..=30).map(|i| i as f64 / 20.0).collect()
 }
 
-/// Pinball loss sums per metric ([M]) of the forecasts `pred` ([B, H, M, Q]) against
-/// `target` and `mask`, with every quantile moved by the median's distance from `seasonal`
-/// ([B, H, M]) times one minus each factor of `grid`: one sum per factor.
+/// Pinball loss sums per metric and horizon bucket ([M × K], metric-major) of the
+/// forecasts `pred` ([B, H, M, Q]) against `target` and `mask`, with every quantile moved
+/// by the median's distance from `seasonal` ([B, H, M]) times one minus each factor of
+/// `grid`: one sum per factor.
+#[allow(clippy::too_many_arguments)]
 fn correction_scale_sums(
     pred: &Tensor,
     seasonal: &Tensor,
@@ -354,25 +357,38 @@ fn correction_scale_sums(
     levels: &Tensor,
     median: i64,
     grid: &[f64],
+    buckets: &[HorizonBucket],
 ) -> Vec<Tensor> {
     let distance = pred.narrow(3, median, 1) - seasonal.unsqueeze(-1);
     grid.iter()
         .map(|&factor| {
             let moved = pred - &distance * (1.0 - factor);
-            pinball_points(&moved, target, mask, levels).sum_dim_intlist(
-                &[0i64, 1, 3][..],
+            // [H, M]
+            let per_step = pinball_points(&moved, target, mask, levels).sum_dim_intlist(
+                &[0i64, 3][..],
                 false,
                 Kind::Double,
-            )
+            );
+            let per_bucket: Vec<Tensor> = buckets
+                .iter()
+                .map(|b| {
+                    per_step
+                        .narrow(0, b.from as i64, (b.to - b.from) as i64)
+                        .sum_dim_intlist(&[0i64][..], false, Kind::Double)
+                })
+                .collect();
+            Tensor::stack(&per_bucket, 1).flatten(0, -1)
         })
         .collect()
 }
 
-/// The correction calibration: for every metric, the factor on the median's distance from
-/// the seasonal median (every quantile moving with the median) that gives the lowest
-/// pinball loss on `origins` (validation windows the weights were not fitted on), from 0
-/// (the seasonal median itself) to 1.5. A network whose corrections overreach on a metric
-/// gets a factor below 1. Returns no factors when no window has a truth.
+/// The correction calibration: for every metric and horizon bucket
+/// ([`super::network::correction_buckets`]), the factor on the median's distance from the
+/// seasonal median (every quantile moving with the median) that gives the lowest pinball
+/// loss on `origins` (validation windows the weights were not fitted on), from 0 (the
+/// seasonal median itself) to 1.5. A network whose corrections overreach on a metric, or
+/// at some horizon, gets a factor below 1 there. Returns no factors when no window has a
+/// truth.
 pub fn fit_correction_scales(
     model: &TftModel,
     grids: &[Grid],
@@ -381,6 +397,7 @@ pub fn fit_correction_scales(
 ) -> Vec<f64> {
     let median = nordiq_core::forecast::median_index(&model.shape.quantiles);
     let m = model.shape.metrics.len();
+    let buckets = super::network::correction_buckets(&model.shape);
     let levels = model.quantile_tensor();
     let grid = correction_scale_grid();
     let sums = calibration_sums(
@@ -392,11 +409,20 @@ pub fn fit_correction_scales(
             let seasonal = batch
                 .future
                 .narrow(2, super::features::TIME_FEATURES as i64, m as i64);
-            correction_scale_sums(pred, &seasonal, target, mask, &levels, median as i64, &grid)
+            correction_scale_sums(
+                pred,
+                &seasonal,
+                target,
+                mask,
+                &levels,
+                median as i64,
+                &grid,
+                &buckets,
+            )
         },
     );
     match sums {
-        Some(sums) => pick_lowest(&sums, &grid, m, &|_| false),
+        Some(sums) => pick_lowest(&sums, &grid, m * buckets.len(), &|_| false),
         None => Vec::new(),
     }
 }
@@ -588,8 +614,9 @@ mod tests {
             .collect()
     }
 
-    /// A metric whose corrections overreach (twice the true one) gets a factor near ½, one
-    /// whose corrections are right keeps about 1, a metric never observed keeps 1.
+    /// A metric whose corrections overreach (twice the true one) gets a factor near ½ in
+    /// the horizon bucket where they do and about 1 in the other; one whose corrections
+    /// are right keeps about 1 in both, a metric never observed keeps 1.
     #[test]
     fn the_correction_calibration_shrinks_corrections_that_overreach() {
         let (b, h) = (64i64, 48i64);
@@ -599,7 +626,11 @@ mod tests {
         let correction = Tensor::from_slice(&normals(6, n)).view([b, h, 3]) * 1.5;
         let seasonal = Tensor::full([b, h, 3], 5.0, (Kind::Float, tch::Device::Cpu));
         let truth = &seasonal + &correction + noise;
-        let reach = Tensor::from_slice(&[2.0f32, 1.0, 1.0]).view([1, 1, 3]);
+        // Metric 0 overreaches in the first 24 steps only.
+        let reach: Vec<f32> = (0..h)
+            .flat_map(|step| [if step < 24 { 2.0 } else { 1.0 }, 1.0, 1.0])
+            .collect();
+        let reach = Tensor::from_slice(&reach).view([1, h, 3]);
         let median = &seasonal + &correction * reach;
         // The noise's p10 and p90 lie 0.64 from its median.
         let offsets = Tensor::from_slice(&[-0.64f32, 0.0, 0.64]).view([1, 1, 1, 3]);
@@ -609,12 +640,21 @@ mod tests {
             .expand([b, h, 3], false);
         let levels = Tensor::from_slice(&[0.1f32, 0.5, 0.9]);
         let grid = correction_scale_grid();
-        let sums = correction_scale_sums(&pred, &seasonal, &truth, &mask, &levels, 1, &grid);
-        let scales = pick_lowest(&sums, &grid, 3, &|_| false);
-        assert_eq!(scales.len(), 3);
+        let bucket = |from, to| HorizonBucket {
+            label: format!("{from}-{to}"),
+            from,
+            to,
+        };
+        let buckets = [bucket(0, 24), bucket(24, 48)];
+        let sums =
+            correction_scale_sums(&pred, &seasonal, &truth, &mask, &levels, 1, &grid, &buckets);
+        let scales = pick_lowest(&sums, &grid, 6, &|_| false);
+        assert_eq!(scales.len(), 6);
         assert!((0.45..=0.55).contains(&scales[0]), "{scales:?}");
-        assert!((0.95..=1.05).contains(&scales[1]), "{scales:?}");
-        assert_eq!(scales[2], 1.0, "{scales:?}");
+        for i in 1..4 {
+            assert!((0.93..=1.07).contains(&scales[i]), "{i}: {scales:?}");
+        }
+        assert_eq!(&scales[4..], [1.0, 1.0], "{scales:?}");
     }
 
     /// Bands too narrow for the truth get factors above 1, bands too wide below 1, each
