@@ -4,7 +4,8 @@
 //! windows and sizes (bench/pf_train_speed.py in the venv bench/setup-reference.sh makes;
 //! `--skip-reference` leaves it out), on this machine's CPU. Prints the numbers and the
 //! ratio, and rewrites its section of docs/benchmarks.md. `--forward-only` stops after the
-//! forward passes (nothing written); `--quick` is a smoke run on 128 servers.
+//! forward passes (nothing written); `--epoch-only` runs only the epoch comparison (nothing
+//! written); `--quick` is a smoke run on 128 servers.
 
 use nordiq_core::config::Config;
 use nordiq_core::window::WindowSnapshot;
@@ -28,6 +29,10 @@ fn main() {
         .map(|n| n.get())
         .unwrap_or(1);
     tch::set_num_threads(threads as i32);
+    if std::env::args().any(|a| a == "--epoch-only") {
+        epoch_comparison(threads);
+        return;
+    }
     let config = Config::default();
     let shape = TftShape::from_config(&config, 32, 4, 0.1);
     let model = TftModel::new(shape.clone(), Device::Cpu, 1);
