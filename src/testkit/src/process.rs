@@ -174,11 +174,12 @@ pub fn run(cmd: &mut Command) -> (i32, String) {
 /// `dir` on a free port, logging to `dir/inference.log`: the process, its port and the
 /// development key it wrote.
 pub fn dev_inference(built: &str, dir: &Path) -> (Proc, u16, String) {
-    // `free_port` finds a port free a moment before the daemon binds it, and another
-    // test's server can take it in between: then something answers on the port that is
-    // not this daemon, which fails to bind and exits. The daemon logs the address it
-    // serves on; until that line is in its log it is not known to be ours, and a daemon
-    // that exits without it is started again on another port.
+    // `free_port` finds a port free a moment before the daemon binds it. Its ports lie
+    // outside the range other sockets are handed, but another process's server can still
+    // bind the same one in between: then something answers on the port that is not this
+    // daemon, which fails to bind and exits. The daemon logs the address it serves on;
+    // until that line is in its log it is not known to be ours, and a daemon that exits
+    // without it is started again on another port.
     let mut last_log = String::new();
     for _ in 0..3 {
         let port = crate::free_port();

@@ -697,7 +697,7 @@ pub struct Tft {
     level: Tensor,
     /// [M, Q]: the band calibration (`TftShape::band_scales`), when there is one.
     band_scale: Option<BandScale>,
-    /// [M]: the correction calibration (`TftShape::correction_scales`), when there is one.
+    /// The correction calibration (`TftShape::correction_scales`), when there is one.
     correction: Option<Correction>,
 }
 
